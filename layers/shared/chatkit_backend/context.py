@@ -1,0 +1,18 @@
+"""The per-request context every store and service call receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Who is asking. Built only from a verified token (or the dev-server user), never from a body.
+
+    ``bearer_token`` is kept so the chat function can forward it to remote MCP servers; it is
+    excluded from ``repr`` so it cannot leak through logs.
+    """
+
+    user_id: str
+    bearer_token: str | None = field(default=None, repr=False)
+    request_id: str | None = None

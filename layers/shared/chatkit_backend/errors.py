@@ -1,0 +1,54 @@
+"""Error types shared by the functions, mapped to HTTP responses at the edges.
+
+Each carries the HTTP status and a message that is safe to show to the client (never a secret,
+never a stack trace); :func:`error_body` gives the JSON shape every function answers with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    """Base class: an error with an HTTP status and a client-safe message."""
+
+    status_code: int = 500
+    default_message: str = "Internal error"
+
+    def __init__(self, message: str | None = None, **extra: Any) -> None:
+        self.message = message or self.default_message
+        self.extra = extra
+        super().__init__(self.message)
+
+
+class AuthError(AppError):
+    """Missing, malformed, expired or otherwise unacceptable credentials."""
+
+    status_code = 401
+    default_message = "Not authenticated"
+
+
+class NotFound(AppError):
+    """Missing and foreign rows alike (a foreign id must look exactly like a missing one)."""
+
+    status_code = 404
+    default_message = "Not found"
+
+
+class BadRequest(AppError):
+    status_code = 400
+    default_message = "Bad request"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    default_message = "Request too large"
+
+
+class ConfigurationError(RuntimeError):
+    """The process is configured in a way it must refuse to run with (raised at start)."""
+
+
+def error_body(message: str, **extra: Any) -> dict[str, Any]:
+    """The JSON body of every error response: ``{"detail": message, ...}``."""
+    return {"detail": message, **extra}

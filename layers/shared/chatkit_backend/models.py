@@ -1,0 +1,172 @@
+"""SQLModel tables: the single description of the schema (Alembic revisions must match it).
+
+Design notes (the "why" behind the shapes):
+
+* Every table carries ``user_id`` and every natural key is ``(user_id, id)``: each user has an id
+  namespace of their own, so an upsert of a foreign id can only ever touch the caller's rows, and
+  every lookup starts with the user on an index.
+* The ChatKit JSON (``data``) is the source of truth for threads, items and attachments; the plain
+  columns exist only because a query needs them (titles and timestamps for listing, role/text/tool
+  calls for the REST view, ``created_at`` + ``pk`` for paging).
+* ``pk`` is a database-assigned, monotonically increasing surrogate key: the tie-breaker when items
+  written in a tight loop share a creation time. ChatKit ids are random and say nothing of order.
+* Items reference their thread by ``(user_id, thread_id)`` with ``ON DELETE CASCADE`` so deleting a
+  thread is one statement and can never leave orphans (SQLite needs ``PRAGMA foreign_keys=ON``,
+  which :mod:`chatkit_backend.db` sets on every connection).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+metadata: MetaData = SQLModel.metadata
+
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+"""JSONB on PostgreSQL (compact, indexable), plain JSON text on SQLite."""
+
+SurrogateKey = BigInteger().with_variant(Integer(), "sqlite")
+"""BIGSERIAL on PostgreSQL; SQLite only auto-increments an ``INTEGER PRIMARY KEY``."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite keeps no offset, PostgreSQL's ``timestamptz`` does; normalising on the way in makes the
+    ordering columns comparable on both. Naive values (the ChatKit SDK uses ``datetime.now()``) are
+    taken as UTC, which is the clock of every Lambda sandbox.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _surrogate_key() -> Any:
+    return Field(
+        default=None, sa_column=Column("pk", SurrogateKey, primary_key=True, autoincrement=True)
+    )
+
+
+def _timestamp() -> Any:
+    return Field(default_factory=utcnow, sa_column_kwargs={"nullable": False}, sa_type=UTCDateTime)
+
+
+class ThreadRow(SQLModel, table=True):
+    """A conversation. ``data`` is ``ThreadMetadata`` as JSON (never its items)."""
+
+    __tablename__ = "threads"
+    __table_args__ = (
+        UniqueConstraint("user_id", "id"),
+        Index("ix_threads_user_created", "user_id", "created_at", "pk"),
+        Index("ix_threads_user_updated", "user_id", "updated_at", "pk"),
+    )
+
+    pk: int | None = _surrogate_key()
+    user_id: str = Field(sa_type=String(255), nullable=False)
+    id: str = Field(sa_type=String(128), nullable=False)
+    title: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+    data: dict[str, Any] = Field(sa_type=JsonDocument, nullable=False)
+
+
+class ThreadItemRow(SQLModel, table=True):
+    """One ChatKit thread item. ``data`` is the item as JSON; the rest serves queries."""
+
+    __tablename__ = "thread_items"
+    __table_args__ = (
+        UniqueConstraint("user_id", "thread_id", "id"),
+        ForeignKeyConstraint(
+            ["user_id", "thread_id"],
+            ["threads.user_id", "threads.id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_thread_items_page", "user_id", "thread_id", "created_at", "pk"),
+    )
+
+    pk: int | None = _surrogate_key()
+    user_id: str = Field(sa_type=String(255), nullable=False)
+    thread_id: str = Field(sa_type=String(128), nullable=False)
+    id: str = Field(sa_type=String(128), nullable=False)
+    type: str = Field(sa_type=String(64), nullable=False)
+    role: str | None = Field(default=None, sa_type=String(16))
+    content_text: str | None = Field(default=None, sa_type=Text)
+    tool_calls: list[dict[str, Any]] | None = Field(default=None, sa_type=JsonDocument)
+    feedback: str | None = Field(default=None, sa_type=String(16))
+    created_at: datetime = _timestamp()
+    data: dict[str, Any] = Field(sa_type=JsonDocument, nullable=False)
+
+
+class AttachmentRow(SQLModel, table=True):
+    """Attachment metadata (``data`` is the ChatKit ``Attachment``); file bytes live elsewhere."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (UniqueConstraint("user_id", "id"),)
+
+    pk: int | None = _surrogate_key()
+    user_id: str = Field(sa_type=String(255), nullable=False)
+    id: str = Field(sa_type=String(128), nullable=False)
+    thread_id: str | None = Field(default=None, sa_type=String(128))
+    created_at: datetime = _timestamp()
+    data: dict[str, Any] = Field(sa_type=JsonDocument, nullable=False)
+
+
+class TaskRow(SQLModel, table=True):
+    """A todo of the agent's task tools, owned by one user."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_user", "user_id", "completed", "id"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column("id", SurrogateKey, primary_key=True, autoincrement=True)
+    )
+    user_id: str = Field(sa_type=String(255), nullable=False)
+    title: str = Field(sa_type=String(500), nullable=False)
+    description: str | None = Field(default=None, sa_type=Text)
+    completed: bool = Field(default=False, sa_type=Boolean, nullable=False)
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()

@@ -1,0 +1,68 @@
+"""Secrets from AWS Secrets Manager through Powertools ``parameters`` (cached per sandbox).
+
+The cache lifetime is short enough to pick up a rotation within minutes; a caller that sees an
+authentication failure can ask for ``force_fetch=True`` to refresh at once (rotation race). Values
+are never logged: only the ARN's last component appears in error messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from .errors import ConfigurationError
+
+SECRET_MAX_AGE_SECONDS = 300
+
+
+def get_secret_value(arn: str, *, force_fetch: bool = False) -> str:
+    """The secret string behind ``arn``."""
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        value = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS, force_fetch=force_fetch)
+    except parameters.exceptions.GetParameterError as exc:
+        raise ConfigurationError(f"cannot read secret {_short(arn)}") from exc
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+def get_json_secret(arn: str, *, force_fetch: bool = False) -> dict[str, Any]:
+    """A JSON secret (such as the RDS credentials shape) as a dict."""
+    import json
+
+    raw = get_secret_value(arn, force_fetch=force_fetch)
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"secret {_short(arn)} is not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise ConfigurationError(f"secret {_short(arn)} is not a JSON object")
+    return parsed
+
+
+def database_url_from_secret(arn: str, *, force_fetch: bool = False) -> str:
+    """Build a ``postgresql+psycopg://`` URL from an RDS-style secret.
+
+    Accepts the shape RDS and ``AWS::SecretsManager::SecretTargetAttachment`` write
+    (``host``, ``port``, ``username``, ``password``, ``dbname``), or ``{"url": ...}``.
+    """
+    secret = get_json_secret(arn, force_fetch=force_fetch)
+    if "url" in secret:
+        return str(secret["url"])
+    try:
+        user = quote(str(secret["username"]), safe="")
+        password = quote(str(secret["password"]), safe="")
+        host = secret["host"]
+    except KeyError as exc:
+        raise ConfigurationError(
+            f"secret {_short(arn)} lacks {exc.args[0]!r} (expected host, username, password)"
+        ) from None
+    port = secret.get("port", 5432)
+    dbname = secret.get("dbname", "postgres")
+    return f"postgresql+psycopg://{user}:{password}@{host}:{port}/{dbname}"
+
+
+def _short(arn: str) -> str:
+    return arn.rsplit(":", 1)[-1]

@@ -1,0 +1,113 @@
+"""Typed settings read from the environment, once per process.
+
+One flat model keeps the configuration table in the README honest: each field is one environment
+variable (upper-cased field name). Secrets are referenced by ARN and resolved lazily through
+:mod:`chatkit_backend.secrets`, never stored in the environment of a deployed function.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+"""Repository root when running from a checkout (meaningless inside a Lambda layer)."""
+
+
+class Settings(BaseSettings):
+    """Process configuration. Field ``foo_bar`` is read from ``FOO_BAR``."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    # --- database -----------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host:5432/db. "
+        "Unset: the local server uses an embedded SQLite file; deployed functions use "
+        "DATABASE_SECRET_ARN.",
+    )
+    database_secret_arn: str | None = Field(
+        default=None,
+        description="Secrets Manager secret (RDS JSON shape: host, port, username, password, dbname).",
+    )
+    db_pool_size: int = Field(default=2, ge=1, description="Connections kept per process.")
+    db_max_overflow: int = Field(default=8, ge=0, description="Extra connections under burst.")
+    db_null_pool: bool = Field(
+        default=False, description="Open a connection per use (set behind RDS Proxy)."
+    )
+    db_pooler: bool = Field(
+        default=False,
+        description="Disable server-side prepared statements (RDS Proxy, PgBouncer).",
+    )
+    data_dir: Path = Field(
+        default=PROJECT_ROOT / "data", description="Where the embedded SQLite database lives."
+    )
+
+    # --- auth ---------------------------------------------------------------------------------
+    jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret.")
+    jwt_jwks_url: str | None = Field(default=None, description="JWKS URL for RS256/ES256 keys.")
+    jwt_issuer: str | None = Field(default=None, description="Required `iss` when set.")
+    jwt_audience: str | None = Field(default=None, description="Required `aud` when set.")
+    jwt_leeway_seconds: int = Field(default=30, ge=0, description="Clock skew allowed.")
+    jwks_cache_seconds: int = Field(default=600, ge=0, description="JWKS cache lifetime.")
+    dev_user_id: str = Field(
+        default="dev-user",
+        description="User of the local dev server when no JWT setting is present.",
+    )
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    cors_allow_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS (JSON list or comma list)."
+    )
+    max_request_bytes: int = Field(default=1_000_000, ge=1024, description="Largest body accepted.")
+    max_message_chars: int = Field(default=20_000, ge=1, description="Longest user message.")
+
+    # --- model and agent ----------------------------------------------------------------------
+    openai_api_key: SecretStr | None = Field(default=None, description="Enables the OpenAI model.")
+    openai_api_key_secret_arn: str | None = Field(
+        default=None, description="Secrets Manager secret holding the model API key."
+    )
+    openai_base_url: str | None = Field(
+        default=None, description="Any OpenAI-compatible server (Chat Completions API)."
+    )
+    model_name: str = Field(default="gpt-4.1-mini", description="Model used with a key.")
+    agent_max_turns: int = Field(default=8, ge=1, description="Model calls per user turn.")
+    agent_turn_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="Wall clock limit of one user turn."
+    )
+    mcp_servers: list[str] = Field(
+        default_factory=list, description="Extra remote MCP servers (streamable HTTP URLs)."
+    )
+    mcp_allowed_tools: list[str] = Field(
+        default_factory=list, description="Tool names allowed from the extra MCP servers."
+    )
+
+    # --- runtime ------------------------------------------------------------------------------
+    stage: str = Field(default="local", description="Deployment stage name (local, dev, ...).")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("cors_allow_origins", "mcp_servers", "mcp_allowed_tools", mode="before")
+    @classmethod
+    def _split_comma_list(cls, value: object) -> object:
+        """Accept ``a,b`` as well as the JSON list pydantic-settings parses natively."""
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def auth_configured(self) -> bool:
+        return self.jwt_secret is not None or self.jwt_jwks_url is not None
+
+    @property
+    def sqlite_url(self) -> str:
+        return f"sqlite+aiosqlite:///{self.data_dir / 'chat.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached: Lambda reads the environment once per sandbox)."""
+    return Settings()

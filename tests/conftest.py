@@ -1,0 +1,106 @@
+"""Shared fixtures: a PostgreSQL database of this run's own, migrated with the real Alembic scripts.
+
+``TEST_DATABASE_URL`` names a server and a maintenance database (default: the local server at
+127.0.0.1:5432, database ``postgres``). Each run creates ``ckb_test_<random>`` there, runs the
+migrations, and drops it at the end, so concurrent runs never see each other's rows. Inside a run,
+tests isolate themselves by user: every test gets fresh random user ids, and every query is
+user-scoped, which is the property under test anyway.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from chatkit_backend import migrate
+from chatkit_backend.context import RequestContext
+from chatkit_backend.db import Database, to_sync_url
+
+DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _admin_url() -> str:
+    return os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+
+
+def create_scratch_database(prefix: str = "ckb_test") -> str:
+    """Create an empty database next to TEST_DATABASE_URL's; return its (sync) URL."""
+    admin = to_sync_url(_admin_url())
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    engine = create_engine(admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return admin.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_scratch_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = to_sync_url(_admin_url())
+    engine = create_engine(admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of this run's migrated PostgreSQL database."""
+    url = create_scratch_database()
+    migrate.upgrade(url)
+    yield url
+    drop_scratch_database(url)
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of this run's migrated embedded (SQLite) database."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'chat.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def pg_database(pg_url: str) -> AsyncIterator[Database]:
+    database = Database.from_url(pg_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def sqlite_database(sqlite_url: str) -> AsyncIterator[Database]:
+    database = Database.from_url(sqlite_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_database(request: pytest.FixtureRequest) -> Database:
+    """The store suite runs on both backends; everything else uses ``pg_database``."""
+    return request.getfixturevalue(f"{'pg' if request.param == 'postgresql' else 'sqlite'}_database")
+
+
+@pytest.fixture
+def new_user() -> Callable[[], RequestContext]:
+    """Factory of request contexts for fresh, unique users."""
+
+    def make() -> RequestContext:
+        return RequestContext(user_id=f"user_{secrets.token_hex(8)}")
+
+    return make
+
+
+@pytest.fixture
+def alice(new_user: Callable[[], RequestContext]) -> RequestContext:
+    return new_user()
+
+
+@pytest.fixture
+def bob(new_user: Callable[[], RequestContext]) -> RequestContext:
+    return new_user()
