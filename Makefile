@@ -23,7 +23,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 setup: $(VENV)/.synced ## Create .venv from uv.lock (Python 3.12 when available)
 
 dev: setup ## Run the local server on http://127.0.0.1:$PORT (embedded SQLite unless DATABASE_URL)
-	PORT=$(PORT) $(RUN) python dev/server.py
+	PORT=$(PORT) $(RUN) python dev/devserver.py
 
 test: setup ## Run the whole test suite against PostgreSQL (started if it is down)
 	@bash scripts/ensure-postgres.sh
