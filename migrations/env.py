@@ -2,18 +2,22 @@
 
 ``chatkit_backend.migrate`` passes an open connection (holding the advisory lock) through
 ``config.attributes["connection"]``; the plain ``alembic`` CLI falls back to ``DATABASE_URL``.
+The environment may import the shared layer's models (autogenerate compares against them); the
+revision scripts in ``versions/`` must not import application code, so that an old revision
+keeps meaning what it meant when it was written.
 """
 
 from __future__ import annotations
 
 import os
+from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import create_engine
-from sqlalchemy.engine import Connection
-
 from chatkit_backend.db import to_sync_url
 from chatkit_backend.models import metadata
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool
 
 config = context.config
 
@@ -34,13 +38,18 @@ def run_migrations_online() -> None:
     if connection is not None:
         _configure_and_run(connection)
         return
+    # The CLI: its logging comes from alembic.ini (programmatic callers keep their own logging).
+    if config.config_file_name:
+        fileConfig(config.config_file_name, disable_existing_loggers=False)
     url = config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL")
     if not url:
         raise RuntimeError("set DATABASE_URL (or pass a connection) to run migrations")
-    engine = create_engine(to_sync_url(url))
-    with engine.connect() as conn:
-        _configure_and_run(conn)
-    engine.dispose()
+    engine = create_engine(to_sync_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            _configure_and_run(conn)
+    finally:
+        engine.dispose()
 
 
 if context.is_offline_mode():

@@ -9,44 +9,17 @@ user-scoped, which is the property under test anyway.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
-
 from chatkit_backend import migrate
 from chatkit_backend.context import RequestContext
-from chatkit_backend.db import Database, to_sync_url
+from chatkit_backend.db import Database
 
-DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from tests.support.databases import create_scratch_database, drop_scratch_database
 
-
-def _admin_url() -> str:
-    return os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
-
-
-def create_scratch_database(prefix: str = "ckb_test") -> str:
-    """Create an empty database next to TEST_DATABASE_URL's; return its (sync) URL."""
-    admin = to_sync_url(_admin_url())
-    name = f"{prefix}_{secrets.token_hex(6)}"
-    engine = create_engine(admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return admin.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_scratch_database(url: str) -> None:
-    parsed = make_url(url)
-    admin = to_sync_url(_admin_url())
-    engine = create_engine(admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    engine.dispose()
+__all__ = ["create_scratch_database", "drop_scratch_database"]  # where older imports look
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +56,9 @@ async def sqlite_database(sqlite_url: str) -> AsyncIterator[Database]:
 @pytest.fixture(params=["postgresql", "sqlite"])
 def any_database(request: pytest.FixtureRequest) -> Database:
     """The store suite runs on both backends; everything else uses ``pg_database``."""
-    return request.getfixturevalue(f"{'pg' if request.param == 'postgresql' else 'sqlite'}_database")
+    return request.getfixturevalue(
+        f"{'pg' if request.param == 'postgresql' else 'sqlite'}_database"
+    )
 
 
 @pytest.fixture

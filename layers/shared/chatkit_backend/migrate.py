@@ -3,34 +3,69 @@
 Alembic has no locking of its own: two deploys (or a deploy and a developer) upgrading at once can
 both try to create the same table. A *session-level* ``pg_advisory_lock`` on a dedicated
 connection serialises them; the second runner waits, then finds the schema current and does
-nothing. Run this against the database endpoint, not RDS Proxy (advisory locks pin connections).
+nothing. Session-level (not transaction-level) because the lock must outlive the commit of the
+migration transaction and be released even when that transaction fails; closing the connection
+releases it too, so a runner killed mid-way (Lambda timeout) never leaves it held. Run this
+against the database endpoint, not RDS Proxy (advisory locks pin proxy connections).
+
+On PostgreSQL the whole upgrade runs in one transaction (transactional DDL): a failing revision
+leaves the schema exactly as it was.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+from typing import Literal
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from .db import to_sync_url
-from .settings import PROJECT_ROOT
+from .errors import ConfigurationError
+from .settings import PROJECT_ROOT, Settings
+
+logger = logging.getLogger(__name__)
 
 ADVISORY_LOCK_KEY = 0x63686B6D  # "chkm": any constant shared by every runner of this schema
+CONNECT_TIMEOUT_SECONDS = 10
+"""Fail fast on an unreachable database instead of spending the migration function's timeout."""
 
 
-def migrations_dir() -> Path:
-    """Where the Alembic environment lives: ``MIGRATIONS_DIR``, else the checkout's folder."""
+class DatabaseUnreachable(RuntimeError):
+    """The migration runner could not open its connection (network, credentials, database name)."""
+
+
+def migrations_dir(default: Path | None = None) -> Path:
+    """Where the Alembic environment lives.
+
+    ``MIGRATIONS_DIR`` wins (operators, tests with extra revisions); then ``default``, which the
+    migration function passes as the copy bundled next to its entry module; then the checkout's
+    top-level ``migrations/`` folder (tests, the dev server, the ``alembic`` CLI).
+    """
     override = os.environ.get("MIGRATIONS_DIR")
-    return Path(override) if override else PROJECT_ROOT / "migrations"
+    if override:
+        return Path(override)
+    return default if default is not None else PROJECT_ROOT / "migrations"
 
 
-def alembic_config(connection: Connection | None = None):  # type: ignore[no-untyped-def]
-    from alembic.config import Config
+def alembic_config(
+    connection: Connection | None = None, *, directory: Path | None = None
+) -> Config:
+    """An Alembic ``Config`` for ``directory`` (default :func:`migrations_dir`).
 
-    directory = migrations_dir()
+    With ``connection``, env.py runs on it instead of opening its own (so the runner's lock and
+    the migration share one session).
+    """
+    directory = directory or migrations_dir()
     config = Config(str(directory / "alembic.ini"))
     config.set_main_option("script_location", str(directory))
     config.set_main_option("version_locations", str(directory / "versions"))
@@ -39,40 +74,138 @@ def alembic_config(connection: Connection | None = None):  # type: ignore[no-unt
     return config
 
 
-def _run(url: str | URL, action: str, revision: str) -> str | None:
-    from alembic import command
-    from alembic.runtime.migration import MigrationContext
+def upgrade(
+    url: str | URL,
+    revision: str = "head",
+    *,
+    directory: Path | None = None,
+    allow_newer_schema: bool = False,
+) -> str | None:
+    """Upgrade to ``revision`` under the advisory lock; returns the revision now current.
 
-    engine = create_engine(to_sync_url(url), poolclass=NullPool)
+    ``allow_newer_schema``: when the database is at a revision these scripts do not know (newer
+    code migrated it, and this is a rollback to older code), leave it alone and return that
+    revision instead of failing. Schemas are evolved expand-then-contract, so older code runs on
+    a newer schema; a failure here would only wedge a CloudFormation rollback.
+    """
+    return _run(url, "upgrade", revision, directory, allow_newer_schema=allow_newer_schema)
+
+
+def downgrade(url: str | URL, revision: str, *, directory: Path | None = None) -> str | None:
+    """Downgrade to ``revision`` under the advisory lock; returns the revision now current."""
+    return _run(url, "downgrade", revision, directory, allow_newer_schema=False)
+
+
+def deployed_database_url(settings: Settings, *, force_fetch: bool = False) -> str:
+    """The migration job's database: ``DATABASE_URL``, else the Secrets Manager secret.
+
+    Unlike the app functions there is no embedded fallback: migrating a throwaway SQLite file
+    in a Lambda sandbox would report success while the real database stays behind.
+    """
+    if settings.database_url:
+        return settings.database_url
+    if settings.database_secret_arn:
+        from .secrets import database_url_from_secret
+
+        return database_url_from_secret(settings.database_secret_arn, force_fetch=force_fetch)
+    raise ConfigurationError("set DATABASE_SECRET_ARN (or DATABASE_URL) for the migration job")
+
+
+def upgrade_deployed(settings: Settings, *, directory: Path | None = None) -> str:
+    """The migration job: upgrade the configured database to head; returns the revision.
+
+    Credentials from the secret are cached per sandbox; when the connection fails with cached
+    ones (a rotation since they were read) they are fetched afresh and the upgrade tried once more.
+    """
     try:
-        with engine.connect() as connection:
-            is_postgres = connection.dialect.name == "postgresql"
+        revision = upgrade(
+            deployed_database_url(settings), directory=directory, allow_newer_schema=True
+        )
+    except DatabaseUnreachable:
+        if settings.database_url or not settings.database_secret_arn:
+            raise
+        logger.warning("database connection failed; retrying with freshly read credentials")
+        revision = upgrade(
+            deployed_database_url(settings, force_fetch=True),
+            directory=directory,
+            allow_newer_schema=True,
+        )
+    if revision is None:
+        raise RuntimeError("the migrations define no revision")
+    return revision
+
+
+def _run(
+    url: str | URL,
+    action: Literal["upgrade", "downgrade"],
+    revision: str,
+    directory: Path | None,
+    *,
+    allow_newer_schema: bool,
+) -> str | None:
+    """Open a dedicated connection, take the lock on PostgreSQL, migrate, always release."""
+    sync_url = to_sync_url(url)
+    is_postgres = sync_url.get_backend_name() == "postgresql"
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS} if is_postgres else {}
+    engine = create_engine(sync_url, poolclass=NullPool, connect_args=connect_args)
+    try:
+        try:
+            connection = engine.connect()
+        except OperationalError as exc:
+            # The driver's message names host, port, user and database, never the password.
+            raise DatabaseUnreachable(f"cannot connect to the database: {exc.orig}") from exc
+        with connection:
             if is_postgres:
                 connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
                 connection.commit()
             try:
-                config = alembic_config(connection)
-                if action == "upgrade":
-                    command.upgrade(config, revision)
-                else:
-                    command.downgrade(config, revision)
-                connection.commit()
-                return MigrationContext.configure(connection).get_current_revision()
+                config = alembic_config(connection, directory=directory)
+                return _migrate(connection, config, action, revision, allow_newer_schema)
             finally:
-                if is_postgres:
-                    connection.execute(
-                        text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY}
-                    )
-                    connection.commit()
+                _release(connection, unlock=is_postgres)
     finally:
         engine.dispose()
 
 
-def upgrade(url: str | URL, revision: str = "head") -> str | None:
-    """Upgrade to ``revision`` under the advisory lock; returns the revision now current."""
-    return _run(url, "upgrade", revision)
+def _migrate(
+    connection: Connection,
+    config: Config,
+    action: Literal["upgrade", "downgrade"],
+    revision: str,
+    allow_newer_schema: bool,
+) -> str | None:
+    current = MigrationContext.configure(connection).get_current_heads()
+    connection.commit()  # end the autobegun read so Alembic opens the migration transaction
+    scripts = ScriptDirectory.from_config(config)
+    unknown = [rev for rev in current if not _knows(scripts, rev)]
+    if unknown and allow_newer_schema:
+        logger.warning("database is at %s, newer than these migrations: left alone", unknown)
+        return unknown[0]
+    if action == "upgrade":
+        command.upgrade(config, revision)
+    else:
+        command.downgrade(config, revision)
+    connection.commit()
+    return MigrationContext.configure(connection).get_current_revision()
 
 
-def downgrade(url: str | URL, revision: str) -> str | None:
-    """Downgrade to ``revision`` under the advisory lock; returns the revision now current."""
-    return _run(url, "downgrade", revision)
+def _knows(scripts: ScriptDirectory, revision: str) -> bool:
+    try:
+        return scripts.get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def _release(connection: Connection, *, unlock: bool) -> None:
+    """End any failed transaction and release the lock, without masking the original error.
+
+    If the connection itself is broken, closing it releases the session-level lock anyway.
+    """
+    try:
+        if connection.in_transaction():
+            connection.rollback()
+        if unlock:
+            connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
+            connection.commit()
+    except SQLAlchemyError:
+        logger.warning("could not release the migration lock explicitly; closing the connection")

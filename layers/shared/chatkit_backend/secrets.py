@@ -7,6 +7,7 @@ are never logged: only the ARN's last component appears in error messages.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -30,8 +31,6 @@ def get_secret_value(arn: str, *, force_fetch: bool = False) -> str:
 
 def get_json_secret(arn: str, *, force_fetch: bool = False) -> dict[str, Any]:
     """A JSON secret (such as the RDS credentials shape) as a dict."""
-    import json
-
     raw = get_secret_value(arn, force_fetch=force_fetch)
     try:
         parsed = json.loads(raw)
@@ -51,17 +50,19 @@ def database_url_from_secret(arn: str, *, force_fetch: bool = False) -> str:
     secret = get_json_secret(arn, force_fetch=force_fetch)
     if "url" in secret:
         return str(secret["url"])
-    try:
-        user = quote(str(secret["username"]), safe="")
-        password = quote(str(secret["password"]), safe="")
-        host = secret["host"]
-    except KeyError as exc:
+    missing = [key for key in ("host", "username", "password") if key not in secret]
+    if missing:
         raise ConfigurationError(
-            f"secret {_short(arn)} lacks {exc.args[0]!r} (expected host, username, password)"
-        ) from None
-    port = secret.get("port", 5432)
-    dbname = secret.get("dbname", "postgres")
-    return f"postgresql+psycopg://{user}:{password}@{host}:{port}/{dbname}"
+            f"secret {_short(arn)} lacks {', '.join(missing)} (expected host, username, password)"
+        )
+    try:
+        port = int(secret.get("port", 5432))
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"secret {_short(arn)} has a port that is not a number") from None
+    user = quote(str(secret["username"]), safe="")
+    password = quote(str(secret["password"]), safe="")
+    dbname = quote(str(secret.get("dbname", "postgres")), safe="")
+    return f"postgresql+psycopg://{user}:{password}@{secret['host']}:{port}/{dbname}"
 
 
 def _short(arn: str) -> str:

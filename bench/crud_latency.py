@@ -1,0 +1,308 @@
+"""Server-side latency of the conversations routes at scale, against the issue's goals.
+
+    python -m bench.seed && python -m bench.crud_latency     # 1M messages (seed once)
+    python -m bench.crud_latency --quick                       # seeds a small set itself (CI)
+
+The app is the real one (JWT auth, routing, validation, PostgreSQL) called in-process through
+httpx's ASGI transport; the figure is the time spent *inside* the ASGI app, from the call to the
+last byte of the response, so client and network costs are not in it. Each route is called many
+times on random rows of the seeded data after a few warm-up calls; p50 and p99 are printed with
+the goal of each line:
+
+* every route: p50 under 5 ms;
+* page 1,000 (20 per page) of a user with 20,000 conversations: the cursor page within 1.5x of
+  the first page (the offset page is the baseline it is compared with);
+* deleting a conversation of 10,000 messages: under 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+from chatkit_backend.auth import build_authenticator
+from chatkit_backend.conversations import encode_cursor
+from chatkit_backend.db import Database
+from chatkit_backend.settings import Settings
+from chatkit_backend.store import ITEMS, THREADS
+from conversations_app.api import create_app
+from pydantic import SecretStr
+from sqlalchemy import func, select
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bench.seed import BIG_USER, DEEP_USER, FULL, QUICK, seed
+
+BENCH_SECRET = "bench-only-hs256-secret-0123456789abcdef"
+PAGE = 20
+DEEP_PAGE = 1000
+GOAL_P50_MS = 5.0
+GOAL_DEEP_RATIO = 1.5
+GOAL_BIG_DELETE_MS = 100.0
+
+
+class TimedApp:
+    """An ASGI wrapper that records how long the app takes for each HTTP request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.samples: list[float] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        await self.app(scope, receive, send)
+        if scope["type"] == "http":
+            self.samples.append((time.perf_counter() - started) * 1000)
+
+
+@dataclass
+class Result:
+    name: str
+    samples: list[float]
+    goal: str = ""
+    met: bool | None = None
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p99(self) -> float:
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+class Bench:
+    def __init__(self, url: str) -> None:
+        self.settings = Settings(database_url=url, jwt_secret=SecretStr(BENCH_SECRET))
+        self.database = Database.from_url(url, self.settings)
+        app = create_app(
+            authenticator=build_authenticator(self.settings),
+            database=self.database,
+            settings=self.settings,
+        )
+        self.timed = TimedApp(app)
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.timed), base_url="http://bench"
+        )
+        self._tokens: dict[str, dict[str, str]] = {}
+
+    def auth(self, user: str) -> dict[str, str]:
+        if user not in self._tokens:
+            claims = {"sub": user, "exp": int(time.time()) + 24 * 3600}
+            token = jwt.encode(claims, BENCH_SECRET, algorithm="HS256")
+            self._tokens[user] = {"Authorization": f"Bearer {token}"}
+        return self._tokens[user]
+
+    async def request(self, method: str, url: str, user: str, json: Any = None) -> Any:
+        response = await self.client.request(method, url, headers=self.auth(user), json=json)
+        if response.status_code >= 300:
+            raise RuntimeError(f"{method} {url}: {response.status_code} {response.text}")
+        return response.json()
+
+    async def run(
+        self, name: str, calls: Sequence[Callable[[], Awaitable[Any]]], warmup: int = 5
+    ) -> Result:
+        """Time ``calls`` in order (the first ``warmup`` of them are not counted)."""
+        for call in calls[:warmup]:
+            await call()
+        self.timed.samples.clear()
+        for call in calls[warmup:]:
+            await call()
+        return Result(name, list(self.timed.samples))
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        await self.database.dispose()
+
+
+async def conversations_of(
+    database: Database, owner_like: str, limit: int
+) -> list[tuple[str, str]]:
+    """``(owner, id)`` of up to ``limit`` random conversations whose owner matches."""
+    query = (
+        select(THREADS.c.user_id, THREADS.c.id)
+        .where(THREADS.c.user_id.like(owner_like))
+        .order_by(func.random())
+        .limit(limit)
+    )
+    async with database.session() as session:
+        return [(row.user_id, row.id) for row in (await session.execute(query)).all()]
+
+
+async def deep_position(database: Database, position: int) -> tuple[int, str]:
+    """How many conversations the deep user has, and the cursor just before ``position``."""
+    async with database.session() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(THREADS).where(THREADS.c.user_id == DEEP_USER)
+        )
+        row = (
+            await session.execute(
+                select(THREADS.c.updated_at, THREADS.c.pk)
+                .where(THREADS.c.user_id == DEEP_USER)
+                .order_by(THREADS.c.updated_at.desc(), THREADS.c.pk.desc())
+                .offset(position - 1)
+                .limit(1)
+            )
+        ).one()
+    return count or 0, encode_cursor("conversations", row.updated_at, row.pk)
+
+
+async def message_count(database: Database, thread_id: str) -> int:
+    async with database.session() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(ITEMS).where(ITEMS.c.thread_id == thread_id)
+        )
+    return count or 0
+
+
+async def measure(url: str, iterations: int) -> list[Result]:
+    bench = Bench(url)
+    rng = random.Random(42)
+    try:
+        regular = await conversations_of(bench.database, "bench_user_%", 3 * iterations + 50)
+        if len(regular) < 3 * iterations:
+            raise SystemExit("not enough seeded data: run `python -m bench.seed` first")
+        to_read, to_rename, to_delete = (
+            regular[:iterations],
+            regular[iterations : 2 * iterations],
+            regular[2 * iterations : 3 * iterations],
+        )
+        users = sorted({owner for owner, _ in regular})
+        deep_count, _ = await deep_position(bench.database, 1)
+        page = min(DEEP_PAGE, deep_count // PAGE)
+        offset = (page - 1) * PAGE
+        _, cursor = await deep_position(bench.database, offset)
+        big = await conversations_of(bench.database, BIG_USER, 100)
+        sizes = [await message_count(bench.database, thread_id) for _, thread_id in big]
+
+        def each(items: Sequence[Any], make: Callable[[Any], Awaitable[Any]]) -> list[Any]:
+            return [lambda item=item: make(item) for item in items]
+
+        def repeat(make: Callable[[], Awaitable[Any]]) -> list[Any]:
+            return [make for _ in range(iterations)]
+
+        base = "/api/conversations"
+        results = [
+            await bench.run(
+                "list, first page (20)",
+                each(
+                    [rng.choice(users) for _ in range(iterations)],
+                    lambda user: bench.request("GET", f"{base}?limit={PAGE}", user),
+                ),
+            ),
+            deep_first := await bench.run(
+                f"list {deep_count:,}: first page",
+                repeat(lambda: bench.request("GET", f"{base}?limit={PAGE}", DEEP_USER)),
+            ),
+            await bench.run(
+                f"list {deep_count:,}: page {page} by offset",
+                repeat(
+                    lambda: bench.request("GET", f"{base}?limit={PAGE}&offset={offset}", DEEP_USER)
+                ),
+            ),
+            deep_cursor := await bench.run(
+                f"list {deep_count:,}: page {page} by cursor",
+                repeat(
+                    lambda: bench.request("GET", f"{base}?limit={PAGE}&after={cursor}", DEEP_USER)
+                ),
+            ),
+            await bench.run(
+                "recent/first",
+                each(
+                    [rng.choice(users) for _ in range(iterations)],
+                    lambda user: bench.request("GET", f"{base}/recent/first", user),
+                ),
+            ),
+            await bench.run(
+                "get with messages",
+                each(to_read, lambda row: bench.request("GET", f"{base}/{row[1]}", row[0])),
+            ),
+            await bench.run(
+                "messages page (50)",
+                each(
+                    to_read,
+                    lambda row: bench.request("GET", f"{base}/{row[1]}/messages?limit=50", row[0]),
+                ),
+            ),
+            await bench.run(
+                "create",
+                each(
+                    [rng.choice(users) for _ in range(iterations)],
+                    lambda user: bench.request("POST", base, user, {"title": "bench"}),
+                ),
+            ),
+            await bench.run(
+                "rename",
+                each(
+                    to_rename,
+                    lambda row: bench.request(
+                        "PATCH", f"{base}/{row[1]}", row[0], {"title": "renamed"}
+                    ),
+                ),
+            ),
+            await bench.run(
+                "delete (50 messages)",
+                each(to_delete, lambda row: bench.request("DELETE", f"{base}/{row[1]}", row[0])),
+            ),
+            big_delete := await bench.run(
+                f"delete ({max(sizes, default=0):,} messages)",
+                each(big, lambda row: bench.request("DELETE", f"{base}/{row[1]}", row[0])),
+                warmup=0,
+            ),
+        ]
+    finally:
+        await bench.close()
+
+    for result in results:
+        if result not in (deep_cursor, big_delete):
+            result.goal, result.met = f"p50 < {GOAL_P50_MS:g} ms", result.p50 < GOAL_P50_MS
+    ratio = deep_cursor.p50 / deep_first.p50
+    deep_cursor.goal = f"{ratio:.2f}x first page (< {GOAL_DEEP_RATIO:g}x)"
+    deep_cursor.met = ratio < GOAL_DEEP_RATIO and deep_cursor.p50 < GOAL_P50_MS
+    big_delete.goal = f"p50 < {GOAL_BIG_DELETE_MS:g} ms"
+    big_delete.met = bool(big_delete.samples) and big_delete.p50 < GOAL_BIG_DELETE_MS
+    return results
+
+
+def print_table(results: list[Result]) -> None:
+    width = max(len(result.name) for result in results)
+    print(f"{'route':<{width}}  {'n':>5}  {'p50 ms':>8}  {'p99 ms':>8}  goal")
+    for result in results:
+        mark = "" if result.met is None else "  ok" if result.met else "  MISSED"
+        print(
+            f"{result.name:<{width}}  {len(result.samples):>5}  {result.p50:>8.2f}  "
+            f"{result.p99:>8.2f}  {result.goal}{mark}"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/ckb_bench"
+        ),
+    )
+    parser.add_argument("--quick", action="store_true", help="seed a small set, fewer calls (CI)")
+    parser.add_argument("--seed", action="store_true", help="seed the full data set first")
+    parser.add_argument("--iterations", type=int, help="calls per route (default 1000; quick 200)")
+    args = parser.parse_args(argv)
+    if args.quick or args.seed:
+        shape = QUICK if args.quick else FULL
+        print(f"seeding {shape.total_messages:,} messages ...")
+        seed(args.database_url, shape)
+    iterations = args.iterations or (200 if args.quick else 1000)
+    print_table(asyncio.run(measure(args.database_url, iterations)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The chat function's ASGI app: wiring only (routes, middleware, and when the heavy parts load).
+
+Runs under uvicorn locally and in Lambda behind the AWS Lambda Web Adapter (``run.sh``).
+
+Import cost: importing this module loads FastAPI and the layer's light modules only; the agent
+stack (``chatkit.server`` imports ``agents``, plus ``fastmcp``: well over a second) loads when the
+:class:`~chat_app.service.ChatService` is built. The app builds it in its lifespan startup, i.e.
+during the Lambda init phase, before the readiness check (``GET /health``) answers, so the first
+request does not pay for it; an ASGI server that skips the lifespan builds it on first use.
+``/health`` touches neither the database nor the agent.
+
+The module-level ``app`` (for ``uvicorn chat_app.app:app``) is created on first access: it reads
+the deployment's settings and refuses to start without JWT configuration, which tests and tools
+that merely import this module must not trip over.
+
+No ``from __future__ import annotations`` here: FastAPI resolves the routes' annotations at
+definition time, and ``User`` is local to :func:`create_app`.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+from chatkit_backend.auth import Authenticator, build_authenticator
+from chatkit_backend.context import RequestContext
+from chatkit_backend.db import Database, get_database
+from chatkit_backend.observability import RequestContextMiddleware
+from chatkit_backend.settings import Settings, get_settings
+from chatkit_backend.web import BodySizeLimitMiddleware, cors, current_user, install_error_handlers
+from fastapi import Depends, FastAPI, Request
+from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from .service import ChatService
+    from .streaming import AgentSource
+
+
+class ServiceSlot:
+    """Builds the :class:`ChatService` once, on the first :meth:`get` (see the module docstring)."""
+
+    def __init__(
+        self, settings: Settings, database: Database | None, agents: "AgentSource | None"
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._agents = agents
+        self._service: ChatService | None = None
+
+    def get(self) -> "ChatService":
+        if self._service is None:
+            from .agent import AgentFactory
+            from .service import ChatService
+
+            database = self._database or get_database()
+            agents = self._agents or AgentFactory(self._settings, database)
+            self._service = ChatService.build(self._settings, database, agents)
+        return self._service
+
+
+def create_app(
+    *,
+    settings: Settings | None = None,
+    database: Database | None = None,
+    authenticator: Authenticator | None = None,
+    agent_factory: "AgentSource | None" = None,
+) -> FastAPI:
+    """The chat app. Defaults: process settings, process database, JWT auth, the real agent."""
+    settings = settings or get_settings()
+    authenticator = authenticator or build_authenticator(settings)
+    slot = ServiceSlot(settings, database, agent_factory)
+    User = Annotated[RequestContext, Depends(current_user(authenticator))]
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        slot.get()
+        yield
+
+    app = FastAPI(title="Chat", lifespan=lifespan, docs_url=None, redoc_url=None)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    cors(app, settings.cors_allow_origins)
+    app.add_middleware(RequestContextMiddleware)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        """Readiness check of the Lambda Web Adapter: answers once the app has started."""
+        return {"status": "ok"}
+
+    @app.post("/chatkit")
+    async def chatkit(request: Request, user: User) -> Response:
+        """The ChatKit protocol (body with ``type``) or the simple one (body with ``message``)."""
+        return await slot.get().chatkit(await request.body(), user)
+
+    @app.post("/api/chat/stream")
+    async def chat_stream(
+        user: User, message: str | None = None, conversation_id: str | None = None
+    ) -> Response:
+        """The answer to ``message`` as plain text chunks over SSE."""
+        return await slot.get().text_stream(message, conversation_id, user)
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: the deployed app, created on first access (see the module docstring)."""
+    if name == "app":
+        created = create_app()
+        globals()["app"] = created
+        return created
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,168 @@
+"""The MCP servers one agent turn talks to: the in-process todo server plus configured remote ones.
+
+In-process transport: the Agents SDK has none, so :class:`InProcessMCPServer` is a small
+``MCPServer`` over ``fastmcp.Client(server)``, which speaks real MCP over in-memory streams (one
+session per turn, no HTTP, no lifespan to keep alive between Lambda invocations). Measured here it
+costs about 4 ms per turn for connect + list + one call; the alternative,
+``MCPServerStreamableHttp`` over an ASGI transport onto ``http_app(stateless_http=True)``, costs
+about 5 ms and needs the app's lifespan held open for the whole process.
+
+Identity: :func:`user_meta` is the SDK ``tool_meta_resolver`` of the todo server. It reads the
+user from the run context (ChatKit's ``AgentContext.request_context``, or any object with a
+``request_context`` attribute) and puts it in the request ``_meta``; the model never sees or
+chooses it. Remote servers get no ``_meta`` user: they authenticate the caller themselves from
+the forwarded bearer token.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from agents.mcp import MCPServer, MCPServerStreamableHttp, MCPToolMetaContext
+from agents.run_context import RunContextWrapper
+from chatkit_backend.context import RequestContext
+from fastmcp import Client, FastMCP
+from mcp.types import CallToolResult, GetPromptResult, ListPromptsResult
+from mcp.types import Tool as MCPTool
+
+from .todo_mcp import SERVER_NAME, TOOL_NAMES, USER_META_KEY
+
+if TYPE_CHECKING:
+    from agents.agent import AgentBase
+
+logger = logging.getLogger(__name__)
+
+REMOTE_TIMEOUT_SECONDS = 10.0
+"""HTTP and MCP read timeout for remote servers (a slow one must not stall every turn)."""
+
+
+def user_meta(context: MCPToolMetaContext) -> dict[str, Any] | None:
+    """The ``_meta`` of a todo tool call: the user of the trusted run context, if there is one.
+
+    Returning ``None`` (no request context) sends no user, and the server refuses the call.
+    """
+    request_context = getattr(context.run_context.context, "request_context", None)
+    if isinstance(request_context, RequestContext) and request_context.user_id:
+        return {USER_META_KEY: request_context.user_id}
+    return None
+
+
+class InProcessMCPServer(MCPServer):
+    """An Agents SDK MCP server backed by a FastMCP server in this process."""
+
+    def __init__(self, server: FastMCP, *, name: str = SERVER_NAME) -> None:
+        super().__init__(tool_meta_resolver=user_meta)
+        self._server = server
+        self._name = name
+        self._client: Client[Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def connect(self) -> None:
+        client: Client[Any] = Client(self._server)
+        await client.__aenter__()
+        self._client = client
+
+    async def cleanup(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.__aexit__(None, None, None)
+
+    async def list_tools(
+        self,
+        run_context: RunContextWrapper[Any] | None = None,
+        agent: AgentBase | None = None,
+    ) -> list[MCPTool]:
+        return (await self._connected().list_tools_mcp()).tools
+
+    async def call_tool(
+        self,
+        tool_name: str,
+        arguments: dict[str, Any] | None,
+        meta: dict[str, Any] | None = None,
+    ) -> CallToolResult:
+        return await self._connected().call_tool_mcp(tool_name, arguments or {}, meta=meta)
+
+    async def list_prompts(self) -> ListPromptsResult:
+        return await self._connected().list_prompts_mcp()
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None
+    ) -> GetPromptResult:
+        return await self._connected().get_prompt_mcp(name, arguments)
+
+    def _connected(self) -> Client[Any]:
+        if self._client is None:
+            raise RuntimeError(f"MCP server {self._name!r} is not connected")
+        return self._client
+
+
+def remote_server(
+    url: str, allowed_tools: Sequence[str], bearer_token: str | None
+) -> MCPServerStreamableHttp:
+    """A remote streamable-HTTP MCP server seen through the tool allow-list.
+
+    The user's bearer token is forwarded as ``Authorization`` so the server can authenticate the
+    user itself. Tools named like the todo tools are blocked so they cannot shadow them.
+    """
+    headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
+    return MCPServerStreamableHttp(
+        params={
+            "url": url,
+            "headers": headers,
+            "timeout": REMOTE_TIMEOUT_SECONDS,
+            "sse_read_timeout": REMOTE_TIMEOUT_SECONDS,
+        },
+        name=server_label(url),
+        client_session_timeout_seconds=REMOTE_TIMEOUT_SECONDS,
+        tool_filter={
+            "allowed_tool_names": list(allowed_tools),
+            "blocked_tool_names": list(TOOL_NAMES),
+        },
+        cache_tools_list=True,
+    )
+
+
+def server_label(url: str) -> str:
+    """A log-safe name for a server URL: host and path, never credentials or query strings."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or '?'}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+@asynccontextmanager
+async def open_mcp_servers(
+    todo_server: FastMCP,
+    request_context: RequestContext,
+    remote_urls: Sequence[str] = (),
+    allowed_tools: Sequence[str] = (),
+) -> AsyncIterator[list[MCPServer]]:
+    """Connect the servers of one turn and close them afterwards.
+
+    The todo server must connect (its failure is a bug and propagates). A remote server that
+    fails to connect is skipped with a warning: the turn goes on with the tools it has.
+    """
+    async with AsyncExitStack() as stack:
+        todo = InProcessMCPServer(todo_server)
+        await todo.connect()
+        stack.push_async_callback(todo.cleanup)
+        servers: list[MCPServer] = [todo]
+        for url in remote_urls:
+            remote = remote_server(url, allowed_tools, request_context.bearer_token)
+            try:
+                await remote.connect()
+            except Exception as exc:
+                logger.warning(
+                    "MCP server %s unavailable, continuing without it: %s",
+                    remote.name,
+                    type(exc).__name__,
+                )
+                continue
+            stack.push_async_callback(remote.cleanup)
+            servers.append(remote)
+        yield servers

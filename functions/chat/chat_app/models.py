@@ -1,0 +1,90 @@
+"""Which model answers: OpenAI, an OpenAI-compatible server, or the built-in offline model.
+
+* ``OPENAI_BASE_URL`` set: any OpenAI-compatible server through the Chat Completions API (the one
+  API such servers share); the key is optional there (local servers usually need none).
+* else a key (``OPENAI_API_KEY`` or ``OPENAI_API_KEY_SECRET_ARN``): OpenAI's Responses API.
+* else the :class:`~chat_app.offline_model.OfflineModel`, so a fresh checkout works offline.
+
+The key is handed to the OpenAI client only. A key from Secrets Manager is read lazily through an
+async key provider the client calls per request: no AWS call at cold start, and a rotated key is
+picked up when the Powertools cache (5 minutes) expires. Nothing here logs the key, and it never
+goes near the agent's instructions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from agents import Model, OpenAIChatCompletionsModel, OpenAIResponsesModel
+from chatkit_backend.errors import ConfigurationError
+from chatkit_backend.secrets import get_secret_value
+from chatkit_backend.settings import Settings
+from openai import AsyncOpenAI
+
+from .offline_model import OfflineModel
+
+logger = logging.getLogger(__name__)
+
+NO_KEY = "not-needed"
+"""Sent to an OpenAI-compatible server when no key is configured (the client insists on one)."""
+
+SECRET_KEY_FIELDS = ("api_key", "OPENAI_API_KEY")
+"""Accepted fields when the secret is a JSON object rather than the bare key."""
+
+ApiKey = str | Callable[[], Awaitable[str]]
+
+
+def api_key(settings: Settings) -> ApiKey | None:
+    """The key as the OpenAI client takes it: a string, an async provider, or None (no key)."""
+    if settings.openai_api_key is not None:
+        return settings.openai_api_key.get_secret_value()
+    arn = settings.openai_api_key_secret_arn
+    if not arn:
+        return None
+
+    async def from_secret() -> str:
+        return key_from_secret(await asyncio.to_thread(get_secret_value, arn))
+
+    return from_secret
+
+
+def key_from_secret(raw: str) -> str:
+    """The key inside a secret string: the bare key, or a JSON object with an ``api_key`` field."""
+    text = raw.strip()
+    if text.startswith("{"):
+        try:
+            fields = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError("the model API key secret is not valid JSON") from exc
+        key = next((fields[name] for name in SECRET_KEY_FIELDS if fields.get(name)), None)
+        if not isinstance(key, str):
+            raise ConfigurationError(
+                f"the model API key secret has none of the fields {', '.join(SECRET_KEY_FIELDS)}"
+            )
+        return key
+    if not text:
+        raise ConfigurationError("the model API key secret is empty")
+    return text
+
+
+def build_model(settings: Settings) -> Model:
+    """The model the settings ask for (build once per process; it holds an HTTP client)."""
+    key = api_key(settings)
+    if settings.openai_base_url:
+        parts = urlsplit(settings.openai_base_url)
+        logger.info(
+            "model: %s via OpenAI-compatible server %s", settings.model_name, parts.hostname
+        )
+        client = AsyncOpenAI(api_key=key or NO_KEY, base_url=settings.openai_base_url)
+        return OpenAIChatCompletionsModel(model=settings.model_name, openai_client=client)
+    if key is not None:
+        logger.info("model: %s via the OpenAI Responses API", settings.model_name)
+        return OpenAIResponsesModel(
+            model=settings.model_name, openai_client=AsyncOpenAI(api_key=key)
+        )
+    logger.info("model: the built-in offline model (no OPENAI_API_KEY configured)")
+    return OfflineModel()

@@ -1,0 +1,263 @@
+"""The ChatKit server: the SDK's ``ChatKitServer`` over the project's store, running the agent.
+
+The SDK does the protocol (request types, thread/item bookkeeping, SSE event order, persisting
+finished items). This subclass adds what the SDK leaves to integrations:
+
+* ``respond()``: the thread's history from the store (bounded), converted to model input by
+  :class:`ToolCallConverter`, run as an :class:`~chat_app.streaming.AgentTurn`; the thread title
+  from the first message.
+* Checks the SDK does not make before its stream starts (:meth:`ChatServer.check`): ownership of
+  the thread for requests whose store call would silently do nothing for a foreign id (items
+  list, feedback, delete), of the attachments a new thread would reference, of the item a retry
+  names; message length. They raise before the first byte, so the client gets a 404/400/413 JSON
+  answer instead of a dead ``200`` stream, and a failing ``threads.create`` leaves no empty thread.
+* Feedback, attachment deletion and a cancelled stream's writes (shielded).
+
+Two private SDK methods are used, here only: ``_process_streaming_impl`` (the typed event stream,
+so both the ChatKit and the simple protocols are views of the same events) and
+``_process_non_streaming``; the request is parsed once by the caller instead of twice. The SDK is
+pinned in ``uv.lock`` and the end-to-end tests exercise both paths.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agents import TResponseInputItem
+from chatkit.agents import ThreadItemConverter
+from chatkit.server import ChatKitServer
+from chatkit.types import (
+    Action,
+    Attachment,
+    AttachmentsDeleteReq,
+    AudioInput,
+    FeedbackKind,
+    HiddenContextItem,
+    ItemsFeedbackReq,
+    ItemsListReq,
+    NonStreamingReq,
+    StreamingReq,
+    SyncCustomActionResponse,
+    ThreadItem,
+    ThreadMetadata,
+    ThreadsAddUserMessageReq,
+    ThreadsCreateReq,
+    ThreadsCustomActionReq,
+    ThreadsDeleteReq,
+    ThreadsRetryAfterItemReq,
+    ThreadStreamEvent,
+    TranscriptionResult,
+    UserMessageInput,
+    UserMessageItem,
+    UserMessageTagContent,
+    UserMessageTextContent,
+    WidgetItem,
+)
+from chatkit_backend.context import RequestContext
+from chatkit_backend.errors import AppError, BadRequest, PayloadTooLarge
+from chatkit_backend.settings import Settings
+from chatkit_backend.store import PostgresStore
+from chatkit_backend.tool_calls import ToolCallRecord
+from openai.types.responses import ResponseInputTextParam
+from openai.types.responses.response_function_tool_call_param import (
+    ResponseFunctionToolCallParam,
+)
+from openai.types.responses.response_input_item_param import FunctionCallOutput
+
+from .cancellation import shielded
+from .streaming import AgentSource, AgentTurn, TurnSettings
+
+HISTORY_LIMIT = 60
+"""Most recent thread items sent to the model per turn: bounds the prompt and the load query.
+Tool records count as items; a user/assistant exchange with one tool call is three."""
+
+TITLE_MAX_CHARS = 60
+
+
+class NotSupported(AppError):
+    """A ChatKit request type this deployment does not serve (501)."""
+
+    status_code = 501
+    default_message = "Not supported by this server"
+
+
+class ToolCallConverter(ThreadItemConverter):
+    """History -> model input, including the tool calls of earlier turns.
+
+    The SDK's converter does not replay server-side tool calls; this one turns each stored
+    :class:`ToolCallRecord` back into the ``function_call`` + ``function_call_output`` pair the
+    model produced and saw, so the next turn knows what its tools did (and which task ids exist).
+    Attachments are described in text: this backend keeps their metadata, not their bytes.
+    """
+
+    async def hidden_context_to_input(
+        self, item: HiddenContextItem
+    ) -> TResponseInputItem | list[TResponseInputItem] | None:
+        record = ToolCallRecord.parse(item.content)
+        if record is None:
+            if isinstance(item.content, str):
+                return await super().hidden_context_to_input(item)
+            return None
+        output = f"Error: {record.error}" if record.error else record.output
+        return [
+            ResponseFunctionToolCallParam(
+                type="function_call",
+                call_id=record.call_id,
+                name=record.name,
+                arguments=json.dumps(record.arguments),
+            ),
+            FunctionCallOutput(
+                type="function_call_output",
+                call_id=record.call_id,
+                output=output if isinstance(output, str) else json.dumps(output),
+            ),
+        ]
+
+    async def attachment_to_message_content(self, attachment: Attachment) -> Any:
+        return ResponseInputTextParam(
+            type="input_text",
+            text=f"[The user attached {attachment.name!r} ({attachment.mime_type}); "
+            "its contents are not available to you.]",
+        )
+
+    async def tag_to_message_content(self, tag: UserMessageTagContent) -> Any:
+        return ResponseInputTextParam(
+            type="input_text", text=f"@{tag.text}: {json.dumps(tag.data, default=str)}"
+        )
+
+
+class ChatServer(ChatKitServer[RequestContext]):
+    """ChatKit protocol over :class:`PostgresStore`, answering with the project's agent."""
+
+    def __init__(self, store: PostgresStore, agents: AgentSource, settings: Settings) -> None:
+        super().__init__(store, attachment_store=store)
+        self.postgres = store
+        self.agents = agents
+        self.settings = settings
+        self.converter = ToolCallConverter()
+
+    # --- entry points of the HTTP layer ---------------------------------------------------------
+
+    async def open_stream(
+        self, request: StreamingReq, context: RequestContext
+    ) -> AsyncIterator[ThreadStreamEvent]:
+        """Check the request, then return the SDK's event stream for it."""
+        await self.check(request, context)
+        return self._process_streaming_impl(request, context)
+
+    async def answer(self, request: NonStreamingReq, context: RequestContext) -> bytes:
+        """Check the request, then the SDK's JSON answer to it."""
+        await self.check(request, context)
+        return await self._process_non_streaming(request, context)
+
+    async def check(self, request: StreamingReq | NonStreamingReq, context: RequestContext) -> None:
+        """Refuse, before anything is written or streamed, what the SDK would get wrong.
+
+        ``NotFoundError`` (missing and foreign alike) becomes 404 at the HTTP edge.
+        """
+        match request:
+            case ThreadsCreateReq():
+                self._check_message(request.params.input)
+                for attachment_id in request.params.input.attachments:
+                    await self.store.load_attachment(attachment_id, context)
+            case ThreadsAddUserMessageReq():
+                self._check_message(request.params.input)
+            case ThreadsRetryAfterItemReq():
+                item = await self.store.load_item(
+                    request.params.thread_id, request.params.item_id, context
+                )
+                if not isinstance(item, UserMessageItem):
+                    raise BadRequest("Only a user message can be retried")
+            case ItemsListReq() | ItemsFeedbackReq() | ThreadsDeleteReq():
+                await self.store.load_thread(request.params.thread_id, context)
+            case AttachmentsDeleteReq():
+                await self.store.load_attachment(request.params.attachment_id, context)
+            case ThreadsCustomActionReq():
+                await self.store.load_thread(request.params.thread_id, context)
+                raise unknown_action(request.params.action)
+
+    def _check_message(self, message: UserMessageInput) -> None:
+        length = sum(len(part.text) for part in message.content)
+        if length > self.settings.max_message_chars:
+            raise PayloadTooLarge(
+                f"Message too long ({length} characters, at most {self.settings.max_message_chars})"
+            )
+
+    # --- the agent ------------------------------------------------------------------------------
+
+    async def respond(
+        self,
+        thread: ThreadMetadata,
+        input_user_message: UserMessageItem | None,
+        context: RequestContext,
+    ) -> AsyncIterator[ThreadStreamEvent]:
+        if input_user_message is not None and not thread.title:
+            # The SDK saves the thread and sends thread.updated when it sees the change.
+            thread.title = title_from(input_user_message)
+        history = await self.store.load_thread_items(
+            thread.id, None, HISTORY_LIMIT, "desc", context
+        )
+        input_items = await self.converter.to_agent_input(list(reversed(history.data)))
+        turn = AgentTurn(
+            agents=self.agents,
+            store=self.postgres,
+            thread=thread,
+            request_context=context,
+            input_items=input_items,
+            settings=TurnSettings(
+                max_turns=self.settings.agent_max_turns,
+                timeout_seconds=self.settings.agent_turn_timeout_seconds,
+            ),
+        )
+        async for event in turn.events():
+            yield event
+
+    async def handle_stream_cancelled(
+        self, thread: ThreadMetadata, pending_items: list[ThreadItem], context: RequestContext
+    ) -> None:
+        """The SDK's cancel handling (store the partial answer and a note), never interrupted."""
+        await shielded(super().handle_stream_cancelled(thread, pending_items, context))
+
+    # --- other request types --------------------------------------------------------------------
+
+    async def add_feedback(
+        self, thread_id: str, item_ids: list[str], feedback: FeedbackKind, context: RequestContext
+    ) -> None:
+        await self.postgres.set_feedback(thread_id, item_ids, feedback, context)
+
+    async def transcribe(
+        self, audio_input: AudioInput, context: RequestContext
+    ) -> TranscriptionResult:
+        raise NotSupported("Dictation is not supported by this server")
+
+    async def sync_action(
+        self,
+        thread: ThreadMetadata,
+        action: Action[str, Any],
+        sender: WidgetItem | None,
+        context: RequestContext,
+    ) -> SyncCustomActionResponse:
+        raise unknown_action(action)
+
+
+def unknown_action(action: Action[str, Any]) -> BadRequest:
+    """Widget actions need widgets; this server streams none, so no action is known."""
+    return BadRequest(f"Unknown action {action.type!r}: this server defines no widget actions")
+
+
+def title_from(message: UserMessageItem) -> str:
+    """The first line of the message, whitespace collapsed, cut at a word near 60 characters."""
+    text = " ".join(
+        part.text if isinstance(part, UserMessageTextContent) else f"@{part.text}"
+        for part in message.content
+    )
+    text = re.sub(r"\s+", " ", text).strip() or "New conversation"
+    if len(text) <= TITLE_MAX_CHARS:
+        return text
+    cut = text[: TITLE_MAX_CHARS - 1]
+    if " " in cut[TITLE_MAX_CHARS // 2 :]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:-") + "…"

@@ -1,0 +1,279 @@
+"""The deploy-time migration job as a CloudFormation custom resource (and as a plain invoke).
+
+CloudFormation waits for an answer PUT to the request's pre-signed ``ResponseURL``; a handler that
+raises, or is killed by the Lambda timeout before answering, leaves the stack waiting for an hour.
+So :func:`handle` answers exactly once on every path:
+
+* Create / Update: run the migrations (under the advisory lock, see :mod:`.migrate`), answer
+  SUCCESS with ``Data: {"Revision": ...}`` or FAILED with a reason that names the problem.
+* Delete: answer SUCCESS without touching the schema (deleting a stack must never drop data, and
+  a rollback of a failed Create sends a Delete too).
+* A watchdog answers FAILED shortly before the Lambda timeout if the migration is still running
+  (for instance waiting for the lock held by another deploy).
+
+The physical id is a constant, so an Update never looks like a replacement (which would make
+CloudFormation send a Delete for the "old" resource). The ``ResponseURL`` is a credential of
+sorts (a pre-signed S3 URL) and is never logged; reasons carry exception messages, which name
+hosts, users and SQL errors but never passwords (secrets errors name only the secret's name).
+
+A plain invoke (``sam local invoke``, ``aws lambda invoke``) with ``{"action": "upgrade"}`` runs
+the same migration and returns the revision, for operators.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import DBAPIError
+
+logger = logging.getLogger(__name__)
+
+PHYSICAL_RESOURCE_ID = "chatkit-database-schema"
+TIMEOUT_MARGIN_SECONDS = 20.0
+"""Answer FAILED this long before the Lambda timeout: enough for the PUT and its retries."""
+RESPONSE_TIMEOUT_SECONDS = 5.0
+RESPONSE_ATTEMPTS = 3
+REASON_MAX_CHARS = 1000
+"""The whole response must stay under CloudFormation's 4 KB limit."""
+
+Status = Literal["SUCCESS", "FAILED"]
+
+
+class CustomResourceRequest(BaseModel):
+    """The fields of a CloudFormation custom resource request this handler uses."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    RequestType: Literal["Create", "Update", "Delete"]
+    ResponseURL: str
+    StackId: str
+    RequestId: str
+    LogicalResourceId: str
+    PhysicalResourceId: str | None = None
+    ResourceProperties: dict[str, Any] = Field(default_factory=dict)
+
+
+class CustomResourceResponse(BaseModel):
+    """The JSON document CloudFormation expects at the ``ResponseURL``."""
+
+    Status: Status
+    Reason: str
+    PhysicalResourceId: str
+    StackId: str
+    RequestId: str
+    LogicalResourceId: str
+    NoEcho: bool = False
+    Data: dict[str, str] = Field(default_factory=dict)
+
+
+class PlainInvocation(BaseModel):
+    """An operator's direct invoke: ``{"action": "upgrade"}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["upgrade"]
+
+
+class LambdaContextLike(Protocol):
+    """The one method of the Lambda context the watchdog needs."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+RunMigrations = Callable[[], str]
+"""Runs the migrations to head and returns the revision now current."""
+Sender = Callable[[str, CustomResourceResponse], None]
+
+
+def is_custom_resource_request(event: Mapping[str, Any]) -> bool:
+    return "RequestType" in event and "ResponseURL" in event
+
+
+def handle_invocation(
+    event: Mapping[str, Any],
+    context: LambdaContextLike | None,
+    *,
+    run_migrations: RunMigrations,
+) -> dict[str, str] | None:
+    """The migration function's whole behaviour: CloudFormation request or plain invoke.
+
+    A CloudFormation request is answered through its ``ResponseURL`` (the return value is
+    ignored); a plain invoke returns ``{"action": "upgrade", "revision": ...}`` and lets errors
+    propagate, so the caller sees them as the invocation's error.
+    """
+    if is_custom_resource_request(event):
+        handle(event, context, run_migrations=run_migrations)
+        return None
+    try:
+        invocation = PlainInvocation.model_validate(event)
+    except ValidationError:
+        raise ValueError(
+            'expected a CloudFormation custom resource request or {"action": "upgrade"}'
+        ) from None
+    return {"action": invocation.action, "revision": run_migrations()}
+
+
+def handle(
+    event: Mapping[str, Any],
+    context: LambdaContextLike | None,
+    *,
+    run_migrations: RunMigrations,
+    send: Sender | None = None,
+    timeout_margin_seconds: float = TIMEOUT_MARGIN_SECONDS,
+) -> None:
+    """Serve one custom resource request; always answers, never raises."""
+    sender = send or send_response
+    try:
+        request = CustomResourceRequest.model_validate(event)
+    except ValidationError as exc:
+        _answer_malformed(event, exc, sender)
+        return
+    answer = _Answer(request, sender)
+    logger.info(
+        "custom resource %s %s (request %s)",
+        request.RequestType,
+        request.LogicalResourceId,
+        request.RequestId,
+    )
+    if request.RequestType == "Delete":
+        answer("SUCCESS", "Delete leaves the database schema in place")
+        return
+    watchdog = _start_watchdog(context, answer, timeout_margin_seconds)
+    try:
+        revision = run_migrations()
+    except Exception as exc:
+        logger.exception("migration failed")
+        answer("FAILED", f"migration failed: {failure_reason(exc)}")
+    else:
+        answer("SUCCESS", f"database schema at revision {revision}", {"Revision": revision})
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A one-line description of ``exc`` for CloudFormation's event log.
+
+    Database errors are described by the driver's own error (type and message, e.g.
+    ``UndefinedTable: relation "x" does not exist``) without SQLAlchemy's statement parameters.
+    """
+    detail: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    reason = " ".join(f"{type(detail).__name__}: {detail}".split())
+    if len(reason) > REASON_MAX_CHARS:
+        reason = reason[: REASON_MAX_CHARS - 3] + "..."
+    return reason
+
+
+def send_response(
+    url: str,
+    response: CustomResourceResponse,
+    *,
+    timeout: float = RESPONSE_TIMEOUT_SECONDS,
+    attempts: int = RESPONSE_ATTEMPTS,
+) -> None:
+    """PUT ``response`` to the pre-signed URL, retrying transient failures.
+
+    The empty ``Content-Type`` matters: the URL's signature covers no content type, and S3
+    rejects a request whose headers differ from what was signed.
+    """
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("the ResponseURL is not an HTTP(S) URL")
+    body = response.model_dump_json().encode()
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        url,
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "", "Content-Length": str(len(body))},
+    )
+    for attempt in range(1, attempts + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310
+                reply.read()
+            return
+        except (urllib.error.URLError, OSError) as exc:
+            if attempt == attempts:
+                raise
+            logger.warning("answering CloudFormation failed (attempt %d): %s", attempt, exc)
+            time.sleep(attempt)
+
+
+class _Answer:
+    """Sends the one response a request gets, whichever of the job and the watchdog is first."""
+
+    def __init__(self, request: CustomResourceRequest, send: Sender) -> None:
+        self._request = request
+        self._send = send
+        self._lock = threading.Lock()
+        self._answered = False
+
+    def __call__(self, status: Status, reason: str, data: dict[str, str] | None = None) -> None:
+        with self._lock:
+            if self._answered:
+                logger.warning("already answered; dropping %s: %s", status, reason)
+                return
+            self._answered = True
+        request = self._request
+        response = CustomResourceResponse(
+            Status=status,
+            Reason=reason,
+            PhysicalResourceId=request.PhysicalResourceId or PHYSICAL_RESOURCE_ID,
+            StackId=request.StackId,
+            RequestId=request.RequestId,
+            LogicalResourceId=request.LogicalResourceId,
+            Data=data or {},
+        )
+        logger.info("answering %s: %s", status, reason)
+        _deliver(self._send, request.ResponseURL, response)
+
+
+def _start_watchdog(
+    context: LambdaContextLike | None, answer: _Answer, margin_seconds: float
+) -> threading.Timer | None:
+    """Answer FAILED ``margin_seconds`` before the Lambda timeout, should the job still run."""
+    if context is None:
+        return None
+    delay = max(0.0, context.get_remaining_time_in_millis() / 1000 - margin_seconds)
+    timer = threading.Timer(
+        delay,
+        answer,
+        args=(
+            "FAILED",
+            f"migration still running {margin_seconds:.0f}s before the function's timeout "
+            "(waiting for another deploy's migration lock?); raise the timeout or retry",
+        ),
+    )
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _answer_malformed(event: Mapping[str, Any], error: ValidationError, send: Sender) -> None:
+    """A request this handler cannot parse still gets a FAILED answer if it can be addressed."""
+    logger.error("malformed custom resource request: %s", error)
+    url = event.get("ResponseURL")
+    if not isinstance(url, str):
+        return
+    response = CustomResourceResponse(
+        Status="FAILED",
+        Reason="malformed custom resource request",
+        PhysicalResourceId=str(event.get("PhysicalResourceId") or PHYSICAL_RESOURCE_ID),
+        StackId=str(event.get("StackId", "")),
+        RequestId=str(event.get("RequestId", "")),
+        LogicalResourceId=str(event.get("LogicalResourceId", "")),
+    )
+    _deliver(send, url, response)
+
+
+def _deliver(send: Sender, url: str, response: CustomResourceResponse) -> None:
+    """Send, logging (never raising) a failure: there is nobody left to tell."""
+    try:
+        send(url, response)
+    except Exception:
+        logger.exception("could not deliver the response to CloudFormation")

@@ -1,0 +1,153 @@
+"""User-scoped data access to the ``tasks`` table (the todo list behind the agent's task tools).
+
+Every statement carries ``user_id`` in its ``WHERE`` clause (or its ``VALUES``), so a task id of
+another user behaves exactly like a missing one: the statement matches no row and the caller gets
+:class:`~chatkit_backend.errors.NotFound`. Updates and deletes are single ``... RETURNING``
+statements, so there is no read-then-write window in which ownership could change.
+
+This module is shared-layer code: it knows nothing about agents or MCP (the tools that call it
+live in the chat function).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import delete, select, update
+
+from .db import Database
+from .errors import BadRequest, NotFound
+from .models import TaskRow, utcnow
+
+TITLE_MAX_CHARS = 500
+"""The ``tasks.title`` column width."""
+
+DESCRIPTION_MAX_CHARS = 10_000
+"""Descriptions are free text, but a tool argument must not be able to store megabytes."""
+
+LIST_LIMIT = 200
+"""Most tasks one listing returns (keeps tool output, and so model input, bounded)."""
+
+
+class TaskOut(BaseModel):
+    """A task as tools and APIs return it (the wire shape; ``user_id`` is never exposed)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    description: str | None = None
+    completed: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class TaskRepository:
+    """Add, list, complete, update and delete one user's tasks; one short transaction per call."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def add(self, user_id: str, title: str, description: str | None = None) -> TaskOut:
+        row = TaskRow(
+            user_id=user_id,
+            title=_clean_title(title),
+            description=_clean_description(description),
+        )
+        async with self._database.session() as session:
+            session.add(row)
+            await session.flush()
+            return TaskOut.model_validate(row)
+
+    async def list(
+        self, user_id: str, *, include_completed: bool = True, limit: int = LIST_LIMIT
+    ) -> list[TaskOut]:
+        """The user's tasks in creation order (only the open ones unless ``include_completed``)."""
+        statement = select(TaskRow).where(TaskRow.user_id == user_id)  # type: ignore[arg-type]
+        if not include_completed:
+            statement = statement.where(TaskRow.completed.is_(False))  # type: ignore[attr-defined]
+        statement = statement.order_by(TaskRow.id).limit(limit)  # type: ignore[arg-type]
+        async with self._database.session() as session:
+            rows = (await session.scalars(statement)).all()
+        return [TaskOut.model_validate(row) for row in rows]
+
+    async def get(self, user_id: str, task_id: int) -> TaskOut:
+        statement = select(TaskRow).where(_owned(user_id, task_id))
+        async with self._database.session() as session:
+            row = (await session.scalars(statement)).one_or_none()
+        if row is None:
+            raise _not_found(task_id)
+        return TaskOut.model_validate(row)
+
+    async def complete(self, user_id: str, task_id: int) -> TaskOut:
+        """Mark the task done (idempotent: completing a completed task keeps it completed)."""
+        return await self._update(user_id, task_id, {"completed": True})
+
+    async def update(
+        self,
+        user_id: str,
+        task_id: int,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+    ) -> TaskOut:
+        """Change the title and/or the description (an empty description clears it)."""
+        values: dict[str, Any] = {}
+        if title is not None:
+            values["title"] = _clean_title(title)
+        if description is not None:
+            values["description"] = _clean_description(description)
+        if not values:
+            raise BadRequest("Nothing to update: give a new title or description.")
+        return await self._update(user_id, task_id, values)
+
+    async def delete(self, user_id: str, task_id: int) -> TaskOut:
+        """Delete the task and return what it was."""
+        statement = delete(TaskRow).where(_owned(user_id, task_id)).returning(TaskRow)
+        async with self._database.session() as session:
+            row = (await session.scalars(statement)).one_or_none()
+        if row is None:
+            raise _not_found(task_id)
+        return TaskOut.model_validate(row)
+
+    async def _update(self, user_id: str, task_id: int, values: dict[str, Any]) -> TaskOut:
+        statement = (
+            update(TaskRow)
+            .where(_owned(user_id, task_id))
+            .values(**values, updated_at=utcnow())
+            .returning(TaskRow)
+        )
+        async with self._database.session() as session:
+            row = (await session.scalars(statement)).one_or_none()
+        if row is None:
+            raise _not_found(task_id)
+        return TaskOut.model_validate(row)
+
+
+def _owned(user_id: str, task_id: int) -> Any:
+    """The one ownership predicate every single-task statement uses."""
+    return (TaskRow.user_id == user_id) & (TaskRow.id == task_id)
+
+
+def _not_found(task_id: int) -> NotFound:
+    return NotFound(f"Task {task_id} not found.")
+
+
+def _clean_title(title: str) -> str:
+    cleaned = title.strip()
+    if not cleaned:
+        raise BadRequest("A task needs a non-empty title.")
+    if len(cleaned) > TITLE_MAX_CHARS:
+        raise BadRequest(f"A task title has at most {TITLE_MAX_CHARS} characters.")
+    return cleaned
+
+
+def _clean_description(description: str | None) -> str | None:
+    if description is None:
+        return None
+    cleaned = description.strip()
+    if len(cleaned) > DESCRIPTION_MAX_CHARS:
+        raise BadRequest(f"A task description has at most {DESCRIPTION_MAX_CHARS} characters.")
+    return cleaned or None

@@ -1,0 +1,394 @@
+"""Test doubles and helpers for the chat function's end-to-end tests.
+
+* :class:`ChatServerThread`: the real app under a real uvicorn on 127.0.0.1, in a thread with its
+  own event loop (its own engine too: async connections belong to the loop that made them).
+* :class:`SwitchModel`: the model of the server's agent factory; each test plugs in its own
+  ``ScriptedModel`` (the server lives for the whole session).
+* :func:`streamed_reply`: a scripted model step that streams a message delta by delta, and can
+  wait on a :class:`Gate` after the first delta, fail half-way, or end with a tool call.
+* SSE parsing and the ChatKit event-order check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import httpx
+import uvicorn
+from agents import Model
+from agents.testing import ModelStep, ScriptedModel
+from chat_app.agent import AgentFactory
+from chat_app.app import create_app
+from chatkit.types import ThreadStreamEvent
+from chatkit_backend.auth import build_authenticator
+from chatkit_backend.context import RequestContext
+from chatkit_backend.db import Database
+from chatkit_backend.settings import Settings
+from openai.types.responses import (
+    Response,
+    ResponseCompletedEvent,
+    ResponseContentPartAddedEvent,
+    ResponseContentPartDoneEvent,
+    ResponseCreatedEvent,
+    ResponseFunctionCallArgumentsDoneEvent,
+    ResponseFunctionToolCall,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseOutputMessage,
+    ResponseOutputText,
+    ResponseTextDeltaEvent,
+    ResponseTextDoneEvent,
+)
+from pydantic import TypeAdapter
+
+from tests.support.tokens import TEST_JWT_SECRET, auth_header
+
+EVENTS: TypeAdapter[ThreadStreamEvent] = TypeAdapter(ThreadStreamEvent)
+
+
+# --- the model --------------------------------------------------------------------------------
+
+
+class SwitchModel(Model):
+    """Forwards every call to ``current`` (a fresh ``ScriptedModel`` per test)."""
+
+    def __init__(self) -> None:
+        self.current: Model = ScriptedModel()
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.current.get_response(*args, **kwargs)
+
+    def stream_response(self, *args: Any, **kwargs: Any) -> Any:
+        return self.current.stream_response(*args, **kwargs)
+
+
+class Gate:
+    """Holds a scripted model (in the server's loop) until the test thread opens it."""
+
+    def __init__(self) -> None:
+        self._opened = threading.Event()
+        self.reached = threading.Event()
+
+    def open(self) -> None:
+        self._opened.set()
+
+    async def wait(self) -> None:
+        self.reached.set()
+        await asyncio.to_thread(self._opened.wait)
+
+
+def streamed_reply(
+    deltas: Sequence[str],
+    *,
+    gate: Gate | None = None,
+    error: Exception | None = None,
+    call: ResponseFunctionToolCall | None = None,
+    message_id: str = "msg_reply",
+) -> ModelStep:
+    """A model step streaming ``deltas`` as one message (each delta its own event).
+
+    ``gate``: wait on it after the first delta. ``error``: raise it after the last delta, before
+    the message is done. ``call``: after the message, call this tool (the run goes on to the
+    next scripted step).
+    """
+    text = "".join(deltas)
+
+    async def events(_call: Any) -> AsyncIterator[Any]:
+        response = Response(
+            id="resp_scripted",
+            created_at=time.time(),
+            model="scripted",
+            object="response",
+            output=[],
+            tool_choice="auto",
+            tools=[],
+            parallel_tool_calls=False,
+            status="in_progress",
+        )
+        seq = iter(range(10_000_000))
+        where: dict[str, Any] = {"item_id": message_id, "output_index": 0, "content_index": 0}
+        message = ResponseOutputMessage(
+            id=message_id, type="message", role="assistant", status="completed", content=[]
+        )
+        part = ResponseOutputText(type="output_text", text="", annotations=[], logprobs=[])
+        yield ResponseCreatedEvent(
+            type="response.created", response=response, sequence_number=next(seq)
+        )
+        yield ResponseOutputItemAddedEvent(
+            type="response.output_item.added",
+            item=message.model_copy(update={"status": "in_progress"}),
+            output_index=0,
+            sequence_number=next(seq),
+        )
+        yield ResponseContentPartAddedEvent(
+            type="response.content_part.added", part=part, sequence_number=next(seq), **where
+        )
+        for index, delta in enumerate(deltas):
+            yield ResponseTextDeltaEvent(
+                type="response.output_text.delta",
+                delta=delta,
+                logprobs=[],
+                sequence_number=next(seq),
+                **where,
+            )
+            if index == 0 and gate is not None:
+                await gate.wait()
+        if error is not None:
+            raise error
+        done_part = part.model_copy(update={"text": text})
+        done_message = message.model_copy(update={"content": [done_part]})
+        yield ResponseTextDoneEvent(
+            type="response.output_text.done",
+            text=text,
+            logprobs=[],
+            sequence_number=next(seq),
+            **where,
+        )
+        yield ResponseContentPartDoneEvent(
+            type="response.content_part.done", part=done_part, sequence_number=next(seq), **where
+        )
+        yield ResponseOutputItemDoneEvent(
+            type="response.output_item.done",
+            item=done_message,
+            output_index=0,
+            sequence_number=next(seq),
+        )
+        output: list[Any] = [done_message]
+        if call is not None:
+            output.append(call)
+            yield ResponseOutputItemAddedEvent(
+                type="response.output_item.added",
+                item=call.model_copy(update={"arguments": "", "status": "in_progress"}),
+                output_index=1,
+                sequence_number=next(seq),
+            )
+            yield ResponseFunctionCallArgumentsDoneEvent.model_validate(
+                {
+                    "type": "response.function_call_arguments.done",
+                    "item_id": call.id or call.call_id,
+                    "output_index": 1,
+                    "arguments": call.arguments,
+                    "name": call.name,
+                    "sequence_number": next(seq),
+                }
+            )
+            yield ResponseOutputItemDoneEvent(
+                type="response.output_item.done",
+                item=call,
+                output_index=1,
+                sequence_number=next(seq),
+            )
+        yield ResponseCompletedEvent(
+            type="response.completed",
+            response=response.model_copy(update={"output": output, "status": "completed"}),
+            sequence_number=next(seq),
+        )
+
+    return ModelStep.stream(events)
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+def server_settings(pg_url: str, **overrides: Any) -> Settings:
+    """The server's settings: this run's database, HS256 test tokens, no model key or remotes."""
+    values: dict[str, Any] = {
+        "database_url": pg_url,
+        "jwt_secret": TEST_JWT_SECRET,
+        "openai_api_key": None,
+        "openai_api_key_secret_arn": None,
+        "openai_base_url": None,
+        "mcp_servers": [],
+        "cors_allow_origins": [],
+        **overrides,
+    }
+    return Settings(**values)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that tells the test thread when it listens."""
+
+    def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self._ready.set()
+
+
+AgentsBuilder = Callable[[Settings, Database], Any]
+"""Builds the server's agent source (``AgentFactory``-like) inside the server's thread."""
+
+
+def factory_with(model: Model | None) -> AgentsBuilder:
+    """The real ``AgentFactory`` with ``model`` (None: what the settings choose, i.e. offline)."""
+    return lambda settings, database: AgentFactory(settings, database, model=model)
+
+
+class ChatServerThread:
+    """The chat app under uvicorn on a free loopback port, in a background thread."""
+
+    def __init__(self, settings: Settings, agents: AgentsBuilder) -> None:
+        self.settings = settings
+        self._agents = agents
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self._ready = threading.Event()
+        self._server: _Server | None = None
+        self._thread = threading.Thread(target=self._run, name=f"chat-server-{self.port}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ChatServerThread:
+        self._thread.start()
+        if not self._ready.wait(timeout=60):
+            raise RuntimeError("chat server did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        database = Database.from_url(self.settings.database_url or "", self.settings)
+        app = create_app(
+            settings=self.settings,
+            database=database,
+            authenticator=build_authenticator(self.settings),
+            agent_factory=self._agents(self.settings, database),
+        )
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        self._server = _Server(config, self._ready)
+        try:
+            await self._server.serve(sockets=[self._socket])
+        finally:
+            await database.dispose()
+
+
+# --- SSE --------------------------------------------------------------------------------------
+
+
+async def sse_messages(response: httpx.Response) -> AsyncIterator[dict[str, str]]:
+    """The SSE messages of a streaming response as ``{"event"?, "data"}`` (comments skipped)."""
+    data: list[str] = []
+    event: str | None = None
+    async for line in response.aiter_lines():
+        if line == "":
+            if data:
+                yield {"data": "\n".join(data), **({"event": event} if event else {})}
+            data, event = [], None
+        elif line.startswith("data:"):
+            data.append(line[6:] if line.startswith("data: ") else line[5:])
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+    if data:
+        yield {"data": "\n".join(data), **({"event": event} if event else {})}
+
+
+def parse_events(datas: Sequence[str]) -> list[ThreadStreamEvent]:
+    """Every SSE data of a ChatKit stream parsed as the SDK's ``ThreadStreamEvent`` union."""
+    return [EVENTS.validate_json(data) for data in datas]
+
+
+def assert_documented_order(events: Sequence[ThreadStreamEvent], *, new_thread: bool) -> None:
+    """The order ChatKit documents and its client relies on.
+
+    ``thread.created`` first for a new thread; one ``stream_options`` before any item activity
+    of the response; each item's ``added`` before its ``updated``s, ``done`` last (an item may be
+    ``done`` without ``added``; ``removed`` ends one); ``error``, if any, last.
+    """
+    types = [event.type for event in events]
+    if new_thread:
+        assert types[0] == "thread.created", types
+    assert types.count("stream_options") == 1, types
+    options_at = types.index("stream_options")
+    state: dict[str, str] = {}
+    for position, event in enumerate(events):
+        item_id = _item_id(event)
+        if item_id is None:
+            continue
+        if event.type in ("thread.item.added", "thread.item.updated"):
+            assert position > options_at, (position, types)
+        previous = state.get(item_id)
+        if event.type == "thread.item.added":
+            assert previous is None, (item_id, types)
+            state[item_id] = "open"
+        elif event.type == "thread.item.updated":
+            assert previous == "open", (item_id, types)
+        elif event.type in ("thread.item.done", "thread.item.removed"):
+            assert previous in (None, "open"), (item_id, types)
+            state[item_id] = "closed"
+    assert all(value == "closed" for value in state.values()), state
+    if "error" in types:
+        assert types.index("error") == len(types) - 1, types
+
+
+def _item_id(event: ThreadStreamEvent) -> str | None:
+    if event.type in ("thread.item.added", "thread.item.done", "thread.item.replaced"):
+        return event.item.id  # type: ignore[union-attr]
+    if event.type in ("thread.item.updated", "thread.item.removed"):
+        return event.item_id  # type: ignore[union-attr]
+    return None
+
+
+def user_input(text: str, attachments: Sequence[str] = ()) -> dict[str, Any]:
+    """The ``input`` of a ChatKit user message request."""
+    return {
+        "content": [{"type": "input_text", "text": text}],
+        "attachments": list(attachments),
+        "inference_options": {},
+    }
+
+
+def json_body(response: httpx.Response) -> Any:
+    return json.loads(response.content)
+
+
+def headers_for(user: RequestContext) -> dict[str, str]:
+    """A valid bearer token for ``user``."""
+    return auth_header(user.user_id)
+
+
+class Streamed:
+    """A finished streaming response: status, headers and the SSE datas (ChatKit-parsed if 200)."""
+
+    def __init__(self, response: httpx.Response, datas: list[str]) -> None:
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.datas = datas
+
+    @property
+    def events(self) -> list[ThreadStreamEvent]:
+        return parse_events(self.datas)
+
+
+async def stream(
+    client: httpx.AsyncClient, user: RequestContext, body: Any, path: str = "/chatkit"
+) -> Streamed:
+    """POST ``body`` as ``user`` and read the whole response (SSE datas, or none for JSON)."""
+    async with client.stream("POST", path, json=body, headers=headers_for(user)) as response:
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            datas = [message["data"] async for message in sse_messages(response)]
+        else:
+            await response.aread()
+            datas = []
+        return Streamed(response, datas)
+
+
+async def post(client: httpx.AsyncClient, user: RequestContext, body: Any) -> httpx.Response:
+    """POST a JSON (non-streaming) ChatKit request as ``user``."""
+    return await client.post("/chatkit", json=body, headers=headers_for(user))

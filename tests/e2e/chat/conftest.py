@@ -1,0 +1,79 @@
+"""Fixtures of the chat end-to-end tests: one real server for the session, a model per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from agents.testing import ScriptedModel
+from chat_support import (
+    AgentsBuilder,
+    ChatServerThread,
+    Gate,
+    SwitchModel,
+    factory_with,
+    server_settings,
+)
+from chatkit_backend.db import Database
+from chatkit_backend.store import PostgresStore
+
+
+@pytest.fixture(scope="session")
+def switch_model() -> SwitchModel:
+    return SwitchModel()
+
+
+@pytest.fixture(scope="session")
+def chat_server(pg_url: str, switch_model: SwitchModel) -> Iterator[ChatServerThread]:
+    server = ChatServerThread(
+        server_settings(pg_url, max_message_chars=2_000), factory_with(switch_model)
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_server(pg_url: str) -> Iterator[Callable[..., ChatServerThread]]:
+    """Start another server with its own settings and model (stopped after the test)."""
+    started: list[ChatServerThread] = []
+
+    def start(agents: AgentsBuilder, **overrides: Any) -> ChatServerThread:
+        server = ChatServerThread(server_settings(pg_url, **overrides), agents).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def model(switch_model: SwitchModel) -> Iterator[ScriptedModel]:
+    """This test's scripted model, plugged into the session server."""
+    scripted = ScriptedModel()
+    switch_model.current = scripted
+    yield scripted
+    switch_model.current = ScriptedModel()
+
+
+@pytest.fixture
+def gate() -> Iterator[Gate]:
+    """A gate for this test's model, always opened at the end (its waiter is a worker thread)."""
+    opened = Gate()
+    yield opened
+    opened.open()
+
+
+@pytest.fixture
+async def client(chat_server: ChatServerThread) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=chat_server.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+def store(pg_database: Database) -> PostgresStore:
+    """The store seen from the test's side (same database, the test's own engine)."""
+    return PostgresStore(pg_database)

@@ -1,0 +1,196 @@
+"""The custom resource protocol without a database: every path answers once and never raises."""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from chatkit_backend import custom_resource
+from chatkit_backend.custom_resource import CustomResourceResponse, failure_reason, send_response
+from sqlalchemy.exc import ProgrammingError
+
+from tests.support.cloudformation import ResponseServer, response_server
+
+
+class Recorder:
+    """A sender that records responses (and can be made to fail)."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.sent: list[tuple[str, CustomResourceResponse]] = []
+        self.error = error
+        self.first = threading.Event()
+
+    def __call__(self, url: str, response: CustomResourceResponse) -> None:
+        self.sent.append((url, response))
+        self.first.set()
+        if self.error is not None:
+            raise self.error
+
+
+class Context:
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def _event(request_type: str = "Create", **extra: Any) -> dict[str, Any]:
+    return {
+        "RequestType": request_type,
+        "ResponseURL": "https://cloudformation-custom-resource-response.example/signed?sig=1",
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1",
+        "RequestId": "req-1",
+        "LogicalResourceId": "DatabaseMigration",
+        "ResourceType": "Custom::DatabaseMigration",
+        "ResourceProperties": {},
+        **extra,
+    }
+
+
+@pytest.fixture
+def server() -> Iterator[ResponseServer]:
+    with response_server() as running:
+        yield running
+
+
+def _never_called() -> str:
+    raise AssertionError("the migrations must not run")
+
+
+def test_success_carries_the_revision() -> None:
+    recorder = Recorder()
+    custom_resource.handle(
+        _event("Update", PhysicalResourceId="pid"),
+        Context(300_000),
+        run_migrations=lambda: "0042",
+        send=recorder,
+    )
+    [(url, response)] = recorder.sent
+    assert url == _event()["ResponseURL"]
+    assert response.Status == "SUCCESS"
+    assert response.Data == {"Revision": "0042"}
+    assert response.PhysicalResourceId == "pid"
+    assert (response.StackId, response.RequestId) == (_event()["StackId"], "req-1")
+
+
+def test_failure_names_the_problem() -> None:
+    recorder = Recorder()
+
+    def broken() -> str:
+        raise RuntimeError("the schema is\n  confused")
+
+    custom_resource.handle(_event(), None, run_migrations=broken, send=recorder)
+    [(_, response)] = recorder.sent
+    assert response.Status == "FAILED"
+    assert response.Reason == "migration failed: RuntimeError: the schema is confused"
+    assert response.PhysicalResourceId == custom_resource.PHYSICAL_RESOURCE_ID
+
+
+def test_delete_does_not_migrate() -> None:
+    recorder = Recorder()
+    custom_resource.handle(
+        _event("Delete", PhysicalResourceId="pid"),
+        None,
+        run_migrations=_never_called,
+        send=recorder,
+    )
+    [(_, response)] = recorder.sent
+    assert (response.Status, response.PhysicalResourceId) == ("SUCCESS", "pid")
+
+
+def test_malformed_request_is_still_answered() -> None:
+    recorder = Recorder()
+    custom_resource.handle(_event("Replace"), None, run_migrations=_never_called, send=recorder)
+    [(_, response)] = recorder.sent
+    assert response.Status == "FAILED"
+    assert response.RequestId == "req-1"
+
+
+def test_undeliverable_answer_does_not_raise() -> None:
+    recorder = Recorder(error=urllib.error.URLError("unreachable"))
+    custom_resource.handle(_event(), None, run_migrations=lambda: "0001", send=recorder)
+    assert len(recorder.sent) == 1
+
+
+def test_watchdog_answers_first_and_only_once() -> None:
+    """Remaining time already inside the margin: FAILED at once, the late SUCCESS dropped."""
+    recorder = Recorder()
+
+    def slow() -> str:
+        assert recorder.first.wait(timeout=10)  # the watchdog has answered by now
+        return "0001"
+
+    custom_resource.handle(
+        _event(), Context(1_000), run_migrations=slow, send=recorder, timeout_margin_seconds=5
+    )
+    [(_, response)] = recorder.sent
+    assert response.Status == "FAILED"
+    assert "timeout" in response.Reason
+
+
+def test_failure_reason_uses_the_driver_error_without_parameters() -> None:
+    orig = Exception('relation "nope" does not exist')
+    error = ProgrammingError("INSERT INTO t VALUES (%(v)s)", {"v": "private-value"}, orig)
+    reason = failure_reason(error)
+    assert reason == 'Exception: relation "nope" does not exist'
+    assert "private-value" not in reason
+
+
+def test_failure_reason_is_bounded() -> None:
+    reason = failure_reason(ValueError("x" * 10_000))
+    assert len(reason) == custom_resource.REASON_MAX_CHARS
+    assert reason.endswith("...")
+
+
+def test_plain_invocation() -> None:
+    result = custom_resource.handle_invocation(
+        {"action": "upgrade"}, None, run_migrations=lambda: "0007"
+    )
+    assert result == {"action": "upgrade", "revision": "0007"}
+    with pytest.raises(ValueError, match="expected a CloudFormation"):
+        custom_resource.handle_invocation({}, None, run_migrations=_never_called)
+
+
+def _response() -> CustomResourceResponse:
+    return CustomResourceResponse(
+        Status="SUCCESS",
+        Reason="ok",
+        PhysicalResourceId="pid",
+        StackId="stack",
+        RequestId="req",
+        LogicalResourceId="DatabaseMigration",
+        Data={"Revision": "0001"},
+    )
+
+
+def test_send_response_puts_json_with_no_content_type(server: ResponseServer) -> None:
+    send_response(server.url("/signed"), _response())
+    received = server.next_response(timeout=5)
+    assert (received.method, received.path) == ("PUT", "/signed")
+    assert received.headers.get("content-type", "") == ""
+    assert received.body == _response().model_dump()
+
+
+def test_send_response_retries(server: ResponseServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(custom_resource.time, "sleep", lambda _seconds: None)
+    server.refuse(2)
+    send_response(server.url(), _response())
+    assert server.refused == 2
+    assert server.next_response(timeout=5).body["Status"] == "SUCCESS"
+
+
+def test_send_response_gives_up(server: ResponseServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(custom_resource.time, "sleep", lambda _seconds: None)
+    server.refuse(3)
+    with pytest.raises(urllib.error.HTTPError):
+        send_response(server.url(), _response(), attempts=3)
+    assert server.pending() == []
+
+
+def test_send_response_refuses_other_schemes() -> None:
+    with pytest.raises(ValueError, match="HTTP"):
+        send_response("file:///etc/passwd", _response())
