@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import os
 import random
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import jwt
+from chatkit_backend import observability
 from chatkit_backend.auth import build_authenticator
 from chatkit_backend.conversations import encode_cursor
 from chatkit_backend.db import Database
@@ -36,12 +39,12 @@ from chatkit_backend.settings import Settings
 from chatkit_backend.store import ITEMS, THREADS
 from conversations_app.api import create_app
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bench.seed import BIG_USER, DEEP_USER, FULL, QUICK, seed
 
-BENCH_SECRET = "bench-only-hs256-secret-0123456789abcdef"
+BENCH_SECRET = "bench-only-hs256-secret-0123456789abcdef"  # noqa: S105 (a local benchmark)
 PAGE = 20
 DEEP_PAGE = 1000
 GOAL_P50_MS = 5.0
@@ -50,23 +53,28 @@ GOAL_BIG_DELETE_MS = 100.0
 
 
 class TimedApp:
-    """An ASGI wrapper that records how long the app takes for each HTTP request."""
+    """An ASGI wrapper that times each HTTP request and counts the SQL statements it ran."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, database: Database) -> None:
         self.app = app
-        self.samples: list[float] = []
+        self.statements = 0
+        self.last: tuple[float, int] = (0.0, 0)
+        event.listen(database.engine.sync_engine, "before_cursor_execute", self._count)
+
+    def _count(self, *args: Any) -> None:
+        self.statements += 1
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
+        statements, started = self.statements, time.perf_counter()
         await self.app(scope, receive, send)
-        if scope["type"] == "http":
-            self.samples.append((time.perf_counter() - started) * 1000)
+        self.last = ((time.perf_counter() - started) * 1000, self.statements - statements)
 
 
 @dataclass
 class Result:
     name: str
-    samples: list[float]
+    samples: list[float] = field(default_factory=list)
+    statements: int = 0
     goal: str = ""
     met: bool | None = None
 
@@ -80,7 +88,13 @@ class Result:
         return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
+Call = Callable[[], Awaitable[Any]]
+
+
 class Bench:
+    """The real app over the benchmark database, called in-process; its output goes nowhere
+    (the JSON log line and the metrics are still produced, so their cost is measured)."""
+
     def __init__(self, url: str) -> None:
         self.settings = Settings(database_url=url, jwt_secret=SecretStr(BENCH_SECRET))
         self.database = Database.from_url(url, self.settings)
@@ -89,7 +103,11 @@ class Bench:
             database=self.database,
             settings=self.settings,
         )
-        self.timed = TimedApp(app)
+        self.sink = open(os.devnull, "w")  # noqa: SIM115 (closed in close())
+        handler = observability.get_logger().registered_handler
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(self.sink)
+        self.timed = TimedApp(app, self.database)
         self.client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.timed), base_url="http://bench"
         )
@@ -108,20 +126,28 @@ class Bench:
             raise RuntimeError(f"{method} {url}: {response.status_code} {response.text}")
         return response.json()
 
-    async def run(
-        self, name: str, calls: Sequence[Callable[[], Awaitable[Any]]], warmup: int = 5
-    ) -> Result:
-        """Time ``calls`` in order (the first ``warmup`` of them are not counted)."""
-        for call in calls[:warmup]:
-            await call()
-        self.timed.samples.clear()
-        for call in calls[warmup:]:
-            await call()
-        return Result(name, list(self.timed.samples))
+    async def run(self, scenarios: dict[str, Sequence[Call]], warmup: int = 5) -> list[Result]:
+        """Time each scenario's calls; scenarios run interleaved (one call of each in turn) so
+        those compared with each other see the same machine. The first ``warmup`` calls of each
+        are not counted."""
+        results = {name: Result(name) for name in scenarios}
+        rounds = max(len(calls) for calls in scenarios.values())
+        with contextlib.redirect_stdout(self.sink):  # the metrics' EMF lines
+            for index in range(rounds):
+                for name, calls in scenarios.items():
+                    if index >= len(calls):
+                        continue
+                    await calls[index]()
+                    if index >= warmup or len(calls) <= warmup:
+                        elapsed, statements = self.timed.last
+                        results[name].samples.append(elapsed)
+                        results[name].statements = statements
+        return list(results.values())
 
     async def close(self) -> None:
         await self.client.aclose()
         await self.database.dispose()
+        self.sink.close()
 
 
 async def conversations_of(
@@ -191,74 +217,64 @@ async def measure(url: str, iterations: int) -> list[Result]:
             return [make for _ in range(iterations)]
 
         base = "/api/conversations"
-        results = [
-            await bench.run(
-                "list, first page (20)",
-                each(
+        reads = await bench.run(
+            {
+                "list, first page (20)": each(
                     [rng.choice(users) for _ in range(iterations)],
                     lambda user: bench.request("GET", f"{base}?limit={PAGE}", user),
                 ),
-            ),
-            deep_first := await bench.run(
-                f"list {deep_count:,}: first page",
-                repeat(lambda: bench.request("GET", f"{base}?limit={PAGE}", DEEP_USER)),
-            ),
-            await bench.run(
-                f"list {deep_count:,}: page {page} by offset",
-                repeat(
-                    lambda: bench.request("GET", f"{base}?limit={PAGE}&offset={offset}", DEEP_USER)
-                ),
-            ),
-            deep_cursor := await bench.run(
-                f"list {deep_count:,}: page {page} by cursor",
-                repeat(
-                    lambda: bench.request("GET", f"{base}?limit={PAGE}&after={cursor}", DEEP_USER)
-                ),
-            ),
-            await bench.run(
-                "recent/first",
-                each(
+                "recent/first": each(
                     [rng.choice(users) for _ in range(iterations)],
                     lambda user: bench.request("GET", f"{base}/recent/first", user),
                 ),
-            ),
-            await bench.run(
-                "get with messages",
-                each(to_read, lambda row: bench.request("GET", f"{base}/{row[1]}", row[0])),
-            ),
-            await bench.run(
-                "messages page (50)",
-                each(
+                "get with 50 messages": each(
+                    to_read, lambda row: bench.request("GET", f"{base}/{row[1]}", row[0])
+                ),
+                "messages page (50)": each(
                     to_read,
                     lambda row: bench.request("GET", f"{base}/{row[1]}/messages?limit=50", row[0]),
                 ),
-            ),
-            await bench.run(
-                "create",
-                each(
+            }
+        )
+        deep_first, deep_offset, deep_cursor = await bench.run(
+            {
+                f"{deep_count:,} conversations: page 1": repeat(
+                    lambda: bench.request("GET", f"{base}?limit={PAGE}", DEEP_USER)
+                ),
+                f"{deep_count:,} conversations: page {page}, offset": repeat(
+                    lambda: bench.request("GET", f"{base}?limit={PAGE}&offset={offset}", DEEP_USER)
+                ),
+                f"{deep_count:,} conversations: page {page}, cursor": repeat(
+                    lambda: bench.request("GET", f"{base}?limit={PAGE}&after={cursor}", DEEP_USER)
+                ),
+            }
+        )
+        writes = await bench.run(
+            {
+                "create": each(
                     [rng.choice(users) for _ in range(iterations)],
                     lambda user: bench.request("POST", base, user, {"title": "bench"}),
                 ),
-            ),
-            await bench.run(
-                "rename",
-                each(
+                "rename": each(
                     to_rename,
                     lambda row: bench.request(
                         "PATCH", f"{base}/{row[1]}", row[0], {"title": "renamed"}
                     ),
                 ),
-            ),
-            await bench.run(
-                "delete (50 messages)",
-                each(to_delete, lambda row: bench.request("DELETE", f"{base}/{row[1]}", row[0])),
-            ),
-            big_delete := await bench.run(
-                f"delete ({max(sizes, default=0):,} messages)",
-                each(big, lambda row: bench.request("DELETE", f"{base}/{row[1]}", row[0])),
-                warmup=0,
-            ),
-        ]
+                "delete (50 messages)": each(
+                    to_delete, lambda row: bench.request("DELETE", f"{base}/{row[1]}", row[0])
+                ),
+            }
+        )
+        (big_delete,) = await bench.run(
+            {
+                f"delete ({max(sizes, default=0):,} messages)": each(
+                    big, lambda row: bench.request("DELETE", f"{base}/{row[1]}", row[0])
+                )
+            },
+            warmup=0,
+        )
+        results = [*reads, deep_first, deep_offset, deep_cursor, *writes, big_delete]
     finally:
         await bench.close()
 
@@ -275,12 +291,12 @@ async def measure(url: str, iterations: int) -> list[Result]:
 
 def print_table(results: list[Result]) -> None:
     width = max(len(result.name) for result in results)
-    print(f"{'route':<{width}}  {'n':>5}  {'p50 ms':>8}  {'p99 ms':>8}  goal")
+    print(f"{'route':<{width}}  {'n':>5}  {'sql':>3}  {'p50 ms':>7}  {'p99 ms':>7}  goal")
     for result in results:
         mark = "" if result.met is None else "  ok" if result.met else "  MISSED"
         print(
-            f"{result.name:<{width}}  {len(result.samples):>5}  {result.p50:>8.2f}  "
-            f"{result.p99:>8.2f}  {result.goal}{mark}"
+            f"{result.name:<{width}}  {len(result.samples):>5}  {result.statements:>3}  "
+            f"{result.p50:>7.2f}  {result.p99:>7.2f}  {result.goal}{mark}"
         )
 
 

@@ -246,6 +246,26 @@ def test_missing_secret_answers_failed(stack: Stack, monkeypatch: pytest.MonkeyP
     assert "cannot read secret gone-Ab12Cd" in response.body["Reason"]
 
 
+def test_database_url_serves_without_a_secret(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_SECRET_ARN")
+    monkeypatch.setenv("DATABASE_URL", stack.url)
+    get_settings.cache_clear()
+    assert stack.invoke(stack.event("Create")).body["Data"] == {"Revision": PROJECT_HEAD}
+
+
+def test_no_database_configured_answers_failed(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No silent fallback to an embedded database inside the Lambda sandbox."""
+    monkeypatch.delenv("DATABASE_SECRET_ARN")
+    get_settings.cache_clear()
+    response = stack.invoke(stack.event("Create"))
+    assert response.body["Status"] == "FAILED"
+    assert "set DATABASE_SECRET_ARN" in response.body["Reason"]
+
+
 def test_unreachable_database_answers_failed_naming_it(stack: Stack) -> None:
     stack.set_secret(**_credentials(stack.url, dbname="no_such_database_here"))
     response = stack.invoke(stack.event("Create"))

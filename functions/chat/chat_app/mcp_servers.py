@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+from weakref import WeakKeyDictionary
 
 from agents.mcp import MCPServer, MCPServerStreamableHttp, MCPToolMetaContext
 from agents.run_context import RunContextWrapper
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from agents.agent import AgentBase
 
 logger = logging.getLogger(__name__)
+
+_listed_tools: WeakKeyDictionary[FastMCP, list[MCPTool]] = WeakKeyDictionary()
+"""Tool listings of in-process servers: fixed once built, so listed once per process."""
 
 REMOTE_TIMEOUT_SECONDS = 10.0
 """HTTP and MCP read timeout for remote servers (a slow one must not stall every turn)."""
@@ -79,7 +83,12 @@ class InProcessMCPServer(MCPServer):
         run_context: RunContextWrapper[Any] | None = None,
         agent: AgentBase | None = None,
     ) -> list[MCPTool]:
-        return (await self._connected().list_tools_mcp()).tools
+        """The server's tools (listed once per process; copies, so callers cannot alter them)."""
+        tools = _listed_tools.get(self._server)
+        if tools is None:
+            tools = (await self._connected().list_tools_mcp()).tools
+            _listed_tools[self._server] = tools
+        return [tool.model_copy(deep=True) for tool in tools]
 
     async def call_tool(
         self,

@@ -198,6 +198,14 @@ class Turn:
     steps: list[ToolStep] = field(default_factory=list)
 
 
+CHATKIT_CONTEXT_PREFIXES = (
+    "The user is referring to this in particular:",
+    "# User-provided context for @-mentions",
+)
+"""ChatKit's converter appends these user-role messages after the user's own text (quoted text,
+@-mention context); they are context for the turn, not the request."""
+
+
 def read_turn(items: str | Sequence[TResponseInputItem]) -> Turn:
     if isinstance(items, str):
         return Turn(user_text=items)
@@ -207,8 +215,10 @@ def read_turn(items: str | Sequence[TResponseInputItem]) -> Turn:
         item = _as_dict(raw)
         kind = item.get("type")
         if item.get("role") == "user" and kind in (None, "message"):
-            turn = Turn(user_text=_message_text(item.get("content")))
-            calls = {}
+            text = _message_text(item.get("content"))
+            if not text.startswith(CHATKIT_CONTEXT_PREFIXES):
+                turn = Turn(user_text=text)
+                calls = {}
         elif kind == "function_call":
             step = ToolStep(
                 name=str(item.get("name")), arguments=_json_object(item.get("arguments"))

@@ -101,6 +101,7 @@ class ToolCallConverter(ThreadItemConverter):
             if isinstance(item.content, str):
                 return await super().hidden_context_to_input(item)
             return None
+        # The output as the model saw it: a string or a list of content parts.
         output = f"Error: {record.error}" if record.error else record.output
         return [
             ResponseFunctionToolCallParam(
@@ -112,7 +113,7 @@ class ToolCallConverter(ThreadItemConverter):
             FunctionCallOutput(
                 type="function_call_output",
                 call_id=record.call_id,
-                output=output if isinstance(output, str) else json.dumps(output),
+                output=output if isinstance(output, str | list) else json.dumps(output),
             ),
         ]
 

@@ -39,11 +39,19 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from agents import Agent, RunConfig, RunContextWrapper, RunHooks, Runner, Tool
+from agents import (
+    RunConfig,
+    RunItem,
+    RunItemStreamEvent,
+    Runner,
+    RunResultStreaming,
+    StreamEvent,
+    ToolCallItem,
+    ToolCallOutputItem,
+)
 from agents.exceptions import MaxTurnsExceeded
-from agents.tool_context import ToolContext
 from chatkit.agents import AgentContext, stream_agent_response
 from chatkit.types import (
     AssistantMessageContent,
@@ -113,40 +121,45 @@ _DONE = _Done()
 
 
 @dataclass
-class _ToolTracker(RunHooks[Any]):
-    """Run hooks that stream tool activity and make one hidden record per finished call."""
+class _ToolTracker:
+    """Streams tool activity and makes one hidden record per finished call, from run items.
+
+    It watches the run's own event stream (``tool_called`` / ``tool_output`` items) rather than
+    run hooks: hooks fire in the runner's task while the consumer may still be behind on the
+    model's text, so "Running add_task…" could overtake the sentence that announced it. Events
+    pushed from the run stream's position keep the order the model produced.
+    """
 
     context: AgentContext[RequestContext]
     started: dict[str, ToolCallRecord] = field(default_factory=dict)
     records: list[HiddenContextItem] = field(default_factory=list)
     emitted: list[ThreadStreamEvent] = field(default_factory=list)
 
-    async def on_tool_start(
-        self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Tool
-    ) -> None:
-        if not isinstance(context, ToolContext):
-            return
-        record = ToolCallRecord(
-            call_id=context.tool_call_id,
-            name=context.tool_name,
-            arguments=_arguments(context.tool_arguments),
-        )
-        self.started[record.call_id] = record
-        await self._emit(
-            ToolProgressEvent(icon="bolt", text=f"Running {record.name}…", call=record)
-        )
+    def watch(self, result: RunResultStreaming) -> RunResultStreaming:
+        """What to give ``stream_agent_response`` instead of ``result``.
 
-    async def on_tool_end(
-        self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Tool, result: object
-    ) -> None:
-        if not isinstance(context, ToolContext):
-            return
-        started = self.started.pop(context.tool_call_id, None)
-        if started is None:
-            return
-        record = started.model_copy(update={"output": to_jsonable_python(result, fallback=str)})
-        for event in self._finished(record):
-            await self._emit(event)
+        It only calls ``stream_events()``, so a stand-in providing that (and passing every event
+        through unchanged) is enough; the cast says so to the type checker.
+        """
+        return cast(RunResultStreaming, _WatchedRun(result, self))
+
+    async def observe(self, item: RunItem) -> None:
+        if isinstance(item, ToolCallItem):
+            call_id, name = _raw(item.raw_item, "call_id"), _raw(item.raw_item, "name")
+            if not isinstance(call_id, str) or not isinstance(name, str):
+                return  # a hosted tool, not a function call
+            record = ToolCallRecord(
+                call_id=call_id, name=name, arguments=_arguments(_raw(item.raw_item, "arguments"))
+            )
+            self.started[call_id] = record
+            await self._emit(ToolProgressEvent(icon="bolt", text=f"Running {name}…", call=record))
+        elif isinstance(item, ToolCallOutputItem):
+            started = self.started.pop(str(_raw(item.raw_item, "call_id")), None)
+            if started is not None:
+                # What the model saw (a string or a list of content parts), replayed verbatim.
+                output = to_jsonable_python(_raw(item.raw_item, "output"), fallback=str)
+                for event in self._finished(started.model_copy(update={"output": output})):
+                    await self._emit(event)
 
     async def _emit(self, event: ThreadStreamEvent) -> None:
         self.emitted.append(event)
@@ -175,6 +188,25 @@ class _ToolTracker(RunHooks[Any]):
             ),
             ThreadItemDoneEvent(item=item),
         ]
+
+
+class _WatchedRun:
+    """``result.stream_events()`` with each run item shown to the tracker before it passes."""
+
+    def __init__(self, result: RunResultStreaming, tracker: _ToolTracker) -> None:
+        self._result = result
+        self._tracker = tracker
+
+    async def stream_events(self) -> AsyncIterator[StreamEvent]:
+        async for event in self._result.stream_events():
+            if isinstance(event, RunItemStreamEvent):
+                await self._tracker.observe(event.item)
+            yield event
+
+
+def _raw(raw_item: Any, name: str) -> Any:
+    """A field of a raw SDK item, which is a pydantic model or a TypedDict depending on origin."""
+    return raw_item.get(name) if isinstance(raw_item, dict) else getattr(raw_item, name, None)
 
 
 class _PartialAnswers:
@@ -243,7 +275,9 @@ class _MessageIds:
     def rewrite(self, event: ThreadStreamEvent) -> None:
         match event:
             case ThreadItemAddedEvent(item=AssistantMessageItem() as item):
-                item.id = self._open[item.id] = self._context.generate_id("message")
+                fresh = self._context.generate_id("message")
+                self._open[item.id] = fresh
+                item.id = fresh
             case ThreadItemUpdatedEvent(item_id=item_id) if item_id in self._open:
                 event.item_id = self._open[item_id]
             case ThreadItemDoneEvent(item=AssistantMessageItem() as item):
@@ -311,13 +345,14 @@ class AgentTurn:
                     self._input_items,
                     context=self._context,
                     max_turns=self._settings.max_turns,
-                    hooks=self._tools,
                     run_config=RunConfig(
                         workflow_name="Chat turn", tracing_disabled=self._agents.is_offline
                     ),
                 )
                 try:
-                    async for event in stream_agent_response(self._context, result):
+                    async for event in stream_agent_response(
+                        self._context, self._tools.watch(result)
+                    ):
                         self._message_ids.rewrite(event)
                         self._partial.observe(event)
                         if (key := _tool_event_key(event)) is not None:
@@ -364,10 +399,12 @@ def _tool_event_key(event: ThreadStreamEvent) -> str | None:
     return None
 
 
-def _arguments(raw: str) -> dict[str, Any]:
+def _arguments(raw: Any) -> dict[str, Any]:
     """The call's JSON arguments as an object (anything else is kept under ``_raw``)."""
+    if isinstance(raw, dict):
+        return raw
     try:
-        parsed = json.loads(raw) if raw else {}
+        parsed = json.loads(raw) if isinstance(raw, str) and raw else {}
     except ValueError:
         return {"_raw": raw}
     return parsed if isinstance(parsed, dict) else {"_raw": parsed}

@@ -156,6 +156,8 @@ def handle(
     finally:
         if watchdog is not None:
             watchdog.cancel()
+            # If it fired, let its PUT finish: Lambda freezes the sandbox once we return.
+            watchdog.join()
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -31,6 +31,7 @@ from sqlalchemy.pool import NullPool
 
 from .db import to_sync_url
 from .errors import ConfigurationError
+from .secrets import database_url_from_secret
 from .settings import PROJECT_ROOT, Settings
 
 logger = logging.getLogger(__name__)
@@ -105,8 +106,6 @@ def deployed_database_url(settings: Settings, *, force_fetch: bool = False) -> s
     if settings.database_url:
         return settings.database_url
     if settings.database_secret_arn:
-        from .secrets import database_url_from_secret
-
         return database_url_from_secret(settings.database_secret_arn, force_fetch=force_fetch)
     raise ConfigurationError("set DATABASE_SECRET_ARN (or DATABASE_URL) for the migration job")
 

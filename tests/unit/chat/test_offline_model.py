@@ -172,6 +172,23 @@ def test_read_turn_keeps_only_the_current_turns_tool_calls() -> None:
     assert read_turn(items) == Turn("list", [ToolStep("list_tasks", {}, '{"tasks": []}')])
 
 
+def test_read_turn_skips_chatkit_context_messages() -> None:
+    items: list[Any] = [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "done 3"}]},
+        {
+            "type": "message",
+            "role": "user",
+            "content": [
+                {
+                    "type": "input_text",
+                    "text": "The user is referring to this in particular: \nlist my tasks",
+                }
+            ],
+        },
+    ]
+    assert read_turn(items) == Turn("done 3")
+
+
 def test_tokenize_is_word_sized_and_lossless() -> None:
     text = f'{PREFIX} Added task #7 "buy  milk" to your list.'
     tokens = tokenize(text)
