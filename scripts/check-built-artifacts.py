@@ -37,7 +37,6 @@ import sys
 import tempfile
 import threading
 import time
-import venv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +140,8 @@ def load_functions(build_dir: Path) -> dict[str, BuiltFunction]:
         for layer in properties.get("Layers", []):
             name = layer.get("Ref") if isinstance(layer, dict) else None
             if name in resources:  # the template's own layers; the Web Adapter is external
-                layer_dirs.append(build_dir / resources[name]["Properties"]["ContentUri"] / "python")
+                content = resources[name]["Properties"]["ContentUri"]
+                layer_dirs.append(build_dir / content / "python")
         functions[logical_id] = BuiltFunction(
             logical_id=logical_id,
             code_dir=build_dir / properties["CodeUri"],
@@ -159,9 +159,8 @@ def _literal_env(properties: dict[str, Any]) -> dict[str, str]:
 
 
 def _tree_size(path: Path) -> int:
-    return sum(
-        entry.stat().st_size for entry in path.rglob("*") if entry.is_file() and not entry.is_symlink()
-    )
+    files = (entry for entry in path.rglob("*") if entry.is_file() and not entry.is_symlink())
+    return sum(entry.stat().st_size for entry in files)
 
 
 # --- the runtime stand-in -----------------------------------------------------------------------
@@ -193,7 +192,7 @@ class Runtime:
         self.bin_dir = directory / "bin"
         self.python = self.bin_dir / "python"
         paths = subprocess.run(  # noqa: S603
-            [str(self.python), "-c", "import sys, sysconfig; print(sysconfig.get_paths()['stdlib'])"],
+            [str(self.python), "-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"],
             capture_output=True,
             text=True,
             check=True,
@@ -392,9 +391,7 @@ def _single(received: list[dict[str, Any]], what: str) -> dict[str, Any]:
 
 def mint_token() -> str:
     now = int(time.time())
-    return jwt.encode(
-        {"sub": USER_ID, "iat": now, "exp": now + 900}, JWT_SECRET, algorithm="HS256"
-    )
+    return jwt.encode({"sub": USER_ID, "iat": now, "exp": now + 900}, JWT_SECRET, algorithm="HS256")
 
 
 def load_event(name: str, substitutions: dict[str, str]) -> dict[str, Any]:

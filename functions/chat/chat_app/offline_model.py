@@ -67,13 +67,6 @@ TOOL_FOR_INTENT: dict[IntentKind, str] = {
     "delete": "delete_task",
     "update": "update_task",
 }
-VERB_FOR_INTENT: dict[IntentKind, str] = {
-    "add": "add",
-    "list": "list",
-    "complete": "complete",
-    "delete": "delete",
-    "update": "rename",
-}
 
 
 # --- understanding the request ----------------------------------------------------------------
@@ -285,9 +278,9 @@ def _first_step(intent: Intent, user_text: str, tool_names: set[str]) -> Reply:
     if intent.target is not None:
         if {"list_tasks", tool} <= tool_names:
             return ToolCall("list_tasks", {"include_completed": intent.kind != "complete"})
-        return _unavailable(intent, tool)
+        return _unavailable(tool)
     if tool not in tool_names:
-        return _unavailable(intent, tool)
+        return _unavailable(tool)
     return _tool_call(intent, intent.task_id)
 
 
@@ -313,7 +306,7 @@ def _act_on_listed(intent: Intent, listing: ToolStep, tool_names: set[str]) -> R
     matches = exact or partial
     if len(matches) == 1:
         if TOOL_FOR_INTENT[intent.kind] not in tool_names:
-            return _unavailable(intent, TOOL_FOR_INTENT[intent.kind])
+            return _unavailable(TOOL_FOR_INTENT[intent.kind])
         return _tool_call(intent, int(matches[0]["id"]))
     if not matches:
         return (
@@ -382,11 +375,8 @@ def _help(user_text: str, tool_names: set[str]) -> str:
     )
 
 
-def _unavailable(intent: Intent, tool: str) -> str:
-    return (
-        f"{PREFIX} I would {VERB_FOR_INTENT[intent.kind]} that task, but the {tool} tool "
-        "is not available right now."
-    )
+def _unavailable(tool: str) -> str:
+    return f"{PREFIX} I would use the {tool} tool for that, but it is not available right now."
 
 
 def _truncate(text: str, limit: int) -> str:

@@ -88,8 +88,11 @@ def test_no_tool_offered_means_no_call(message: str) -> None:
 
 def test_a_missing_tool_is_not_called_even_after_resolving_a_title() -> None:
     assert plan_reply(Turn(user_text="complete milk"), {"list_tasks"}) == (
-        f"{PREFIX} I would complete that task, but the complete_task tool is not available "
-        "right now."
+        f"{PREFIX} I would use the complete_task tool for that, but it is not available right now."
+    )
+    listed = listing(task(4, "milk"))
+    assert plan_reply(Turn("complete milk", [listed]), {"list_tasks"}) == (
+        f"{PREFIX} I would use the complete_task tool for that, but it is not available right now."
     )
 
 

@@ -1,0 +1,198 @@
+"""Cold start of each function as a fresh process: import of the entry module plus first request.
+
+    python -m bench.cold_start            # 10 runs per function
+    python -m bench.cold_start --quick    # 5 runs per function (CI)
+
+Each run is a new Python process that does what a new Lambda sandbox does and times it:
+
+* conversations: import ``conversations_app.handler`` (app, engine, authenticator at module
+  scope), then invoke ``handler`` with the ``list`` sample event: JWT check, one query;
+* chat (when ``functions/chat/chat_app/app.py`` exists): import ``chat_app.app`` and create the
+  app, run its lifespan startup (the Lambda Web Adapter waits for it before the first request),
+  then a first ChatKit request (``threads.list``: JWT check, one query) through plain ASGI.
+
+The median of the runs is printed per phase, with the ratio the issue sets a goal for: the
+CRUD function under 40% of the chat function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+from chatkit_backend import migrate
+
+from bench.seed import DEFAULT_DATABASE_URL, ensure_database
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "bench-only-hs256-secret-0123456789abcdef"  # noqa: S105 (a local benchmark)
+GOAL_RATIO = 0.40
+
+# The child programs: each writes {"import_ms", "init_ms", "request_ms", "status"} to argv[1].
+CRUD_CHILD = """
+import json, sys, time
+started = time.perf_counter()
+from conversations_app.handler import handler
+imported = time.perf_counter()
+
+class Context:
+    function_name = "conversations"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:conversations"
+    aws_request_id = "cold-start"
+
+event = json.loads(sys.stdin.read())
+reply = handler(event, Context())
+answered = time.perf_counter()
+with open(sys.argv[1], "w") as out:
+    json.dump({"import_ms": (imported - started) * 1000, "init_ms": 0.0,
+               "request_ms": (answered - imported) * 1000, "status": reply["statusCode"]}, out)
+"""
+
+CHAT_CHILD = """
+import asyncio, json, sys, time
+started = time.perf_counter()
+from chat_app.app import app
+imported = time.perf_counter()
+
+async def first_request(token):
+    async with app.router.lifespan_context(app):
+        ready = time.perf_counter()
+        body = json.dumps({"type": "threads.list", "params": {"limit": 20}}).encode()
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        sent = []
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "POST", "scheme": "http", "path": "/chatkit", "raw_path": b"/chatkit",
+            "query_string": b"", "root_path": "", "server": ("localhost", 8080),
+            "client": ("127.0.0.1", 1), "headers": [
+                (b"host", b"localhost"), (b"content-type", b"application/json"),
+                (b"authorization", f"Bearer {token}".encode()),
+                (b"content-length", str(len(body)).encode())],
+        }
+        async def receive():
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+        async def send(message):
+            sent.append(message)
+        await app(scope, receive, send)
+        return ready, sent[0]["status"]
+
+ready, status = asyncio.run(first_request(sys.stdin.read()))
+answered = time.perf_counter()
+with open(sys.argv[1], "w") as out:
+    json.dump({"import_ms": (imported - started) * 1000, "init_ms": (ready - imported) * 1000,
+               "request_ms": (answered - ready) * 1000, "status": status}, out)
+"""
+
+
+@dataclass
+class Run:
+    import_ms: float
+    init_ms: float
+    request_ms: float
+    process_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.import_ms + self.init_ms + self.request_ms
+
+
+def token() -> str:
+    return jwt.encode(
+        {"sub": "bench_cold_start", "exp": int(time.time()) + 3600}, SECRET, algorithm="HS256"
+    )
+
+
+def crud_input() -> str:
+    event = json.loads((ROOT / "events" / "conversations" / "list.json").read_text())
+    event["headers"]["authorization"] = f"Bearer {token()}"
+    return json.dumps(event)
+
+
+def run_once(program: str, stdin: str, function_dir: str, database_url: str) -> Run:
+    python_path = os.pathsep.join(str(ROOT / part) for part in ("layers/shared", function_dir))
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108 (only a fallback for HOME)
+        "PYTHONPATH": python_path,
+        "DATABASE_URL": database_url,
+        "JWT_SECRET": SECRET,
+        "LOG_LEVEL": "WARNING",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    with tempfile.TemporaryDirectory() as scratch:
+        result_file = Path(scratch) / "result.json"
+        started = time.perf_counter()
+        completed = subprocess.run(
+            [sys.executable, "-c", program, str(result_file)],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=environment,
+            cwd=scratch,
+            timeout=300,
+            check=False,
+        )
+        process_ms = (time.perf_counter() - started) * 1000
+        if completed.returncode != 0 or not result_file.exists():
+            raise RuntimeError(f"cold start run failed:\n{completed.stderr[-3000:]}")
+        result = json.loads(result_file.read_text())
+    if result["status"] != 200:
+        raise RuntimeError(f"first request answered {result['status']}")
+    return Run(result["import_ms"], result["init_ms"], result["request_ms"], process_ms)
+
+
+def median_run(runs: list[Run]) -> Run:
+    return Run(
+        statistics.median(run.import_ms for run in runs),
+        statistics.median(run.init_ms for run in runs),
+        statistics.median(run.request_ms for run in runs),
+        statistics.median(run.process_ms for run in runs),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    )
+    parser.add_argument("--quick", action="store_true", help="5 runs per function (CI)")
+    parser.add_argument("--runs", type=int, help="runs per function (default 10; quick 5)")
+    args = parser.parse_args(argv)
+    runs = max(args.runs or (5 if args.quick else 10), 5)
+    ensure_database(args.database_url)
+    migrate.upgrade(args.database_url)
+
+    targets = {"conversations": (CRUD_CHILD, crud_input, "functions/conversations")}
+    if (ROOT / "functions" / "chat" / "chat_app" / "app.py").exists():
+        targets["chat"] = (CHAT_CHILD, token, "functions/chat")
+    medians: dict[str, Run] = {}
+    for name, (program, make_input, function_dir) in targets.items():
+        results = []
+        for _ in range(runs):
+            results.append(run_once(program, make_input(), function_dir, args.database_url))
+        medians[name] = median_run(results)
+
+    print(f"cold start, median of {runs} fresh processes (ms)")
+    header = ("function", "import", "init", "1st request", "total", "process")
+    print(f"{header[0]:<14}" + "".join(f"{column:>13}" for column in header[1:]))
+    for name, run in medians.items():
+        figures = (run.import_ms, run.init_ms, run.request_ms, run.total_ms, run.process_ms)
+        print(f"{name:<14}" + "".join(f"{figure:>13.0f}" for figure in figures))
+    if "chat" in medians:
+        ratio = medians["conversations"].total_ms / medians["chat"].total_ms
+        verdict = "ok" if ratio < GOAL_RATIO else "MISSED"
+        print(f"conversations / chat: {ratio:.0%} (goal < {GOAL_RATIO:.0%})  {verdict}")
+
+
+if __name__ == "__main__":
+    main()
