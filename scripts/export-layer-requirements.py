@@ -18,6 +18,7 @@ when they differ from what ``uv.lock`` gives (CI and ``tests/unit/test_layer_req
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -44,7 +45,8 @@ _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def _uv() -> list[str]:
-    found = shutil.which("uv")
+    """uv itself: ``UV`` (set by ``uv run``), else ``uv`` on PATH, else the pip-installed module."""
+    found = os.environ.get("UV") or shutil.which("uv")
     return [found] if found else ["python3", "-m", "uv"]
 
 

@@ -37,12 +37,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
 from agents import (
+    ItemHelpers,
     RunConfig,
+    RunContextWrapper,
+    RunHooks,
     RunItem,
     RunItemStreamEvent,
     Runner,
@@ -52,6 +55,7 @@ from agents import (
     ToolCallOutputItem,
 )
 from agents.exceptions import MaxTurnsExceeded
+from agents.tool_context import ToolContext
 from chatkit.agents import AgentContext, stream_agent_response
 from chatkit.types import (
     AssistantMessageContent,
@@ -120,20 +124,23 @@ class _Done:
 _DONE = _Done()
 
 
-@dataclass
-class _ToolTracker:
-    """Streams tool activity and makes one hidden record per finished call, from run items.
+class _ToolTracker(RunHooks[Any]):
+    """Tool activity: what ran (from run hooks) and what the client is shown (from run items).
 
-    It watches the run's own event stream (``tool_called`` / ``tool_output`` items) rather than
-    run hooks: hooks fire in the runner's task while the consumer may still be behind on the
-    model's text, so "Running add_task…" could overtake the sentence that announced it. Events
-    pushed from the run stream's position keep the order the model produced.
+    Two sources because each is right about one thing. Run hooks fire in the runner's task for
+    every call, even when the SDK later drops the events still queued for a failed run, so they
+    are the truth about which calls ran and what they returned. Run items (``tool_called`` /
+    ``tool_output``) arrive at their place in the run's event stream, after the text the model
+    wrote before the call, so they decide *when* the client sees "Running add_task…" and when a
+    call's record is handed to the SDK for storage. On failure or cancellation, :meth:`settle`
+    gives the record of every call that ran, those that never finished marked as failed.
     """
 
-    context: AgentContext[RequestContext]
-    started: dict[str, ToolCallRecord] = field(default_factory=dict)
-    records: list[HiddenContextItem] = field(default_factory=list)
-    emitted: list[ThreadStreamEvent] = field(default_factory=list)
+    def __init__(self, context: AgentContext[RequestContext]) -> None:
+        self.context = context
+        self.calls: dict[str, ToolCallRecord] = {}
+        self.finished: set[str] = set()
+        self.items: dict[str, HiddenContextItem] = {}
 
     def watch(self, result: RunResultStreaming) -> RunResultStreaming:
         """What to give ``stream_agent_response`` instead of ``result``.
@@ -143,51 +150,92 @@ class _ToolTracker:
         """
         return cast(RunResultStreaming, _WatchedRun(result, self))
 
+    # --- run hooks (the runner's task) ----------------------------------------------------------
+
+    async def on_tool_start(self, context: RunContextWrapper[Any], agent: Any, tool: Any) -> None:
+        if isinstance(context, ToolContext):
+            self._start(context.tool_call_id, context.tool_name, context.tool_arguments)
+
+    async def on_tool_end(
+        self, context: RunContextWrapper[Any], agent: Any, tool: Any, result: object
+    ) -> None:
+        if isinstance(context, ToolContext) and context.tool_call is not None:
+            # The output exactly as the SDK hands it to the model.
+            raw = ItemHelpers.tool_call_output_item(context.tool_call, result)
+            self._finish(context.tool_call_id, raw["output"])
+
+    # --- run items (their place in the event stream) --------------------------------------------
+
     async def observe(self, item: RunItem) -> None:
         if isinstance(item, ToolCallItem):
             call_id, name = _raw(item.raw_item, "call_id"), _raw(item.raw_item, "name")
-            if not isinstance(call_id, str) or not isinstance(name, str):
-                return  # a hosted tool, not a function call
-            record = ToolCallRecord(
-                call_id=call_id, name=name, arguments=_arguments(_raw(item.raw_item, "arguments"))
-            )
-            self.started[call_id] = record
-            await self._emit(ToolProgressEvent(icon="bolt", text=f"Running {name}…", call=record))
+            if isinstance(call_id, str) and isinstance(name, str):  # else: a hosted tool
+                record = self._start(call_id, name, _raw(item.raw_item, "arguments"))
+                await self.context.stream(_started(record))
         elif isinstance(item, ToolCallOutputItem):
-            started = self.started.pop(str(_raw(item.raw_item, "call_id")), None)
-            if started is not None:
-                # What the model saw (a string or a list of content parts), replayed verbatim.
-                output = to_jsonable_python(_raw(item.raw_item, "output"), fallback=str)
-                for event in self._finished(started.model_copy(update={"output": output})):
-                    await self._emit(event)
+            call_id = _raw(item.raw_item, "call_id")
+            if call_id in self.calls:
+                self._finish(call_id, _raw(item.raw_item, "output"))
+                for event in self._finished_events(call_id):
+                    await self.context.stream(event)
 
-    async def _emit(self, event: ThreadStreamEvent) -> None:
-        self.emitted.append(event)
-        await self.context.stream(event)
+    # --- failure and cancellation ---------------------------------------------------------------
 
-    def fail_unfinished(self) -> list[ThreadStreamEvent]:
-        """Record the calls that started but never ended (the run failed or timed out)."""
+    def settle(self) -> list[HiddenContextItem]:
+        """The record of every call that ran; calls that never finished are marked failed."""
+        for call_id in self.calls.keys() - self.finished:
+            self.calls[call_id] = self.calls[call_id].model_copy(update={"error": TOOL_FAILED})
+            self.finished.add(call_id)
+        return [self._item(call_id) for call_id in self.calls]
+
+    def missed(self, delivered: set[str]) -> list[ThreadStreamEvent]:
+        """After :meth:`settle`: the tool events whose key is not in ``delivered``."""
         events: list[ThreadStreamEvent] = []
-        for record in self.started.values():
-            events.extend(self._finished(record.model_copy(update={"error": TOOL_FAILED})))
-        self.started.clear()
-        return events
+        for call_id, record in self.calls.items():
+            events.append(_started(record))
+            events.extend(self._finished_events(call_id))
+        return [event for event in events if _tool_event_key(event) not in delivered]
 
-    def _finished(self, record: ToolCallRecord) -> list[ThreadStreamEvent]:
-        item = HiddenContextItem(
-            id=self.context.generate_id("tool_call"),
-            thread_id=self.context.thread.id,
-            created_at=datetime.now(),
-            content=record.model_dump(mode="json"),
-        )
-        self.records.append(item)
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _start(self, call_id: str, name: str, arguments: Any) -> ToolCallRecord:
+        if call_id not in self.calls:
+            self.calls[call_id] = ToolCallRecord(
+                call_id=call_id, name=name, arguments=_arguments(arguments)
+            )
+        return self.calls[call_id]
+
+    def _finish(self, call_id: str, output: Any) -> None:
+        if call_id in self.calls and call_id not in self.finished:
+            self.calls[call_id] = self.calls[call_id].model_copy(
+                update={"output": to_jsonable_python(output, fallback=str)}
+            )
+            self.finished.add(call_id)
+
+    def _finished_events(self, call_id: str) -> list[ThreadStreamEvent]:
+        record = self.calls[call_id]
         verb = "failed" if record.error else "finished"
         return [
             ToolProgressEvent(
                 icon="check-circle", text=f"{record.name} {verb}", call=record, finished=True
             ),
-            ThreadItemDoneEvent(item=item),
+            ThreadItemDoneEvent(item=self._item(call_id)),
         ]
+
+    def _item(self, call_id: str) -> HiddenContextItem:
+        """The call's record item, made once (re-adding the same id is a no-op in the store)."""
+        if call_id not in self.items:
+            self.items[call_id] = HiddenContextItem(
+                id=self.context.generate_id("tool_call"),
+                thread_id=self.context.thread.id,
+                created_at=datetime.now(),
+                content=self.calls[call_id].model_dump(mode="json"),
+            )
+        return self.items[call_id]
+
+
+def _started(record: ToolCallRecord) -> ToolProgressEvent:
+    return ToolProgressEvent(icon="bolt", text=f"Running {record.name}…", call=record)
 
 
 class _WatchedRun:
@@ -331,7 +379,7 @@ class AgentTurn:
         await asyncio.wait({task})
         if finished:
             return
-        for record in self._tools.records:
+        for record in self._tools.settle():
             await self._store.add_thread_item(self._thread.id, record, self._request_context)
 
     async def _run(self) -> None:
@@ -345,6 +393,7 @@ class AgentTurn:
                     self._input_items,
                     context=self._context,
                     max_turns=self._settings.max_turns,
+                    hooks=self._tools,
                     run_config=RunConfig(
                         workflow_name="Chat turn", tracing_disabled=self._agents.is_offline
                     ),
@@ -378,13 +427,10 @@ class AgentTurn:
             get_logger().warning("agent turn hit max_turns", extra={"thread_id": self._thread.id})
         else:
             get_logger().exception("agent turn failed", extra={"thread_id": self._thread.id})
-        # Tool events still queued in the AgentContext when the run failed never came through.
-        undelivered = [
-            event for event in self._tools.emitted if _tool_event_key(event) not in self._forwarded
-        ]
+        # Tool events the SDK dropped (queued when the run failed) or never had (failed calls).
+        self._tools.settle()
         return [
-            *undelivered,
-            *self._tools.fail_unfinished(),
+            *self._tools.missed(self._forwarded),
             *self._partial.close(),
             ErrorEvent(code="custom", message=message, allow_retry=True),
         ]

@@ -17,7 +17,12 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import NullPool
 
 from .settings import Settings, get_settings
@@ -126,6 +131,10 @@ def get_database() -> Database:
     if _database is None:
         settings = get_settings()
         _database = Database.from_url(resolve_database_url(settings), settings)
+        if settings.database_secret_arn and not settings.database_url:
+            from .rotation import follow_secret_rotation
+
+            follow_secret_rotation(_database.engine, settings.database_secret_arn)
     return _database
 
 

@@ -2,7 +2,8 @@
 
 :class:`RouteContract` holds the tests; a subclass supplies the ``api`` fixture: the Lambda
 handler invoked in-process with the ``events/conversations/*.json`` files
-(``test_handler_routes.py``), or a real HTTP server (``tests/e2e/test_conversations_http.py``).
+(``test_conversations_handler.py``), or a real HTTP server
+(``tests/e2e/test_conversations_http.py``).
 Both transports start from the same event files (token and ids substituted), so the sample events
 are exercised by every run.
 

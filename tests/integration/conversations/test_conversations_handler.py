@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from chatkit_backend import db as db_module
 from chatkit_backend.db import set_database
 from chatkit_backend.settings import get_settings
 
@@ -48,6 +49,7 @@ class LambdaSandbox:
     def _init(environment: dict[str, str]) -> ModuleType:
         asyncio.set_event_loop(asyncio.new_event_loop())
         saved = {name: os.environ.get(name) for name in environment}
+        previous_database = db_module._database  # restored below, whatever it was
         os.environ.update(environment)
         get_settings.cache_clear()
         set_database(None)
@@ -61,10 +63,11 @@ class LambdaSandbox:
                 else:
                     os.environ[name] = value
             get_settings.cache_clear()
-            set_database(None)
+            set_database(previous_database)
 
-    def invoke_sync(self, event: dict[str, Any]) -> dict[str, Any]:
-        return self._thread.submit(self.module.handler, event, FakeLambdaContext()).result()
+    async def current_loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the sandbox thread runs invocations on (Mangum's)."""
+        return await asyncio.wrap_future(self._thread.submit(asyncio.get_event_loop))
 
     async def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         future = self._thread.submit(self.module.handler, event, FakeLambdaContext())
@@ -112,11 +115,11 @@ class TestThroughTheLambdaHandler(RouteContract):
         """Warm invocations: the same event loop and the same pooled engine every time."""
         module = sandbox.module
         engine = module.database.engine
-        loops = []
+        loop = await sandbox.current_loop()
         for _ in range(3):
             reply = await api.call("list", alice, query="")
             assert reply.status == 200
-            loops.append(sandbox._thread.submit(asyncio.get_event_loop).result())
-        assert len(set(map(id, loops))) == 1
+            assert await sandbox.current_loop() is loop
+        assert not loop.is_closed()
         assert module.database.engine is engine
         assert engine.pool.checkedin() >= 1  # the connection went back to the pool for reuse
