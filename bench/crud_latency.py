@@ -13,6 +13,10 @@ the goal of each line:
 * page 1,000 (20 per page) of a user with 20,000 conversations: the cursor page within 1.5x of
   the first page (the offset page is the baseline it is compared with);
 * deleting a conversation of 10,000 messages: under 100 ms.
+
+Routes compared with each other run interleaved, so machine noise hits them alike. The run
+changes the data: it writes fresh 10,000-message conversations for the delete line (5; 2 when
+quick), and renames and deletes seeded conversations; re-seed for a pristine data set.
 """
 
 from __future__ import annotations
@@ -36,13 +40,13 @@ from chatkit_backend.auth import build_authenticator
 from chatkit_backend.conversations import encode_cursor
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
-from chatkit_backend.store import ITEMS, THREADS
+from chatkit_backend.store import THREADS
 from conversations_app.api import create_app
 from pydantic import SecretStr
 from sqlalchemy import event, func, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bench.seed import BIG_USER, DEEP_USER, FULL, QUICK, seed
+from bench.seed import BIG_USER, DEEP_USER, FULL, QUICK, add_big_threads, seed
 
 BENCH_SECRET = "bench-only-hs256-secret-0123456789abcdef"  # noqa: S105 (a local benchmark)
 PAGE = 20
@@ -50,6 +54,7 @@ DEEP_PAGE = 1000
 GOAL_P50_MS = 5.0
 GOAL_DEEP_RATIO = 1.5
 GOAL_BIG_DELETE_MS = 100.0
+BIG_THREAD_MESSAGES = 10_000
 
 
 class TimedApp:
@@ -182,15 +187,7 @@ async def deep_position(database: Database, position: int) -> tuple[int, str]:
     return count or 0, encode_cursor("conversations", row.updated_at, row.pk)
 
 
-async def message_count(database: Database, thread_id: str) -> int:
-    async with database.session() as session:
-        count = await session.scalar(
-            select(func.count()).select_from(ITEMS).where(ITEMS.c.thread_id == thread_id)
-        )
-    return count or 0
-
-
-async def measure(url: str, iterations: int) -> list[Result]:
+async def measure(url: str, iterations: int, big_threads: list[str]) -> list[Result]:
     bench = Bench(url)
     rng = random.Random(42)
     try:
@@ -207,8 +204,6 @@ async def measure(url: str, iterations: int) -> list[Result]:
         page = min(DEEP_PAGE, deep_count // PAGE)
         offset = (page - 1) * PAGE
         _, cursor = await deep_position(bench.database, offset)
-        big = await conversations_of(bench.database, BIG_USER, 100)
-        sizes = [await message_count(bench.database, thread_id) for _, thread_id in big]
 
         def each(items: Sequence[Any], make: Callable[[Any], Awaitable[Any]]) -> list[Any]:
             return [lambda item=item: make(item) for item in items]
@@ -268,8 +263,9 @@ async def measure(url: str, iterations: int) -> list[Result]:
         )
         (big_delete,) = await bench.run(
             {
-                f"delete ({max(sizes, default=0):,} messages)": each(
-                    big, lambda row: bench.request("DELETE", f"{base}/{row[1]}", row[0])
+                f"delete ({BIG_THREAD_MESSAGES:,} messages)": each(
+                    big_threads,
+                    lambda thread_id: bench.request("DELETE", f"{base}/{thread_id}", BIG_USER),
                 )
             },
             warmup=0,
@@ -318,7 +314,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"seeding {shape.total_messages:,} messages ...")
         seed(args.database_url, shape)
     iterations = args.iterations or (200 if args.quick else 1000)
-    print_table(asyncio.run(measure(args.database_url, iterations)))
+    big_threads = add_big_threads(args.database_url, 2 if args.quick else 5, BIG_THREAD_MESSAGES)
+    print_table(asyncio.run(measure(args.database_url, iterations, big_threads)))
 
 
 if __name__ == "__main__":

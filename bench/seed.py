@@ -11,9 +11,10 @@ a sample is read back through :class:`~chatkit_backend.store.PostgresStore` at t
 it. Besides the regular users the data set has:
 
 * ``bench_deep``: one user with ``--deep-conversations`` conversations (no messages), for deep
-  list pages (page 1,000 of 20 needs 20,000 of them);
-* ``bench_big``: ``--big-threads`` conversations of ``--big-thread-messages`` messages each, for
-  deleting a 10,000-message conversation.
+  list pages (page 1,000 of 20 needs 20,000 of them).
+
+:func:`add_big_threads` writes 10,000-message conversations on demand (the delete benchmark
+consumes them).
 """
 
 from __future__ import annotations
@@ -65,21 +66,18 @@ class Shape:
     conversations: int
     messages: int
     deep_conversations: int
-    big_threads: int
-    big_thread_messages: int
 
     @property
     def total_messages(self) -> int:
-        regular = self.users * self.conversations * self.messages
-        return regular + self.big_threads * self.big_thread_messages
+        return self.users * self.conversations * self.messages
 
     @property
     def total_conversations(self) -> int:
-        return self.users * self.conversations + self.deep_conversations + self.big_threads
+        return self.users * self.conversations + self.deep_conversations
 
 
-FULL = Shape(1000, 20, 50, 20_000, 5, 10_000)
-QUICK = Shape(50, 20, 50, 2_000, 2, 10_000)
+FULL = Shape(1000, 20, 50, 20_000)
+QUICK = Shape(50, 20, 50, 2_000)
 
 
 def psycopg_url(url: str) -> str:
@@ -169,49 +167,75 @@ THREAD_COLUMNS = "user_id, id, title, created_at, updated_at, data"
 ITEM_COLUMNS = "user_id, thread_id, id, type, role, content_text, tool_calls, created_at, data"
 
 
-def conversations(shape: Shape) -> Iterator[tuple[str, str, int, datetime]]:
-    """``(owner, thread id, message count, created_at)`` of every conversation to write."""
+Plan = list[tuple[str, str, int, datetime]]
+"""``(owner, thread id, message count, created_at)`` of each conversation to write."""
+
+
+def conversations(shape: Shape) -> Plan:
+    plan: Plan = []
     for user in range(shape.users):
         for number in range(shape.conversations):
             created = START + timedelta(minutes=user * shape.conversations + number)
-            yield user_id(user), new_id("thread"), shape.messages, created
+            plan.append((user_id(user), new_id("thread"), shape.messages, created))
     for number in range(shape.deep_conversations):
-        yield DEEP_USER, new_id("thread"), 0, START + timedelta(seconds=number)
-    for number in range(shape.big_threads):
-        yield BIG_USER, new_id("thread"), shape.big_thread_messages, START + timedelta(days=number)
+        plan.append((DEEP_USER, new_id("thread"), 0, START + timedelta(seconds=number)))
+    return plan
+
+
+def write(connection: psycopg.Connection[Any], plan: Plan) -> tuple[float, float]:
+    """COPY the plan's threads, then their messages; the seconds each took."""
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        with cursor.copy(f"COPY threads ({THREAD_COLUMNS}) FROM STDIN") as copy:
+            for owner, thread_id, count, created in plan:
+                updated = created + timedelta(seconds=max(count - 1, 0))
+                title = f"Conversation {thread_id[-6:]}"
+                copy.write_row(thread_row(owner, thread_id, title, created, updated))
+        threads_done = time.perf_counter()
+        with cursor.copy(f"COPY thread_items ({ITEM_COLUMNS}) FROM STDIN") as copy:
+            for owner, thread_id, count, created in plan:
+                for row in message_rows(owner, thread_id, count, created):
+                    copy.write_row(row)
+    return threads_done - started, time.perf_counter() - threads_done
 
 
 def seed(url: str, shape: Shape) -> dict[str, float]:
+    """Empty the conversation tables and write ``shape``; the seconds each phase took."""
     ensure_database(url)
     migrate.upgrade(url)
-    plan = list(conversations(shape))
+    plan = conversations(shape)
     started = time.perf_counter()
     with psycopg.connect(psycopg_url(url)) as connection:
         connection.execute("SET synchronous_commit = off")
         connection.execute("TRUNCATE threads, thread_items RESTART IDENTITY")
-        with connection.cursor() as cursor:
-            with cursor.copy(f"COPY threads ({THREAD_COLUMNS}) FROM STDIN") as copy:
-                for owner, thread_id, count, created in plan:
-                    updated = created + timedelta(seconds=max(count - 1, 0))
-                    title = f"Conversation {thread_id[-6:]}"
-                    copy.write_row(thread_row(owner, thread_id, title, created, updated))
-            threads_done = time.perf_counter()
-            with cursor.copy(f"COPY thread_items ({ITEM_COLUMNS}) FROM STDIN") as copy:
-                for owner, thread_id, count, created in plan:
-                    for row in message_rows(owner, thread_id, count, created):
-                        copy.write_row(row)
-        items_done = time.perf_counter()
+        threads_s, items_s = write(connection, plan)
         connection.commit()
         connection.autocommit = True
+        analyze_started = time.perf_counter()
         connection.execute("VACUUM ANALYZE threads")
         connection.execute("VACUUM ANALYZE thread_items")
     finished = time.perf_counter()
     return {
-        "threads_s": threads_done - started,
-        "items_s": items_done - threads_done,
-        "analyze_s": finished - items_done,
+        "threads_s": threads_s,
+        "items_s": items_s,
+        "analyze_s": finished - analyze_started,
         "total_s": finished - started,
     }
+
+
+def add_big_threads(url: str, count: int, messages: int) -> list[str]:
+    """Write ``count`` more conversations of ``messages`` messages for :data:`BIG_USER` (the
+    delete benchmark consumes them); their ids."""
+    plan: Plan = [
+        (BIG_USER, new_id("thread"), messages, START + timedelta(days=number))
+        for number in range(count)
+    ]
+    with psycopg.connect(psycopg_url(url)) as connection:
+        write(connection, plan)
+        connection.commit()
+        connection.autocommit = True
+        connection.execute("ANALYZE thread_items")
+    return [thread_id for _, thread_id, _, _ in plan]
 
 
 async def verify(url: str) -> int:
@@ -239,8 +263,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[str, Shape]:
     parser.add_argument("--conversations", type=int, help="per user")
     parser.add_argument("--messages", type=int, help="per conversation")
     parser.add_argument("--deep-conversations", type=int, help=f"of the user {DEEP_USER}")
-    parser.add_argument("--big-threads", type=int, help=f"conversations of the user {BIG_USER}")
-    parser.add_argument("--big-thread-messages", type=int)
     args = parser.parse_args(argv)
     base = QUICK if args.quick else FULL
     overrides = {
@@ -255,8 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     url, shape = parse_args(argv)
     print(
         f"seeding {shape.users} users x {shape.conversations} conversations x "
-        f"{shape.messages} messages + {shape.deep_conversations} conversations of {DEEP_USER} "
-        f"+ {shape.big_threads} x {shape.big_thread_messages} messages of {BIG_USER}"
+        f"{shape.messages} messages + {shape.deep_conversations} conversations of {DEEP_USER}"
     )
     timings = seed(url, shape)
     loaded = asyncio.run(verify(url))

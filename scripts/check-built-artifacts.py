@@ -23,6 +23,7 @@ from the build or the standard library. Steps:
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import glob
 import http.client
@@ -225,7 +226,7 @@ class Sandbox:
 
     def __init__(self, runtime: Runtime, function: BuiltFunction, env: dict[str, str]) -> None:
         self.function = function
-        roots = [str(BUILD_DIR), runtime.stdlib]
+        roots = [str(function.code_dir.parent), runtime.stdlib]
         self._process = subprocess.Popen(  # noqa: S603
             [str(runtime.python), "-s", "-c", RUNNER, function.handler, *roots],
             cwd=function.code_dir,
@@ -532,12 +533,15 @@ def stream_turn(port: int) -> list[dict[str, Any]]:
     return events
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build-dir", type=Path, default=BUILD_DIR, help="sam build's output")
+    build_dir = parser.parse_args(argv).build_dir.resolve()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    if not (BUILD_DIR / "template.yaml").exists():
-        print(f"no build at {BUILD_DIR}: run `sam build` first", file=sys.stderr)
+    if not (build_dir / "template.yaml").exists():
+        print(f"no build at {build_dir}: run `sam build` first", file=sys.stderr)
         return 2
-    functions = load_functions(BUILD_DIR)
+    functions = load_functions(build_dir)
     try:
         check_sizes(functions)
         with tempfile.TemporaryDirectory(prefix="lambda-runtime-") as directory:

@@ -11,31 +11,31 @@ caller reaches, and waits for it however many cancellations arrive before re-rai
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
-T = TypeVar("T")
+from chatkit_backend.observability import get_logger
 
-logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 async def shielded(awaitable: Awaitable[T]) -> T:
     """Await ``awaitable`` to completion even if the caller is cancelled (once or repeatedly).
 
-    If the caller was cancelled meanwhile, ``CancelledError`` is raised once the work is done (a
-    failure of the work is then logged, since nobody else will see it); otherwise the work's
-    result or exception is returned or raised as usual.
+    If the caller was cancelled meanwhile, that ``CancelledError`` is re-raised once the work is
+    done (a failure of the work is then logged, since nobody else will see it); otherwise the
+    work's result or exception is returned or raised as usual.
     """
     task = asyncio.ensure_future(awaitable)
-    cancelled = False
+    cancellation: asyncio.CancelledError | None = None
     while not task.done():
         try:
             await asyncio.wait({task})
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
+        except asyncio.CancelledError as exc:
+            cancellation = exc
+    if cancellation is not None:
         if not task.cancelled() and task.exception() is not None:
-            logger.error("shielded work failed", exc_info=task.exception())
-        raise asyncio.CancelledError
+            get_logger().error("shielded work failed", exc_info=task.exception())
+        # The caller's own exception: anyio recognises its scope's cancellations by their message.
+        raise cancellation
     return task.result()

@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 
+from chatkit_backend.observability import get_logger
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from .cancellation import shielded
-
-logger = logging.getLogger(__name__)
 
 SSE_HEADERS: dict[str, str] = {
     "Cache-Control": "no-cache",
@@ -124,7 +122,7 @@ class EventStream:
             if not self._first.done():
                 self._first.set_exception(exc)
                 return
-            logger.exception("event stream failed after it started")
+            get_logger().exception("event stream failed after it started")
             self._queue.put_nowait(self._on_error(exc))
         finally:
             self._queue.put_nowait(None)
@@ -157,7 +155,7 @@ class EventStreamResponse(StreamingResponse):
                 await send({"type": "http.response.body", "body": body, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
-            logger.info("client went away while streaming")
+            get_logger().info("client went away while streaming")
         finally:
             watcher.cancel()
             await self._stream.close()

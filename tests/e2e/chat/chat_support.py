@@ -12,11 +12,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import httpx
@@ -84,113 +85,121 @@ class Gate:
 
 
 def streamed_reply(
-    deltas: Sequence[str],
+    deltas: Iterable[str],
     *,
     gate: Gate | None = None,
     error: Exception | None = None,
     call: ResponseFunctionToolCall | None = None,
     message_id: str = "msg_reply",
 ) -> ModelStep:
-    """A model step streaming ``deltas`` as one message (each delta its own event).
+    """A model step streaming ``deltas`` as one message, each delta its own event, no waits.
 
+    ``deltas`` is consumed lazily, as the events are produced (a generator can stamp the time).
     ``gate``: wait on it after the first delta. ``error``: raise it after the last delta, before
-    the message is done. ``call``: after the message, call this tool (the run goes on to the
-    next scripted step).
+    the message is done. ``call``: after the message, call this tool (the run then goes on to
+    the next scripted step).
     """
-    text = "".join(deltas)
+    return ModelStep.stream(lambda _call: _reply_events(deltas, gate, error, call, message_id))
 
-    async def events(_call: Any) -> AsyncIterator[Any]:
-        response = Response(
-            id="resp_scripted",
-            created_at=time.time(),
-            model="scripted",
-            object="response",
-            output=[],
-            tool_choice="auto",
-            tools=[],
-            parallel_tool_calls=False,
-            status="in_progress",
-        )
-        seq = iter(range(10_000_000))
-        where: dict[str, Any] = {"item_id": message_id, "output_index": 0, "content_index": 0}
-        message = ResponseOutputMessage(
-            id=message_id, type="message", role="assistant", status="completed", content=[]
-        )
-        part = ResponseOutputText(type="output_text", text="", annotations=[], logprobs=[])
-        yield ResponseCreatedEvent(
-            type="response.created", response=response, sequence_number=next(seq)
-        )
-        yield ResponseOutputItemAddedEvent(
-            type="response.output_item.added",
-            item=message.model_copy(update={"status": "in_progress"}),
-            output_index=0,
-            sequence_number=next(seq),
-        )
-        yield ResponseContentPartAddedEvent(
-            type="response.content_part.added", part=part, sequence_number=next(seq), **where
-        )
-        for index, delta in enumerate(deltas):
-            yield ResponseTextDeltaEvent(
-                type="response.output_text.delta",
-                delta=delta,
-                logprobs=[],
-                sequence_number=next(seq),
-                **where,
-            )
-            if index == 0 and gate is not None:
-                await gate.wait()
-        if error is not None:
-            raise error
-        done_part = part.model_copy(update={"text": text})
-        done_message = message.model_copy(update={"content": [done_part]})
-        yield ResponseTextDoneEvent(
-            type="response.output_text.done",
-            text=text,
+
+async def _reply_events(
+    deltas: Iterable[str],
+    gate: Gate | None,
+    error: Exception | None,
+    call: ResponseFunctionToolCall | None,
+    message_id: str,
+) -> AsyncIterator[Any]:
+    response = Response(
+        id="resp_scripted",
+        created_at=time.time(),
+        model="scripted",
+        object="response",
+        output=[],
+        tool_choice="auto",
+        tools=[],
+        parallel_tool_calls=False,
+        status="in_progress",
+    )
+    seq = itertools.count()
+    where: dict[str, Any] = {"item_id": message_id, "output_index": 0, "content_index": 0}
+    message = ResponseOutputMessage(
+        id=message_id, type="message", role="assistant", status="completed", content=[]
+    )
+    part = ResponseOutputText(type="output_text", text="", annotations=[], logprobs=[])
+    yield ResponseCreatedEvent(
+        type="response.created", response=response, sequence_number=next(seq)
+    )
+    yield ResponseOutputItemAddedEvent(
+        type="response.output_item.added",
+        item=message.model_copy(update={"status": "in_progress"}),
+        output_index=0,
+        sequence_number=next(seq),
+    )
+    yield ResponseContentPartAddedEvent(
+        type="response.content_part.added", part=part, sequence_number=next(seq), **where
+    )
+    text: list[str] = []
+    for index, delta in enumerate(deltas):
+        text.append(delta)
+        yield ResponseTextDeltaEvent(
+            type="response.output_text.delta",
+            delta=delta,
             logprobs=[],
             sequence_number=next(seq),
             **where,
         )
-        yield ResponseContentPartDoneEvent(
-            type="response.content_part.done", part=done_part, sequence_number=next(seq), **where
+        if index == 0 and gate is not None:
+            await gate.wait()
+    if error is not None:
+        raise error
+    done_part = part.model_copy(update={"text": "".join(text)})
+    done_message = message.model_copy(update={"content": [done_part]})
+    yield ResponseTextDoneEvent(
+        type="response.output_text.done",
+        text=done_part.text,
+        logprobs=[],
+        sequence_number=next(seq),
+        **where,
+    )
+    yield ResponseContentPartDoneEvent(
+        type="response.content_part.done", part=done_part, sequence_number=next(seq), **where
+    )
+    yield ResponseOutputItemDoneEvent(
+        type="response.output_item.done",
+        item=done_message,
+        output_index=0,
+        sequence_number=next(seq),
+    )
+    output: list[Any] = [done_message]
+    if call is not None:
+        output.append(call)
+        yield ResponseOutputItemAddedEvent(
+            type="response.output_item.added",
+            item=call.model_copy(update={"arguments": "", "status": "in_progress"}),
+            output_index=1,
+            sequence_number=next(seq),
+        )
+        yield ResponseFunctionCallArgumentsDoneEvent.model_validate(
+            {
+                "type": "response.function_call_arguments.done",
+                "item_id": call.id or call.call_id,
+                "output_index": 1,
+                "arguments": call.arguments,
+                "name": call.name,
+                "sequence_number": next(seq),
+            }
         )
         yield ResponseOutputItemDoneEvent(
             type="response.output_item.done",
-            item=done_message,
-            output_index=0,
+            item=call,
+            output_index=1,
             sequence_number=next(seq),
         )
-        output: list[Any] = [done_message]
-        if call is not None:
-            output.append(call)
-            yield ResponseOutputItemAddedEvent(
-                type="response.output_item.added",
-                item=call.model_copy(update={"arguments": "", "status": "in_progress"}),
-                output_index=1,
-                sequence_number=next(seq),
-            )
-            yield ResponseFunctionCallArgumentsDoneEvent.model_validate(
-                {
-                    "type": "response.function_call_arguments.done",
-                    "item_id": call.id or call.call_id,
-                    "output_index": 1,
-                    "arguments": call.arguments,
-                    "name": call.name,
-                    "sequence_number": next(seq),
-                }
-            )
-            yield ResponseOutputItemDoneEvent(
-                type="response.output_item.done",
-                item=call,
-                output_index=1,
-                sequence_number=next(seq),
-            )
-        yield ResponseCompletedEvent(
-            type="response.completed",
-            response=response.model_copy(update={"output": output, "status": "completed"}),
-            sequence_number=next(seq),
-        )
-
-    return ModelStep.stream(events)
+    yield ResponseCompletedEvent(
+        type="response.completed",
+        response=response.model_copy(update={"output": output, "status": "completed"}),
+        sequence_number=next(seq),
+    )
 
 
 # --- the server -------------------------------------------------------------------------------
@@ -243,6 +252,8 @@ class ChatServerThread:
         self.port: int = self._socket.getsockname()[1]
         self._ready = threading.Event()
         self._server: _Server | None = None
+        self.database = Database.from_url(settings.database_url or "", settings)
+        """The server's own database (engine); its connections are made in the server's loop."""
         self._thread = threading.Thread(target=self._run, name=f"chat-server-{self.port}")
 
     @property
@@ -264,7 +275,7 @@ class ChatServerThread:
         asyncio.run(self._serve())
 
     async def _serve(self) -> None:
-        database = Database.from_url(self.settings.database_url or "", self.settings)
+        database = self.database
         app = create_app(
             settings=self.settings,
             database=database,

@@ -147,6 +147,8 @@ BAD_CURSORS = [
     token('["conversations","2026-01-01T12:00:00+00:00",0]'),  # no such pk
     token('["conversations","2026-01-01T12:00:00+00:00","7"]'),
     token('["conversations","yesterday",7]'),
+    token('["conversations","2026-01-01T12:00:00+00:00",9223372036854775808]'),  # > BIGINT
+    token("[" * 5000 + "]" * 5000),  # too long to be a cursor
     encode_cursor("messages", T0, 7),  # a cursor of the other kind
 ]
 

@@ -1,0 +1,309 @@
+"""Benchmark of the chat function's streaming path: model -> agent -> ChatKit server -> uvicorn -> client.
+
+    python bench/chat_stream.py            # 2,000-delta answers, 20 turns per mode
+    python bench/chat_stream.py --quick    # the same with 5 turns (CI)
+
+The server runs in a process of its own (uvicorn on 127.0.0.1, the real app, PostgreSQL in a
+scratch database) with a model that yields its deltas as fast as it can, no awaits in between.
+The first delta carries the ``time.perf_counter()`` at which the model produced it (a system-wide
+monotonic clock on Linux), so the client can tell the model-to-client delay without sharing a
+process. Printed per mode:
+
+* events/s: SSE events the client read per second, from the first delta to the end of the stream
+  (goal: >= 5,000/s);
+* first-delta delay: model yield -> client receipt, p50 and p90 over the turns (goal p50 < 10 ms);
+* turn time: request sent -> stream end;
+* SQL statements per turn for a 10-delta and a N-delta answer, counted in the server process with
+  a ``before_cursor_execute`` listener (goal: the same small number for both).
+
+``streaming`` is the product as deployed; ``buffered`` is a baseline in which the server holds
+the whole response back and sends it in one piece (what Mangum, or any non-streaming adapter,
+does): same work, but nothing reaches the client before the answer is complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for path in (ROOT / "functions" / "chat", ROOT / "layers" / "shared", ROOT):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+BENCH_SECRET = "bench-only-hs256-secret-0123456789abcdef"
+BUFFER_HEADER = b"x-bench-buffered"
+REQUEST_PREFIX = "deltas="
+
+
+# --- server process ----------------------------------------------------------------------------
+
+
+def stamped_deltas(count: int) -> Iterator[str]:
+    """``count`` deltas; the first is the model's clock when it is produced."""
+    yield f"{time.perf_counter():.9f} "
+    for index in range(1, count):
+        yield f"w{index} "
+
+
+def requested_deltas(model_input: Any) -> int:
+    """How many deltas the last user message asks for (``deltas=N``)."""
+    for item in reversed(model_input):
+        if isinstance(item, dict) and item.get("role") == "user":
+            text = "".join(part.get("text", "") for part in item.get("content", []))
+            if text.startswith(REQUEST_PREFIX):
+                return int(text[len(REQUEST_PREFIX) :])
+    raise ValueError("no deltas=N request in the input")
+
+
+def serve(port: int, database_url: str) -> None:
+    """The chat app under uvicorn, with the bench model and two bench-only routes around it."""
+    import uvicorn
+    from agents import Model
+    from chat_app.agent import AgentFactory
+    from chat_app.app import create_app
+    from sqlalchemy import event
+
+    from chatkit_backend.auth import build_authenticator
+    from chatkit_backend.db import Database
+    from chatkit_backend.settings import Settings
+    from tests.e2e.chat.chat_support import streamed_reply
+
+    class BenchModel(Model):
+        async def get_response(self, *args: Any, **kwargs: Any) -> Any:
+            raise NotImplementedError("the chat function always streams")
+
+        async def stream_response(self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:  # noqa: E501
+            step = streamed_reply(stamped_deltas(requested_deltas(input)))
+            assert callable(step.stream_events)
+            async for response_event in step.stream_events(None):  # type: ignore[arg-type]
+                yield response_event
+
+    settings = Settings(
+        database_url=database_url,
+        jwt_secret=BENCH_SECRET,
+        openai_api_key=None,
+        openai_api_key_secret_arn=None,
+        openai_base_url=None,
+        mcp_servers=[],
+    )
+    database = Database.from_url(database_url, settings)
+    statements = 0
+
+    def count(*_args: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+    chat = create_app(
+        settings=settings,
+        database=database,
+        authenticator=build_authenticator(settings),
+        agent_factory=AgentFactory(settings, database, model=BenchModel()),
+    )
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/bench/sql":
+            body = json.dumps({"statements": statements}).encode()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": body})
+            return
+        if scope["type"] == "http" and BUFFER_HEADER in dict(scope["headers"]):
+            await chat(scope, receive, buffering(send))
+            return
+        await chat(scope, receive, send)
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def buffering(send: Any) -> Any:
+    """A ``send`` that holds the whole response back and sends it as one body at the end."""
+    start: dict[str, Any] = {}
+    body: list[bytes] = []
+
+    async def buffered_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+            return
+        body.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            await send(start)
+            await send({"type": "http.response.body", "body": b"".join(body)})
+
+    return buffered_send
+
+
+# --- client ------------------------------------------------------------------------------------
+
+
+class Turn:
+    """What the client measured for one streamed answer."""
+
+    def __init__(self, first_delay: float, events: int, stream_seconds: float, total: float):
+        self.first_delay = first_delay
+        self.events = events
+        self.stream_seconds = stream_seconds
+        self.total = total
+
+
+async def one_turn(client: Any, headers: dict[str, str], thread_id: str, deltas: int) -> Turn:
+    body = {
+        "type": "threads.add_user_message",
+        "params": {
+            "thread_id": thread_id,
+            "input": {
+                "content": [{"type": "input_text", "text": f"{REQUEST_PREFIX}{deltas}"}],
+                "attachments": [],
+                "inference_options": {},
+            },
+        },
+    }
+    sent = time.perf_counter()
+    first_at = stamp = 0.0
+    events = delta_events = 0
+    buffer = b""
+    async with client.stream("POST", "/chatkit", json=body, headers=headers) as response:
+        assert response.status_code == 200, response.status_code
+        async for chunk in response.aiter_raw():
+            now = time.perf_counter()
+            buffer += chunk
+            *complete, buffer = buffer.split(b"\n\n")
+            for data in complete:
+                events += 1
+                if b'.text_delta"' in data:
+                    delta_events += 1
+                    if not first_at:
+                        first_at = now
+                        delta = json.loads(data.removeprefix(b"data: "))["update"]["delta"]
+                        stamp = float(delta.split()[0])
+    end = time.perf_counter()
+    assert delta_events == deltas, (delta_events, deltas)
+    return Turn(first_at - stamp, events, end - first_at, end - sent)
+
+
+async def measure(port: int, turns: int, deltas: int) -> dict[str, Any]:
+    import httpx
+    import jwt
+
+    now = int(time.time())
+    token = jwt.encode({"sub": "bench-user", "iat": now, "exp": now + 3600}, BENCH_SECRET)
+    headers = {"Authorization": f"Bearer {token}"}
+    results: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        created = await client.post(
+            "/chatkit",
+            headers=headers,
+            json={
+                "type": "threads.create",
+                "params": {
+                    "input": {
+                        "content": [{"type": "input_text", "text": f"{REQUEST_PREFIX}10"}],
+                        "attachments": [],
+                        "inference_options": {},
+                    }
+                },
+            },
+        )
+        thread_id = json.loads(created.text.split("\n\n")[0].removeprefix("data: "))["thread"]["id"]
+
+        async def sql_for(count: int) -> int:
+            before = (await client.get("/bench/sql")).json()["statements"]
+            await one_turn(client, headers, thread_id, count)
+            return int((await client.get("/bench/sql")).json()["statements"] - before)
+
+        results["sql"] = {10: await sql_for(10), deltas: await sql_for(deltas)}
+        await one_turn(client, headers, thread_id, deltas)  # warm-up
+        for mode, extra in (("streaming", {}), ("buffered", {BUFFER_HEADER.decode(): "1"})):
+            measured = [
+                await one_turn(client, {**headers, **extra}, thread_id, deltas)
+                for _ in range(turns)
+            ]
+            results[mode] = measured
+    return results
+
+
+def report(results: dict[str, Any], deltas: int, turns: int) -> None:
+    print(f"chat stream benchmark: {deltas} deltas per answer, {turns} turns per mode")
+    print(f"  SQL statements per turn: {results['sql']}  (10 deltas vs {deltas} deltas)")
+    for mode in ("streaming", "buffered"):
+        measured: list[Turn] = results[mode]
+        delays = sorted(turn.first_delay * 1000 for turn in measured)
+        rates = [turn.events / turn.stream_seconds for turn in measured if turn.stream_seconds]
+        totals = [turn.total * 1000 for turn in measured]
+        p90 = delays[min(len(delays) - 1, round(0.9 * (len(delays) - 1)))]
+        rate = f"{statistics.median(rates):,.0f}/s" if rates else "n/a (one write)"
+        print(
+            f"  {mode:9}  events/s {rate:>12}  first delta p50 {statistics.median(delays):8.2f} ms"
+            f"  p90 {p90:8.2f} ms  turn {statistics.median(totals):8.1f} ms"
+            f"  ({measured[0].events} events)"
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_ready(port: int, server: subprocess.Popen[bytes]) -> None:
+    """Poll ``/health`` until the server answers (it imports the agent stack first)."""
+    import httpx
+
+    for _ in range(600):
+        if server.poll() is not None:
+            raise RuntimeError("bench server exited")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("bench server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="5 turns per mode (CI)")
+    parser.add_argument("--deltas", type=int, default=2000)
+    parser.add_argument("--turns", type=int, default=None)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.database_url)
+        return
+
+    from chatkit_backend import migrate
+    from tests.support.databases import create_scratch_database, drop_scratch_database
+
+    turns = args.turns or (5 if args.quick else 20)
+    database_url = create_scratch_database("ckb_bench")
+    port = free_port()
+    server = None
+    try:
+        migrate.upgrade(database_url)
+        server = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(port), "--database-url", database_url],
+            env={**os.environ, "LOG_LEVEL": "WARNING", "POWERTOOLS_LOG_LEVEL": "WARNING"},
+        )
+        wait_until_ready(port, server)
+        report(asyncio.run(measure(port, turns, args.deltas)), args.deltas, turns)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        drop_scratch_database(database_url)
+
+
+if __name__ == "__main__":
+    main()

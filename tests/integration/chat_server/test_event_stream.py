@@ -1,0 +1,87 @@
+"""The SSE producer/response pair: pre-stream errors, late errors, coalescing, disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from chat_app.sse import DONE, EventStream, sse_json, sse_text
+
+
+def failure(exc: Exception) -> bytes:
+    return f"failed: {exc}".encode()
+
+
+async def test_error_before_the_first_chunk_is_raised_by_started() -> None:
+    async def source() -> AsyncIterator[bytes]:
+        raise LookupError("no such thread")
+        yield b""  # pragma: no cover - makes this an async generator
+
+    stream = EventStream(source(), failure)
+
+    with pytest.raises(LookupError, match="no such thread"):
+        await stream.started()
+
+
+async def test_error_after_the_first_chunk_ends_the_stream_with_the_failure_chunk() -> None:
+    async def source() -> AsyncIterator[bytes]:
+        yield b"one"
+        raise RuntimeError("late")
+
+    stream = EventStream(source(), failure)
+    await stream.started()
+
+    body = b"".join([chunk async for chunk in stream.chunks()])
+
+    assert body == b"onefailed: late"
+
+
+async def test_chunks_ready_together_are_sent_as_one_write() -> None:
+    release = asyncio.Event()
+
+    async def source() -> AsyncIterator[bytes]:
+        yield b"a"
+        await release.wait()
+        for letter in (b"b", b"c", b"d"):
+            yield letter
+
+    stream = EventStream(source(), failure)
+    await stream.started()
+    writes = stream.chunks()
+
+    assert await anext(writes) == b"a"
+    release.set()
+    assert [chunk async for chunk in writes] == [b"bcd"]
+
+
+async def test_close_delivers_one_cancellation_inside_the_source_and_waits_for_its_cleanup() -> None:
+    parked = asyncio.Event()
+    cleanup: list[str] = []
+
+    async def source() -> AsyncIterator[bytes]:
+        yield b"first"
+        try:
+            parked.set()
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(0)  # cleanup that awaits is not cancelled again
+            cleanup.append("saved partial answer")
+            raise
+        yield b"never"  # pragma: no cover
+
+    stream = EventStream(source(), failure)
+    await stream.started()
+    await parked.wait()
+
+    await stream.close()
+
+    assert cleanup == ["saved partial answer"]
+    assert [chunk async for chunk in stream.chunks()] == [b"first"]
+
+
+def test_framing() -> None:
+    assert sse_json('{"a":1}') == b'data: {"a":1}\n\n'
+    assert sse_text("one\ntwo\r\nthree\rfour") == b"data: one\ndata: two\ndata: three\ndata: four\n\n"
+    assert sse_text("", event="error") == b"event: error\ndata: \n\n"
+    assert DONE == b"data: [DONE]\n\n"
