@@ -56,13 +56,14 @@ def stamped_deltas(count: int) -> Iterator[str]:
         yield f"w{index} "
 
 
-def requested_deltas(model_input: Any) -> int:
-    """How many deltas the last user message asks for (``deltas=N``)."""
+def requested(model_input: Any) -> tuple[int, bool]:
+    """What the last user message asks for: ``deltas=N`` and, with `` burst``, no yielding."""
     for item in reversed(model_input):
         if isinstance(item, dict) and item.get("role") == "user":
             text = "".join(part.get("text", "") for part in item.get("content", []))
             if text.startswith(REQUEST_PREFIX):
-                return int(text[len(REQUEST_PREFIX) :])
+                count, _, burst = text[len(REQUEST_PREFIX) :].partition(" ")
+                return int(count), burst == "burst"
     raise ValueError("no deltas=N request in the input")
 
 
@@ -83,11 +84,16 @@ def serve(port: int, database_url: str) -> None:
         async def get_response(self, *args: Any, **kwargs: Any) -> Any:
             raise NotImplementedError("the chat function always streams")
 
-        async def stream_response(self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:  # noqa: E501
-            step = streamed_reply(stamped_deltas(requested_deltas(input)))
+        async def stream_response(
+            self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
+        ) -> AsyncIterator[Any]:
+            count, burst = requested(input)
+            step = streamed_reply(stamped_deltas(count))
             assert callable(step.stream_events)
             async for response_event in step.stream_events(None):  # type: ignore[arg-type]
                 yield response_event
+                if not burst:
+                    await asyncio.sleep(0)  # like a socket read: others may run in between
 
     settings = Settings(
         database_url=database_url,
@@ -156,13 +162,25 @@ class Turn:
         self.total = total
 
 
-async def one_turn(client: Any, headers: dict[str, str], thread_id: str, deltas: int) -> Turn:
+MODES: dict[str, tuple[str, dict[str, str]]] = {
+    "streaming": ("", {}),
+    "burst": (" burst", {}),
+    "buffered": ("", {BUFFER_HEADER.decode(): "1"}),
+}
+"""Mode -> (request suffix, extra headers): the product with a model that lets the event loop
+run between deltas (as a network stream does), the same with a model that never yields until
+its whole answer is out, and the buffered baseline."""
+
+
+async def one_turn(
+    client: Any, headers: dict[str, str], thread_id: str, deltas: int, suffix: str = ""
+) -> Turn:
     body = {
         "type": "threads.add_user_message",
         "params": {
             "thread_id": thread_id,
             "input": {
-                "content": [{"type": "input_text", "text": f"{REQUEST_PREFIX}{deltas}"}],
+                "content": [{"type": "input_text", "text": f"{REQUEST_PREFIX}{deltas}{suffix}"}],
                 "attachments": [],
                 "inference_options": {},
             },
@@ -223,28 +241,27 @@ async def measure(port: int, turns: int, deltas: int) -> dict[str, Any]:
 
         results["sql"] = {10: await sql_for(10), deltas: await sql_for(deltas)}
         await one_turn(client, headers, thread_id, deltas)  # warm-up
-        for mode, extra in (("streaming", {}), ("buffered", {BUFFER_HEADER.decode(): "1"})):
-            measured = [
-                await one_turn(client, {**headers, **extra}, thread_id, deltas)
+        for mode, (suffix, extra) in MODES.items():
+            results[mode] = [
+                await one_turn(client, {**headers, **extra}, thread_id, deltas, suffix)
                 for _ in range(turns)
             ]
-            results[mode] = measured
     return results
 
 
 def report(results: dict[str, Any], deltas: int, turns: int) -> None:
     print(f"chat stream benchmark: {deltas} deltas per answer, {turns} turns per mode")
     print(f"  SQL statements per turn: {results['sql']}  (10 deltas vs {deltas} deltas)")
-    for mode in ("streaming", "buffered"):
+    for mode in MODES:
         measured: list[Turn] = results[mode]
         delays = sorted(turn.first_delay * 1000 for turn in measured)
-        rates = [turn.events / turn.stream_seconds for turn in measured if turn.stream_seconds]
-        totals = [turn.total * 1000 for turn in measured]
         p90 = delays[min(len(delays) - 1, round(0.9 * (len(delays) - 1)))]
-        rate = f"{statistics.median(rates):,.0f}/s" if rates else "n/a (one write)"
+        rate = statistics.median(turn.events / turn.stream_seconds for turn in measured)
+        rate_text = f"{rate:,.0f}/s" if mode != "buffered" else "(one write)"
         print(
-            f"  {mode:9}  events/s {rate:>12}  first delta p50 {statistics.median(delays):8.2f} ms"
-            f"  p90 {p90:8.2f} ms  turn {statistics.median(totals):8.1f} ms"
+            f"  {mode:9}  events/s {rate_text:>11}  first delta p50 "
+            f"{statistics.median(delays):7.2f} ms  p90 {p90:7.2f} ms  turn "
+            f"{statistics.median(turn.total * 1000 for turn in measured):7.1f} ms"
             f"  ({measured[0].events} events)"
         )
 
