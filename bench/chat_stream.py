@@ -1,4 +1,4 @@
-"""Benchmark of the chat function's streaming path: model -> agent -> ChatKit server -> uvicorn -> client.
+"""Benchmark of the chat function's streaming path: model -> agent -> ChatKit -> uvicorn -> client.
 
     python bench/chat_stream.py            # 2,000-delta answers, 20 turns per mode
     python bench/chat_stream.py --quick    # the same with 5 turns (CI)
@@ -41,7 +41,7 @@ for path in (ROOT / "functions" / "chat", ROOT / "layers" / "shared", ROOT):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-BENCH_SECRET = "bench-only-hs256-secret-0123456789abcdef"
+BENCH_SECRET = "bench-only-hs256-secret-0123456789abcdef"  # noqa: S105 - the bench's own server
 BUFFER_HEADER = b"x-bench-buffered"
 REQUEST_PREFIX = "deltas="
 
@@ -73,11 +73,11 @@ def serve(port: int, database_url: str) -> None:
     from agents import Model
     from chat_app.agent import AgentFactory
     from chat_app.app import create_app
-    from sqlalchemy import event
-
     from chatkit_backend.auth import build_authenticator
     from chatkit_backend.db import Database
     from chatkit_backend.settings import Settings
+    from sqlalchemy import event
+
     from tests.e2e.chat.chat_support import streamed_reply
 
     class BenchModel(Model):
@@ -301,6 +301,7 @@ def main() -> None:
         return
 
     from chatkit_backend import migrate
+
     from tests.support.databases import create_scratch_database, drop_scratch_database
 
     turns = args.turns or (5 if args.quick else 20)

@@ -74,9 +74,10 @@ from chatkit.types import (
     ThreadStreamEvent,
 )
 from chatkit_backend.context import RequestContext
-from chatkit_backend.observability import get_logger
+from chatkit_backend.observability import get_logger, get_metrics
 from chatkit_backend.store import PostgresStore
 from chatkit_backend.tool_calls import ToolCallRecord
+from openai.types.responses import ResponseOutputMessage, ResponseOutputText
 from pydantic import Field
 from pydantic_core import to_jsonable_python
 
@@ -257,35 +258,74 @@ def _raw(raw_item: Any, name: str) -> Any:
     return raw_item.get(name) if isinstance(raw_item, dict) else getattr(raw_item, name, None)
 
 
-class _PartialAnswers:
-    """The assistant messages the client has seen start but not finish, with their text so far."""
+class _Answers:
+    """The turn's assistant messages as the client saw them, to close them if the turn fails.
 
-    def __init__(self) -> None:
-        self._items: dict[str, AssistantMessageItem] = {}
+    Tracks the messages the client saw start but not finish (with their text so far) and how many
+    it saw finish. When a run fails, the Agents SDK drops the events still queued for the client,
+    which can include whole messages the model had finished (text before a tool call that then
+    raised at once); :meth:`close` completes those from the run's finished model responses.
+    """
+
+    def __init__(self, thread: ThreadMetadata, context: AgentContext[RequestContext]) -> None:
+        self._thread = thread
+        self._context = context
+        self._open: dict[str, AssistantMessageItem] = {}
+        self._finished = 0
 
     def observe(self, event: ThreadStreamEvent) -> None:
         match event:
             case ThreadItemAddedEvent(item=AssistantMessageItem() as item):
-                self._items[item.id] = item.model_copy(deep=True)
-            case ThreadItemDoneEvent(item=item):
-                self._items.pop(item.id, None)
+                self._open[item.id] = item.model_copy(deep=True)
+            case ThreadItemDoneEvent(item=AssistantMessageItem() as item):
+                self._open.pop(item.id, None)
+                self._finished += 1
             case ThreadItemRemovedEvent(item_id=item_id):
-                self._items.pop(item_id, None)
+                self._open.pop(item_id, None)
             case ThreadItemUpdatedEvent(item_id=item_id, update=update):
-                partial = self._items.get(item_id)
+                partial = self._open.get(item_id)
                 if partial is not None:
                     _apply(partial, update)
 
-    def close(self) -> list[ThreadStreamEvent]:
-        """Done events for the non-empty partial answers, removals for the empty ones."""
+    def close(self, produced: list[str]) -> list[ThreadStreamEvent]:
+        """Done events for what the client has not seen finish; ``produced``: the text of every
+        message the model finished this turn, in order. Unfinished empty messages are removed."""
         events: list[ThreadStreamEvent] = []
-        for item in self._items.values():
+        still_open = list(self._open.values())
+        for text in produced[self._finished :]:
+            item = still_open.pop(0) if still_open else self._new_message()
+            item.content = [AssistantMessageContent(text=text)]
+            events.append(ThreadItemDoneEvent(item=item))
+        for item in still_open:
             if any(part.text.strip() for part in item.content):
                 events.append(ThreadItemDoneEvent(item=item))
             else:
                 events.append(ThreadItemRemovedEvent(item_id=item.id))
-        self._items.clear()
+        self._open.clear()
         return events
+
+    def _new_message(self) -> AssistantMessageItem:
+        return AssistantMessageItem(
+            id=self._context.generate_id("message"),
+            thread_id=self._thread.id,
+            created_at=datetime.now(),
+            content=[],
+        )
+
+
+def _finished_messages(result: RunResultStreaming | None) -> list[str]:
+    """The text of each message in the run's completed model responses, in order."""
+    if result is None:
+        return []
+    return [
+        "".join(
+            part.text if isinstance(part, ResponseOutputText) else part.refusal
+            for part in output.content
+        )
+        for response in result.raw_responses
+        for output in response.output
+        if isinstance(output, ResponseOutputMessage)
+    ]
 
 
 def _apply(item: AssistantMessageItem, update: object) -> None:
@@ -356,7 +396,8 @@ class AgentTurn:
             thread=thread, store=store, request_context=request_context
         )
         self._tools = _ToolTracker(self._context)
-        self._partial = _PartialAnswers()
+        self._answers = _Answers(thread, self._context)
+        self._result: RunResultStreaming | None = None
         self._message_ids = _MessageIds(self._context)
         self._forwarded: set[str] = set()
         self._queue: asyncio.Queue[ThreadStreamEvent | _Done] = asyncio.Queue()
@@ -366,13 +407,28 @@ class AgentTurn:
         task = asyncio.create_task(self._run())
         finished = False
         try:
-            while not isinstance(event := await self._queue.get(), _Done):
+            while not isinstance(event := await self._next(), _Done):
                 yield event
             finished = True
         finally:
             if not finished:
                 task.cancel()
+                _count("ChatTurnCancelled")
             await shielded(self._settle(task, finished))
+
+    async def _next(self) -> ThreadStreamEvent | _Done:
+        """The next event; when one is already waiting, let the event loop run first.
+
+        A turn that runs ahead (a model bursting its answer) fills the queue, and a ``get`` that
+        never waits would let this request's chain serialise the whole answer before the task
+        that writes to the socket runs once: the client would see nothing until the end. The
+        yield is here, inside ``respond()``, so that a cancellation arriving during it still
+        reaches the SDK's handler for cancelled streams.
+        """
+        if self._queue.empty():
+            return await self._queue.get()
+        await asyncio.sleep(0)
+        return self._queue.get_nowait()
 
     async def _settle(self, task: asyncio.Task[None], finished: bool) -> None:
         """Wait for the turn task to unwind; after a cancellation, make sure its records exist."""
@@ -388,7 +444,7 @@ class AgentTurn:
                 asyncio.timeout(self._settings.timeout_seconds),
                 self._agents.open(self._request_context) as agent,
             ):
-                result = Runner.run_streamed(
+                self._result = result = Runner.run_streamed(
                     agent,
                     self._input_items,
                     context=self._context,
@@ -403,10 +459,11 @@ class AgentTurn:
                         self._context, self._tools.watch(result)
                     ):
                         self._message_ids.rewrite(event)
-                        self._partial.observe(event)
+                        self._answers.observe(event)
                         if (key := _tool_event_key(event)) is not None:
                             self._forwarded.add(key)
                         self._queue.put_nowait(event)
+                    _count("ChatTurnCompleted")
                 finally:
                     if not result.is_complete:
                         result.cancel()
@@ -422,18 +479,28 @@ class AgentTurn:
         if isinstance(exc, TimeoutError):
             message = TIMEOUT_MESSAGE
             get_logger().warning("agent turn timed out", extra={"thread_id": self._thread.id})
+            _count("ChatTurnTimedOut")
         elif isinstance(exc, MaxTurnsExceeded):
             message = MAX_TURNS_MESSAGE
             get_logger().warning("agent turn hit max_turns", extra={"thread_id": self._thread.id})
+            _count("ChatTurnMaxTurns")
         else:
             get_logger().exception("agent turn failed", extra={"thread_id": self._thread.id})
+            _count("ChatTurnFailed")
+        # Messages before tool events: the items' creation times give their order in the thread.
+        answers = self._answers.close(_finished_messages(self._result))
         # Tool events the SDK dropped (queued when the run failed) or never had (failed calls).
         self._tools.settle()
         return [
+            *answers,
             *self._tools.missed(self._forwarded),
-            *self._partial.close(),
             ErrorEvent(code="custom", message=message, allow_retry=True),
         ]
+
+
+def _count(name: str) -> None:
+    """One CloudWatch (EMF) count; the request middleware flushes it when the request ends."""
+    get_metrics().add_metric(name=name, unit="Count", value=1)
 
 
 def _tool_event_key(event: ThreadStreamEvent) -> str | None:

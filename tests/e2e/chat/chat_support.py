@@ -26,7 +26,16 @@ from agents import Model
 from agents.testing import ModelStep, ScriptedModel
 from chat_app.agent import AgentFactory
 from chat_app.app import create_app
-from chatkit.types import ThreadStreamEvent
+from chatkit.types import (
+    AssistantMessageContentPartTextDelta,
+    ThreadCreatedEvent,
+    ThreadItemAddedEvent,
+    ThreadItemDoneEvent,
+    ThreadItemRemovedEvent,
+    ThreadItemReplacedEvent,
+    ThreadItemUpdatedEvent,
+    ThreadStreamEvent,
+)
 from chatkit_backend.auth import build_authenticator
 from chatkit_backend.context import RequestContext
 from chatkit_backend.db import Database
@@ -349,11 +358,21 @@ def assert_documented_order(events: Sequence[ThreadStreamEvent], *, new_thread: 
         assert set(types[types.index("error") + 1 :]) <= {"thread.updated"}, types
 
 
+def text_deltas(events: Sequence[ThreadStreamEvent]) -> list[str]:
+    """The assistant text deltas of a ChatKit stream, in order."""
+    return [
+        event.update.delta
+        for event in events
+        if isinstance(event, ThreadItemUpdatedEvent)
+        and isinstance(event.update, AssistantMessageContentPartTextDelta)
+    ]
+
+
 def _item_id(event: ThreadStreamEvent) -> str | None:
-    if event.type in ("thread.item.added", "thread.item.done", "thread.item.replaced"):
-        return event.item.id  # type: ignore[union-attr]
-    if event.type in ("thread.item.updated", "thread.item.removed"):
-        return event.item_id  # type: ignore[union-attr]
+    if isinstance(event, ThreadItemAddedEvent | ThreadItemDoneEvent | ThreadItemReplacedEvent):
+        return event.item.id
+    if isinstance(event, ThreadItemUpdatedEvent | ThreadItemRemovedEvent):
+        return event.item_id
     return None
 
 
@@ -386,6 +405,13 @@ class Streamed:
     @property
     def events(self) -> list[ThreadStreamEvent]:
         return parse_events(self.datas)
+
+    @property
+    def thread_id(self) -> str:
+        """The id of the thread a ``threads.create`` stream created."""
+        first = self.events[0]
+        assert isinstance(first, ThreadCreatedEvent), first
+        return first.thread.id
 
 
 async def stream(

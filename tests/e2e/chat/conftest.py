@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from agents import set_tracing_disabled
 from agents.testing import ScriptedModel
 from chat_support import (
     AgentsBuilder,
@@ -22,6 +23,7 @@ from chatkit_backend.store import PostgresStore
 
 @pytest.fixture(scope="session")
 def switch_model() -> SwitchModel:
+    set_tracing_disabled(True)  # scripted models have no trace backend to export to
     return SwitchModel()
 
 

@@ -15,6 +15,7 @@ from chat_support import (
     post,
     stream,
     streamed_reply,
+    text_deltas,
     user_input,
 )
 from chatkit.types import (
@@ -30,7 +31,6 @@ from chatkit.types import (
     ThreadItem,
     ThreadItemDoneEvent,
     ThreadItemReplacedEvent,
-    ThreadItemUpdatedEvent,
     ThreadUpdatedEvent,
     UserMessageItem,
 )
@@ -65,11 +65,7 @@ def thread_id_of(result: Streamed) -> str:
 
 
 def answer_text(result: Streamed) -> str:
-    return "".join(
-        event.update.delta
-        for event in result.events
-        if isinstance(event, ThreadItemUpdatedEvent) and event.update.type.endswith("text_delta")
-    )
+    return "".join(text_deltas(result.events))
 
 
 # --- streaming request types -------------------------------------------------------------------

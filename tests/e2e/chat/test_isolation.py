@@ -16,6 +16,7 @@ from chat_support import (
     json_body,
     post,
     stream,
+    text_deltas,
     user_input,
 )
 from chatkit.types import (
@@ -39,7 +40,7 @@ async def alices_thread(
     created = await stream(
         client, alice, {"type": "threads.create", "params": {"input": user_input("I am Alice")}}
     )
-    thread_id = created.events[0].thread.id  # type: ignore[union-attr]
+    thread_id = created.thread_id
     message_id = next(
         event.item.id
         for event in created.events
@@ -93,7 +94,7 @@ async def test_bob_gets_404_for_every_request_naming_alices_rows(
     bobs = await stream(
         client, bob, {"type": "threads.create", "params": {"input": user_input("I am Bob")}}
     )
-    bobs_thread = bobs.events[0].thread.id  # type: ignore[union-attr]
+    bobs_thread = bobs.thread_id
     action = {"thread_id": thread_id, "action": {"type": "any", "payload": {}}}
     chatkit_requests: dict[str, dict[str, Any]] = {
         "threads.get_by_id": {"thread_id": thread_id},
@@ -264,11 +265,7 @@ async def test_offline_model_asked_for_another_users_tasks_answers_with_the_call
             },
         )
 
-    answer = "".join(
-        event.update.delta  # type: ignore[union-attr]
-        for event in listed.events
-        if event.type == "thread.item.updated" and event.update.type.endswith("text_delta")  # type: ignore[union-attr]
-    )
+    answer = "".join(text_deltas(listed.events))
     assert answer.startswith(PREFIX)
     assert "bob's laundry" in answer
     assert "dentist" not in answer

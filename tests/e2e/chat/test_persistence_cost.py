@@ -20,7 +20,7 @@ async def test_sql_statements_per_turn_do_not_depend_on_the_answer_length(
     created = await stream(
         client, alice, {"type": "threads.create", "params": {"input": user_input("Hi")}}
     )
-    thread_id = created.events[0].thread.id  # type: ignore[union-attr]
+    thread_id = created.thread_id
     statements: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:

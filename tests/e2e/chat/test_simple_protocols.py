@@ -115,7 +115,7 @@ async def test_simple_protocol_continues_a_chatkit_thread_and_vice_versa(
         alice,
         {"type": "threads.create", "params": {"input": chatkit_input("I am Ada")}},
     )
-    thread_id = created.events[0].thread.id  # type: ignore[union-attr]
+    thread_id = created.thread_id
     model.enqueue([assistant_message("You are Ada.", item_id="a2")])
 
     simple = await simple_chat(client, alice, body={"message": "Who am I?", "thread_id": thread_id})

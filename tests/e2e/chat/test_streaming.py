@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from agents import Agent, FunctionTool, function_tool
+from agents import Agent, Tool, function_tool
 from agents.testing import ScriptedModel, assistant_message, function_call
 from chat_app.streaming import FAILURE_MESSAGE, MAX_TURNS_MESSAGE, TIMEOUT_MESSAGE, TOOL_FAILED
 from chat_support import (
@@ -22,6 +22,7 @@ from chat_support import (
     sse_messages,
     stream,
     streamed_reply,
+    text_deltas,
     user_input,
 )
 from chatkit.types import (
@@ -32,8 +33,8 @@ from chatkit.types import (
     ThreadCreatedEvent,
     ThreadItem,
     ThreadItemDoneEvent,
-    ThreadItemUpdatedEvent,
     ThreadStreamEvent,
+    UserMessageItem,
 )
 from chatkit_backend.context import RequestContext
 from chatkit_backend.db import Database
@@ -54,11 +55,7 @@ def add_message(thread_id: str, text: str) -> dict[str, Any]:
 
 
 def deltas(events: Sequence[ThreadStreamEvent]) -> list[str]:
-    return [
-        event.update.delta
-        for event in events
-        if isinstance(event, ThreadItemUpdatedEvent) and event.update.type.endswith("text_delta")
-    ]
+    return text_deltas(events)
 
 
 def created_thread(events: Sequence[ThreadStreamEvent]) -> str:
@@ -73,9 +70,9 @@ async def stored_items(store: PostgresStore, user: RequestContext, thread_id: st
 def texts(items: Sequence[ThreadItem]) -> list[tuple[str, str]]:
     """(type, text) of user and assistant messages, in thread order."""
     return [
-        (item.type, "".join(part.text for part in item.content))  # type: ignore[union-attr]
+        (item.type, "".join(part.text for part in item.content))
         for item in items
-        if item.type in ("user_message", "assistant_message")
+        if isinstance(item, UserMessageItem | AssistantMessageItem)
     ]
 
 
@@ -102,7 +99,7 @@ class ToolAgents:
 
     is_offline = True
 
-    def __init__(self, model: ScriptedModel, tools: list[FunctionTool]) -> None:
+    def __init__(self, model: ScriptedModel, tools: list[Tool]) -> None:
         self.model = model
         self.tools = tools
 

@@ -18,12 +18,11 @@ from chatkit.types import (
     AssistantMessageItem,
     ThreadMetadata,
 )
-from sqlalchemy import text
-
 from chatkit_backend.context import RequestContext
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
 from chatkit_backend.store import PostgresStore
+from sqlalchemy import text
 
 
 async def slow_thread_write(store: PostgresStore, user: RequestContext, thread_id: str) -> None:

@@ -55,7 +55,9 @@ async def test_chunks_ready_together_are_sent_as_one_write() -> None:
     assert [chunk async for chunk in writes] == [b"bcd"]
 
 
-async def test_close_delivers_one_cancellation_inside_the_source_and_waits_for_its_cleanup() -> None:
+async def test_close_delivers_one_cancellation_inside_the_source_and_waits_for_its_cleanup() -> (
+    None
+):
     parked = asyncio.Event()
     cleanup: list[str] = []
 
@@ -82,6 +84,8 @@ async def test_close_delivers_one_cancellation_inside_the_source_and_waits_for_i
 
 def test_framing() -> None:
     assert sse_json('{"a":1}') == b'data: {"a":1}\n\n'
-    assert sse_text("one\ntwo\r\nthree\rfour") == b"data: one\ndata: two\ndata: three\ndata: four\n\n"
+    assert (
+        sse_text("one\ntwo\r\nthree\rfour") == b"data: one\ndata: two\ndata: three\ndata: four\n\n"
+    )
     assert sse_text("", event="error") == b"event: error\ndata: \n\n"
     assert DONE == b"data: [DONE]\n\n"

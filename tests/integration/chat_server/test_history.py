@@ -14,7 +14,6 @@ from chatkit.types import (
     UserMessageItem,
     UserMessageTextContent,
 )
-
 from chatkit_backend.tool_calls import ToolCallRecord
 
 NOW = datetime(2026, 1, 1, 12, 0)
@@ -87,7 +86,7 @@ async def test_attachments_are_described_not_read() -> None:
         [user_message("Read this", attachments=[attachment])]
     )
 
-    parts = converted[0]["content"]  # type: ignore[typeddict-item]
+    parts: Any = converted[0]["content"]  # type: ignore[typeddict-item]
     assert parts[0] == {"type": "input_text", "text": "Read this"}
     assert "'cv.pdf' (application/pdf)" in parts[1]["text"]
 
