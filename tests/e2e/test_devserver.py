@@ -1,4 +1,4 @@
-"""The local dev server as a user runs it: a real process, real HTTP, both function apps on one port.
+"""The local dev server as a user runs it: a real process, real HTTP, both apps on one port.
 
 Covers the README's first command path: with no ``DATABASE_URL`` the server creates and migrates an
 embedded SQLite database under ``DATA_DIR``; with one it migrates that database on start. Without
@@ -87,7 +87,9 @@ def embedded_server(tmp_path: Path) -> Iterator[DevServer]:
         server.stop()
 
 
-def test_embedded_database_chat_turn_then_listed(embedded_server: DevServer, tmp_path: Path) -> None:
+def test_embedded_database_chat_turn_then_listed(
+    embedded_server: DevServer, tmp_path: Path
+) -> None:
     """Fresh machine path: SQLite created and migrated, offline model, dev user, both apps."""
     base = embedded_server.base_url
     assert (tmp_path / "data" / "chat.db").exists()
@@ -101,15 +103,19 @@ def test_embedded_database_chat_turn_then_listed(embedded_server: DevServer, tmp
     assert events[-1] == "[DONE]"
     kinds = [json.loads(event)["type"] for event in events[:-1]]
     assert kinds[0] == "thinking"
-    assert "tool_call" in kinds and "tool_result" in kinds
+    assert "tool_call" in kinds
+    assert "tool_result" in kinds
     answer = "".join(json.loads(e).get("content", "") for e in events[:-1] if '"text"' in e)
-    assert "Offline model" in answer and "buy milk" in answer
+    assert "Offline model" in answer
+    assert "buy milk" in answer
 
     listed = httpx.get(f"{base}/api/conversations", timeout=10).json()["conversations"]
     assert [c["id"] for c in listed] == [thread_id]
     detail = httpx.get(f"{base}/api/conversations/{thread_id}", timeout=10).json()
     roles = [m["role"] for m in detail["messages"]]
-    assert roles[0] == "user" and roles[-1] == "assistant" and "tool" in roles
+    assert roles[0] == "user"
+    assert roles[-1] == "assistant"
+    assert "tool" in roles
 
     log = embedded_server.log_path.read_text()
     assert "development user" in log.lower() or "dev user" in log.lower()

@@ -538,3 +538,32 @@ def test_secret_is_not_in_configuration_errors() -> None:
     with pytest.raises(ConfigurationError) as info:
         build_authenticator(make_settings(jwt_secret="tiny-secret"))
     assert "tiny-secret" not in str(info.value)
+
+
+# --- JWT_SECRET_ARN: the deployed HS256 path ------------------------------------------------
+
+
+async def test_hs256_secret_from_secrets_manager(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deployed functions read the HS256 secret by ARN; tokens signed with it are accepted."""
+    import boto3
+
+    from tests.support.aws import REGION, fake_aws
+
+    with fake_aws(monkeypatch):
+        arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name="jwt-secret", SecretString=TEST_JWT_SECRET + "\n"
+        )["ARN"]
+        authenticator = build_authenticator(Settings(jwt_secret_arn=arn))
+    context = await authenticator.authenticate(f"Bearer {mint_hs256('arn-user')}")
+    assert context.user_id == "arn-user"
+    with pytest.raises(AuthError):
+        await authenticator.authenticate(f"Bearer {mint_hs256('x', secret='y' * 40)}")
+
+
+def test_unreadable_jwt_secret_arn_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.aws import fake_aws
+
+    with fake_aws(monkeypatch), pytest.raises(ConfigurationError, match="cannot read secret"):
+        build_authenticator(
+            Settings(jwt_secret_arn="arn:aws:secretsmanager:us-east-1:1:secret:nope")
+        )

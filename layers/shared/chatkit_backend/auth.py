@@ -214,6 +214,21 @@ class JwksCache:
 # --- authenticators -----------------------------------------------------------------------------
 
 
+def _configured_secret(settings: Settings) -> str | None:
+    """The HS256 secret: ``JWT_SECRET`` locally, else the ``JWT_SECRET_ARN`` secret (deployed).
+
+    Read once per cold start (the authenticator is built at import time), through the cached
+    Powertools parameters client, so the value never sits in the function's environment.
+    """
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    if settings.jwt_secret_arn is not None:
+        from .secrets import get_secret_value
+
+        return get_secret_value(settings.jwt_secret_arn).strip()
+    return None
+
+
 class JwtAuthenticator:
     """Verifies ``Authorization: Bearer <JWT>``; the user id is the token's ``sub``.
 
@@ -230,10 +245,13 @@ class JwtAuthenticator:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not settings.auth_configured:
-            raise ConfigurationError("JwtAuthenticator needs JWT_SECRET or JWT_JWKS_URL")
+            raise ConfigurationError(
+                "JwtAuthenticator needs JWT_SECRET, JWT_SECRET_ARN or JWT_JWKS_URL"
+            )
         self._secret: bytes | None = None
-        if settings.jwt_secret is not None:
-            secret = settings.jwt_secret.get_secret_value().encode()
+        secret_text = _configured_secret(settings)
+        if secret_text is not None:
+            secret = secret_text.encode()
             if len(secret) < MIN_SECRET_BYTES:
                 raise ConfigurationError(
                     f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes for HS256"
@@ -356,7 +374,9 @@ def build_authenticator(settings: Settings, *, allow_dev_user: bool = False) -> 
             "JWT_ISSUER/JWT_AUDIENCE are set but neither JWT_SECRET nor JWT_JWKS_URL is"
         )
     if not allow_dev_user:
-        raise ConfigurationError("refusing to start without JWT_SECRET or JWT_JWKS_URL")
+        raise ConfigurationError(
+            "refusing to start without JWT_SECRET, JWT_SECRET_ARN or JWT_JWKS_URL"
+        )
     log.warning(
         "AUTHENTICATION IS OFF: no JWT_SECRET or JWT_JWKS_URL, so EVERY request is the "
         "development user %r. This is for the local dev server only; never deploy like this.",

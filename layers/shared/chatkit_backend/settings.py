@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     )
     database_secret_arn: str | None = Field(
         default=None,
-        description="Secrets Manager secret (RDS JSON shape: host, port, username, password, dbname).",
+        description="Secrets Manager secret in the RDS JSON shape "
+        "(host, port, username, password, dbname).",
     )
     db_pool_size: int = Field(default=2, ge=1, description="Connections kept per process.")
     db_max_overflow: int = Field(default=8, ge=0, description="Extra connections under burst.")
@@ -49,6 +50,9 @@ class Settings(BaseSettings):
 
     # --- auth ---------------------------------------------------------------------------------
     jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret.")
+    jwt_secret_arn: str | None = Field(
+        default=None, description="Secrets Manager secret holding the HS256 secret (deployed)."
+    )
     jwt_jwks_url: str | None = Field(default=None, description="JWKS URL for RS256/ES256 keys.")
     jwt_issuer: str | None = Field(default=None, description="Required `iss` when set.")
     jwt_audience: str | None = Field(default=None, description="Required `aud` when set.")
@@ -100,7 +104,7 @@ class Settings(BaseSettings):
 
     @property
     def auth_configured(self) -> bool:
-        return self.jwt_secret is not None or self.jwt_jwks_url is not None
+        return any(v is not None for v in (self.jwt_secret, self.jwt_secret_arn, self.jwt_jwks_url))
 
     @property
     def sqlite_url(self) -> str:
