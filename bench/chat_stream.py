@@ -4,8 +4,8 @@
     python bench/chat_stream.py --quick    # the same with 5 turns (CI)
 
 The server runs in a process of its own (uvicorn on 127.0.0.1, the real app, PostgreSQL in a
-scratch database) with a model that yields its deltas as fast as it can, no awaits in between.
-The first delta carries the ``time.perf_counter()`` at which the model produced it (a system-wide
+scratch database) with a model that produces its deltas as fast as it can (no sleeps). The
+first delta carries the ``time.perf_counter()`` at which the model produced it (a system-wide
 monotonic clock on Linux), so the client can tell the model-to-client delay without sharing a
 process. Printed per mode:
 
@@ -16,9 +16,12 @@ process. Printed per mode:
 * SQL statements per turn for a 10-delta and a N-delta answer, counted in the server process with
   a ``before_cursor_execute`` listener (goal: the same small number for both).
 
-``streaming`` is the product as deployed; ``buffered`` is a baseline in which the server holds
-the whole response back and sends it in one piece (what Mangum, or any non-streaming adapter,
-does): same work, but nothing reaches the client before the answer is complete.
+Modes: ``streaming`` is the product with a model that lets the event loop run between deltas, as
+any model read from a socket does; ``burst`` is the same with a model that never yields until its
+whole answer is out, so nothing (in any asyncio server) can send its first delta before the
+runner has processed the entire burst; ``buffered`` is a baseline in which the server holds the
+whole response back and sends it in one piece (what Mangum, or any non-streaming adapter, does):
+same work, but nothing reaches the client before the answer is complete.
 """
 
 from __future__ import annotations

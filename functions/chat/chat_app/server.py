@@ -250,7 +250,7 @@ def unknown_action(action: Action[str, Any]) -> BadRequest:
 
 
 def title_from(message: UserMessageItem) -> str:
-    """The first line of the message, whitespace collapsed, cut at a word near 60 characters."""
+    """The message text, whitespace collapsed, cut at a word boundary near 60 characters."""
     text = " ".join(
         part.text if isinstance(part, UserMessageTextContent) else f"@{part.text}"
         for part in message.content

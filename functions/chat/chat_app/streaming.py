@@ -21,9 +21,10 @@ What the user sees and what is remembered:
   :class:`~chatkit_backend.tool_calls.ToolCallRecord`, which the SDK stores and hides from ChatKit
   clients, and which the server's converter replays into the next turn's model input.
 * On a model error, tool error, ``max_turns`` or timeout, the partial answer is completed as a
-  ``thread.item.done`` (stored like any answer), empty partial messages are removed, calls that
-  never finished are recorded as failed, and an ``error`` event ends the stream. The thread stays
-  usable: every stored item is complete.
+  ``thread.item.done`` (stored like any answer), and so are messages the model had finished but
+  whose events the SDK dropped with the failed run; empty partial messages are removed, calls
+  that never finished are recorded as failed, and an ``error`` event ends the stream. The thread
+  stays usable: every stored item is complete.
 * On cancellation (client gone) the SDK's ``handle_stream_cancelled`` stores the partial answer;
   this module cancels the run and re-adds the turn's tool records (``add_thread_item`` is
   idempotent, so a record whose write was interrupted is written, and no record twice).
@@ -43,6 +44,7 @@ from typing import Any, Protocol, cast
 
 from agents import (
     ItemHelpers,
+    ModelResponse,
     RunConfig,
     RunContextWrapper,
     RunHooks,
@@ -125,20 +127,22 @@ class _Done:
 _DONE = _Done()
 
 
-class _ToolTracker(RunHooks[Any]):
-    """Tool activity: what ran (from run hooks) and what the client is shown (from run items).
+class _RunTracker(RunHooks[Any]):
+    """What the run did (from run hooks) and what the client is shown of its tools (run items).
 
-    Two sources because each is right about one thing. Run hooks fire in the runner's task for
-    every call, even when the SDK later drops the events still queued for a failed run, so they
-    are the truth about which calls ran and what they returned. Run items (``tool_called`` /
-    ``tool_output``) arrive at their place in the run's event stream, after the text the model
-    wrote before the call, so they decide *when* the client sees "Running add_task…" and when a
-    call's record is handed to the SDK for storage. On failure or cancellation, :meth:`settle`
-    gives the record of every call that ran, those that never finished marked as failed.
+    Two sources because each is right about one thing. Run hooks fire in the runner's task as
+    things happen, even when the SDK later drops the events still queued for a failed run, so
+    they are the truth about which model messages were finished (:attr:`messages`) and which
+    tool calls ran and what they returned. Run items (``tool_called`` / ``tool_output``) arrive
+    at their place in the run's event stream, after the text the model wrote before the call, so
+    they decide *when* the client sees "Running add_task…" and when a call's record is handed to
+    the SDK for storage. On failure or cancellation, :meth:`settle` gives the record of every
+    call that ran, those that never finished marked as failed.
     """
 
     def __init__(self, context: AgentContext[RequestContext]) -> None:
         self.context = context
+        self.messages: list[str] = []
         self.calls: dict[str, ToolCallRecord] = {}
         self.finished: set[str] = set()
         self.items: dict[str, HiddenContextItem] = {}
@@ -152,6 +156,11 @@ class _ToolTracker(RunHooks[Any]):
         return cast(RunResultStreaming, _WatchedRun(result, self))
 
     # --- run hooks (the runner's task) ----------------------------------------------------------
+
+    async def on_llm_end(
+        self, context: RunContextWrapper[Any], agent: Any, response: ModelResponse
+    ) -> None:
+        self.messages.extend(_message_texts(response))
 
     async def on_tool_start(self, context: RunContextWrapper[Any], agent: Any, tool: Any) -> None:
         if isinstance(context, ToolContext):
@@ -242,7 +251,7 @@ def _started(record: ToolCallRecord) -> ToolProgressEvent:
 class _WatchedRun:
     """``result.stream_events()`` with each run item shown to the tracker before it passes."""
 
-    def __init__(self, result: RunResultStreaming, tracker: _ToolTracker) -> None:
+    def __init__(self, result: RunResultStreaming, tracker: _RunTracker) -> None:
         self._result = result
         self._tracker = tracker
 
@@ -313,16 +322,13 @@ class _Answers:
         )
 
 
-def _finished_messages(result: RunResultStreaming | None) -> list[str]:
-    """The text of each message in the run's completed model responses, in order."""
-    if result is None:
-        return []
+def _message_texts(response: ModelResponse) -> list[str]:
+    """The text of each message of a model response, in order."""
     return [
         "".join(
             part.text if isinstance(part, ResponseOutputText) else part.refusal
             for part in output.content
         )
-        for response in result.raw_responses
         for output in response.output
         if isinstance(output, ResponseOutputMessage)
     ]
@@ -395,9 +401,8 @@ class AgentTurn:
         self._context = AgentContext[RequestContext](
             thread=thread, store=store, request_context=request_context
         )
-        self._tools = _ToolTracker(self._context)
+        self._tracker = _RunTracker(self._context)
         self._answers = _Answers(thread, self._context)
-        self._result: RunResultStreaming | None = None
         self._message_ids = _MessageIds(self._context)
         self._forwarded: set[str] = set()
         self._queue: asyncio.Queue[ThreadStreamEvent | _Done] = asyncio.Queue()
@@ -435,7 +440,7 @@ class AgentTurn:
         await asyncio.wait({task})
         if finished:
             return
-        for record in self._tools.settle():
+        for record in self._tracker.settle():
             await self._store.add_thread_item(self._thread.id, record, self._request_context)
 
     async def _run(self) -> None:
@@ -444,19 +449,19 @@ class AgentTurn:
                 asyncio.timeout(self._settings.timeout_seconds),
                 self._agents.open(self._request_context) as agent,
             ):
-                self._result = result = Runner.run_streamed(
+                result = Runner.run_streamed(
                     agent,
                     self._input_items,
                     context=self._context,
                     max_turns=self._settings.max_turns,
-                    hooks=self._tools,
+                    hooks=self._tracker,
                     run_config=RunConfig(
                         workflow_name="Chat turn", tracing_disabled=self._agents.is_offline
                     ),
                 )
                 try:
                     async for event in stream_agent_response(
-                        self._context, self._tools.watch(result)
+                        self._context, self._tracker.watch(result)
                     ):
                         self._message_ids.rewrite(event)
                         self._answers.observe(event)
@@ -488,12 +493,12 @@ class AgentTurn:
             get_logger().exception("agent turn failed", extra={"thread_id": self._thread.id})
             _count("ChatTurnFailed")
         # Messages before tool events: the items' creation times give their order in the thread.
-        answers = self._answers.close(_finished_messages(self._result))
+        answers = self._answers.close(self._tracker.messages)
         # Tool events the SDK dropped (queued when the run failed) or never had (failed calls).
-        self._tools.settle()
+        self._tracker.settle()
         return [
             *answers,
-            *self._tools.missed(self._forwarded),
+            *self._tracker.missed(self._forwarded),
             ErrorEvent(code="custom", message=message, allow_retry=True),
         ]
 

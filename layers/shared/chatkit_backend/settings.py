@@ -92,7 +92,9 @@ class Settings(BaseSettings):
 
     # --- runtime ------------------------------------------------------------------------------
     stage: str = Field(default="local", description="Deployment stage name (local, dev, ...).")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of the Powertools logger."
+    )
 
     @field_validator("cors_allow_origins", "mcp_servers", "mcp_allowed_tools", mode="before")
     @classmethod

@@ -112,7 +112,11 @@ class ToolAgents:
 
 
 async def test_first_delta_reaches_the_client_while_the_model_is_still_producing(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext, gate: Gate
+    client: httpx.AsyncClient,
+    model: ScriptedModel,
+    alice: RequestContext,
+    store: PostgresStore,
+    gate: Gate,
 ) -> None:
     model.enqueue(streamed_reply(["First ", "second ", "third."], gate=gate))
     received: list[ThreadStreamEvent] = []
@@ -127,6 +131,9 @@ async def test_first_delta_reaches_the_client_while_the_model_is_still_producing
                 # The model is parked after its first delta, and the client already has it.
                 assert gate.reached.is_set()
                 assert deltas(received) == ["First "]
+                # Meanwhile the user message is stored, and nothing of the answer yet.
+                items = await stored_items(store, alice, created_thread(received))
+                assert [item.type for item in items] == ["user_message"]
                 gate.open()
 
     assert deltas(received) == ["First ", "second ", "third."]

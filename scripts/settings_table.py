@@ -1,0 +1,33 @@
+"""Print the configuration table of the README from the Settings model (the one source of truth).
+
+``tests/unit/test_readme.py`` fails when the README's table differs from this output, so the
+documented configuration cannot drift from the code. Regenerate with
+``.venv/bin/python scripts/settings_table.py``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from chatkit_backend.settings import Settings
+
+
+def settings_table() -> str:
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        if field.default_factory is not None:
+            default = json.dumps(field.default_factory())  # type: ignore[call-arg]
+        elif field.default is None:
+            default = "unset"
+        else:
+            default = str(field.default)
+        if name == "data_dir":
+            default = "`data/` in the checkout"
+        else:
+            default = f"`{default}`"
+        rows.append(f"| `{name.upper()}` | {default} | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())
