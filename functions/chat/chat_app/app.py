@@ -26,7 +26,13 @@ from chatkit_backend.context import RequestContext
 from chatkit_backend.db import Database, get_database
 from chatkit_backend.observability import RequestContextMiddleware
 from chatkit_backend.settings import Settings, get_settings
-from chatkit_backend.web import BodySizeLimitMiddleware, cors, current_user, install_error_handlers
+from chatkit_backend.web import (
+    BodySizeLimitMiddleware,
+    NulCharacterMiddleware,
+    cors,
+    current_user,
+    install_error_handlers,
+)
 from fastapi import Depends, FastAPI, Request
 from starlette.responses import Response
 
@@ -77,6 +83,7 @@ def create_app(
 
     app = FastAPI(title="Chat", lifespan=lifespan, docs_url=None, redoc_url=None)
     install_error_handlers(app)
+    app.add_middleware(NulCharacterMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     cors(app, settings.cors_allow_origins)
     app.add_middleware(RequestContextMiddleware)

@@ -32,7 +32,12 @@ from chatkit_backend.conversations import (
 )
 from chatkit_backend.db import Database, get_database
 from chatkit_backend.settings import Settings, get_settings
-from chatkit_backend.web import BodySizeLimitMiddleware, current_user, install_error_handlers
+from chatkit_backend.web import (
+    BodySizeLimitMiddleware,
+    NulCharacterMiddleware,
+    current_user,
+    install_error_handlers,
+)
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, status
 from pydantic import BaseModel
 
@@ -178,6 +183,7 @@ def create_app(
         summary="Conversations (ChatKit threads) and their messages, as plain JSON.",
     )
     install_error_handlers(app)
+    app.add_middleware(NulCharacterMiddleware)
 
     @app.get("/health", response_model=Health, tags=["health"])
     async def health() -> Health:

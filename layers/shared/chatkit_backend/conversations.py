@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal, cast
 
 from chatkit.store import NotFoundError
 from chatkit.types import ThreadMetadata
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Row, Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +36,7 @@ from .db import Database
 from .errors import BadRequest, NotFound
 from .item_projection import Role
 from .store import ITEMS, THREADS, PostgresStore
+from .text import reject_nul
 
 MAX_PAGE_SIZE = 100
 DEFAULT_CONVERSATIONS_PAGE = 50
@@ -44,9 +45,11 @@ MAX_TITLE_CHARS = 200
 CONVERSATION_NOT_FOUND = "Conversation not found"
 
 Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_CHARS)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_CHARS),
+    AfterValidator(reject_nul),
 ]
-"""A conversation title: surrounding whitespace trimmed, then 1..200 characters."""
+"""A conversation title: surrounding whitespace trimmed, then 1..200 characters, no NUL."""
 
 
 # --- wire shapes -------------------------------------------------------------------------------

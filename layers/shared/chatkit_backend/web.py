@@ -8,6 +8,7 @@ Order of installation (Starlette wraps the last added middleware outermost)::
 
     app = FastAPI()
     install_error_handlers(app)            # innermost: unhandled errors become 500 JSON
+    app.add_middleware(NulCharacterMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     cors(app, settings.cors_allow_origins) # CORS headers reach error responses too
     app.add_middleware(RequestContextMiddleware)  # outermost: logs every request
@@ -32,6 +33,7 @@ from .auth import Authenticator
 from .context import RequestContext
 from .errors import AppError, AuthError, error_body
 from .observability import bind_user, get_logger, request_id_for
+from .text import NUL_MESSAGE
 
 INTERNAL_ERROR = "Internal error"
 MAX_LISTED_VALIDATION_ERRORS = 5
@@ -244,6 +246,26 @@ class BodySizeLimitMiddleware:
         else:
             body, status = error_body("Invalid Content-Length"), 400
         await JSONResponse(body, status_code=status)(scope, receive, send)
+
+
+class NulCharacterMiddleware:
+    """Answers 400 JSON when the path or the query string holds a NUL (``%00``).
+
+    PostgreSQL cannot compare or store it, so an id or a message carrying one would fail inside a
+    query; bodies are checked where they are parsed (see :mod:`chatkit_backend.text`).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+        ):
+            response = JSONResponse(error_body(NUL_MESSAGE), status_code=400)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 # --- CORS ---------------------------------------------------------------------------------------
