@@ -101,10 +101,13 @@ def test_embedded_database_chat_turn_then_listed(
         thread_id = response.headers["x-thread-id"]
         events = _sse_events(response)
     assert events[-1] == "[DONE]"
-    kinds = [json.loads(event)["type"] for event in events[:-1]]
+    decoded = [json.loads(event) for event in events[:-1]]
+    kinds = [event["type"] for event in decoded]
     assert kinds[0] == "thinking"
     assert "tool_call" in kinds
     assert "tool_result" in kinds
+    result = next(event for event in decoded if event["type"] == "tool_result")
+    assert result["output"]["title"] == "buy milk"
     answer = "".join(json.loads(e).get("content", "") for e in events[:-1] if '"text"' in e)
     assert "Offline model" in answer
     assert "buy milk" in answer

@@ -160,7 +160,7 @@ class SimpleView:
             case ToolProgressEvent(call=call, finished=True):
                 return [
                     ToolResultEvent(
-                        call_id=call.call_id, name=call.name, output=call.output, error=call.error
+                        call_id=call.call_id, name=call.name, output=call.result(), error=call.error
                     )
                 ]
             case ProgressUpdateEvent(text=text):

@@ -73,7 +73,7 @@ def project_item(item: ThreadItem) -> ItemProjection:
                 call_id=record.call_id,
                 name=record.name,
                 arguments=record.arguments,
-                output=record.output,
+                output=record.result(),
                 error=record.error,
             )
         case _:
