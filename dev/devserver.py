@@ -29,11 +29,13 @@ from chatkit_backend.settings import Settings, get_settings  # noqa: E402
 from chatkit_backend.web import cors  # noqa: E402
 from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
-CONVERSATIONS_PREFIX = "/api/conversations"
+CONVERSATIONS_PATHS = ("/api/conversations", "/openapi.json", "/docs")
+"""Served by the CRUD app; the rest by the chat app. The OpenAPI document and its docs page are
+the CRUD function's (the chat function's ChatKit body is one JSON union, documented by the SDK)."""
 
 
 class PathRouter:
-    """Send ``/api/conversations...`` to the CRUD app and everything else to the chat app.
+    """Send ``/api/conversations...`` and the API docs to the CRUD app, the rest to the chat app.
 
     Both are complete FastAPI apps (as deployed); a path prefix router keeps their routes,
     error handlers and OpenAPI documents exactly as they are in Lambda.
@@ -44,7 +46,7 @@ class PathRouter:
         self.conversations = conversations
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(CONVERSATIONS_PREFIX):
+        if scope["type"] == "http" and scope["path"].startswith(CONVERSATIONS_PATHS):
             await self.conversations(scope, receive, send)
         else:
             await self.chat(scope, receive, send)

@@ -120,6 +120,10 @@ def test_embedded_database_chat_turn_then_listed(
     assert roles[-1] == "assistant"
     assert "tool" in roles
 
+    document = httpx.get(f"{base}/openapi.json", timeout=10).json()
+    assert "/api/conversations/{conversation_id}" in document["paths"]
+    assert httpx.get(f"{base}/docs", timeout=10).status_code == 200
+
     log = embedded_server.log_path.read_text()
     assert "development user" in log.lower() or "dev user" in log.lower()
 
