@@ -21,10 +21,7 @@ def settings_table() -> str:
             default = "unset"
         else:
             default = str(field.default)
-        if name == "data_dir":
-            default = "`data/` in the checkout"
-        else:
-            default = f"`{default}`"
+        default = "`data/` in the checkout" if name == "data_dir" else f"`{default}`"
         rows.append(f"| `{name.upper()}` | {default} | {field.description or ''} |")
     return "\n".join(rows)
 
