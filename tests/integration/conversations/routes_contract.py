@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 
 import jsonschema
 import pytest
+from chatkit.types import ThreadItem
 from chatkit_backend.context import RequestContext
 from chatkit_backend.db import Database
 from chatkit_backend.store import PostgresStore
@@ -364,7 +365,7 @@ class RouteContract:
         record = ToolCallRecord(
             call_id="call_1", name="get_weather", arguments={"city": "Lisbon"}, output="21 °C"
         )
-        items = [
+        items: list[ThreadItem] = [
             user_message(thread_id, "Weather in Lisbon?", T0),
             tool_call(thread_id, record, T0 + timedelta(seconds=1)),
             assistant_message(thread_id, "It is 21 °C.", T0 + timedelta(seconds=2)),

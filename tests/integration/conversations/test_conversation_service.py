@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from chatkit.store import NotFoundError
+from chatkit.types import ThreadItem
 from chatkit_backend.context import RequestContext
 from chatkit_backend.conversations import (
     ConversationPage,
@@ -65,6 +67,22 @@ async def set_updated_at(
 Page = ConversationPage | MessagePage
 
 
+async def list_page(
+    service: ConversationService, user: RequestContext, limit: int, cursor: str | None
+) -> Page:
+    return await service.list(user, limit=limit, after=cursor)
+
+
+async def messages_page(
+    service: ConversationService,
+    user: RequestContext,
+    conversation_id: str,
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    return await service.messages(user, conversation_id, limit=limit, after=cursor)
+
+
 async def walk(fetch: Callable[[str | None], Awaitable[Page]]) -> list[str]:
     """Follow ``next_cursor`` from the first page to the last, collecting ids."""
     seen: list[str] = []
@@ -111,7 +129,7 @@ async def test_cursor_walk_visits_every_row_once_despite_ties(
     expected = list(reversed(ids))
 
     for limit in (1, 4, 24, 25, 26):
-        seen = await walk(lambda cursor, n=limit: service.list(alice, limit=n, after=cursor))
+        seen = await walk(partial(list_page, service, alice, limit))
         assert seen == expected, limit
 
     by_offset = [
@@ -180,7 +198,7 @@ async def test_messages_in_creation_order_with_tool_calls(
         call_id="call_1", name="get_weather", arguments={"city": "Lisbon"}, output={"temp_c": 21}
     )
     failed = ToolCallRecord(call_id="call_2", name="get_time", error="timeout")
-    items = [
+    items: list[ThreadItem] = [
         user_message(conversation.id, "Weather in Lisbon?", T0),
         tool_call(conversation.id, record, T0),  # same instant: pk keeps write order
         tool_call(conversation.id, failed, T0),
@@ -226,9 +244,7 @@ async def test_message_pages_walk_ties_in_order(
     expected = [item.id for item in items]
 
     for limit in (1, 7, 25, 26):
-        seen = await walk(
-            lambda cursor, n=limit: service.messages(alice, conversation.id, limit=n, after=cursor)
-        )
+        seen = await walk(partial(messages_page, service, alice, conversation.id, limit))
         assert seen == expected, limit
     first = await service.get(alice, conversation.id, limit=10)
     assert [m.id for m in first.messages] == expected[:10]
