@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -379,6 +380,37 @@ class _MessageIds:
                 item.id = opened if opened is not None else self._context.generate_id("message")
 
 
+class _TurnMetrics:
+    """CloudWatch metrics of one turn: time to first token, duration, tokens (EMF, per request).
+
+    Milliseconds from the start of the turn (agent set up, MCP servers connected, model called)
+    to the first text delta leaving the turn, and to its end; tokens from the run's usage.
+    """
+
+    def __init__(self) -> None:
+        self._started = time.perf_counter()
+        self._first_token_seen = False
+
+    def observe(self, event: ThreadStreamEvent) -> None:
+        if (
+            not self._first_token_seen
+            and isinstance(event, ThreadItemUpdatedEvent)
+            and isinstance(event.update, AssistantMessageContentPartTextDelta)
+        ):
+            self._first_token_seen = True
+            _measure("TimeToFirstToken", self._elapsed_ms(), "Milliseconds")
+
+    def finish(self, result: RunResultStreaming | None) -> None:
+        _measure("TurnDuration", self._elapsed_ms(), "Milliseconds")
+        if result is not None:
+            usage = result.context_wrapper.usage
+            _measure("InputTokens", usage.input_tokens, "Count")
+            _measure("OutputTokens", usage.output_tokens, "Count")
+
+    def _elapsed_ms(self) -> float:
+        return (time.perf_counter() - self._started) * 1000
+
+
 class AgentTurn:
     """The events of one agent turn over ``input_items`` (see the module docstring)."""
 
@@ -444,6 +476,8 @@ class AgentTurn:
             await self._store.add_thread_item(self._thread.id, record, self._request_context)
 
     async def _run(self) -> None:
+        metrics = _TurnMetrics()
+        result: RunResultStreaming | None = None
         try:
             async with (
                 asyncio.timeout(self._settings.timeout_seconds),
@@ -465,6 +499,7 @@ class AgentTurn:
                     ):
                         self._message_ids.rewrite(event)
                         self._answers.observe(event)
+                        metrics.observe(event)
                         if (key := _tool_event_key(event)) is not None:
                             self._forwarded.add(key)
                         self._queue.put_nowait(event)
@@ -476,6 +511,7 @@ class AgentTurn:
             for event in self._failure_events(exc):
                 self._queue.put_nowait(event)
         finally:
+            metrics.finish(result)
             self._queue.put_nowait(_DONE)
 
     def _failure_events(self, exc: Exception) -> list[ThreadStreamEvent]:
@@ -505,7 +541,11 @@ class AgentTurn:
 
 def _count(name: str) -> None:
     """One CloudWatch (EMF) count; the request middleware flushes it when the request ends."""
-    get_metrics().add_metric(name=name, unit="Count", value=1)
+    _measure(name, 1, "Count")
+
+
+def _measure(name: str, value: float, unit: str) -> None:
+    get_metrics().add_metric(name=name, unit=unit, value=value)
 
 
 def _tool_event_key(event: ThreadStreamEvent) -> str | None:
