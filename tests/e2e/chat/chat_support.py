@@ -1,7 +1,8 @@
 """Test doubles and helpers for the chat function's end-to-end tests.
 
 * :class:`ChatServerThread`: the real app under a real uvicorn on 127.0.0.1, in a thread with its
-  own event loop (its own engine too: async connections belong to the loop that made them).
+  own event loop (its own engine too: async connections belong to the loop that made them), on
+  the shared :class:`~tests.support.servers.UvicornThread`.
 * :class:`SwitchModel`: the model of the server's agent factory; each test plugs in its own
   ``ScriptedModel`` (the server lives for the whole session).
 * :func:`streamed_reply`: a scripted model step that streams a message delta by delta, and can
@@ -14,14 +15,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import httpx
-import uvicorn
 from agents import Model
 from agents.testing import ModelStep, ScriptedModel
 from chat_app.agent import AgentFactory
@@ -57,6 +56,7 @@ from openai.types.responses import (
 )
 from pydantic import TypeAdapter
 
+from tests.support.servers import UvicornThread, app_over
 from tests.support.tokens import TEST_JWT_SECRET, auth_header
 
 EVENTS: TypeAdapter[ThreadStreamEvent] = TypeAdapter(ThreadStreamEvent)
@@ -229,18 +229,6 @@ def server_settings(pg_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn that tells the test thread when it listens."""
-
-    def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
-        super().__init__(config)
-        self._ready = ready
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self._ready.set()
-
-
 AgentsBuilder = Callable[[Settings, Database], Any]
 """Builds the server's agent source (``AgentFactory``-like) inside the server's thread."""
 
@@ -250,53 +238,23 @@ def factory_with(model: Model | None) -> AgentsBuilder:
     return lambda settings, database: AgentFactory(settings, database, model=model)
 
 
-class ChatServerThread:
+class ChatServerThread(UvicornThread):
     """The chat app under uvicorn on a free loopback port, in a background thread."""
 
     def __init__(self, settings: Settings, agents: AgentsBuilder) -> None:
         self.settings = settings
-        self._agents = agents
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        self._ready = threading.Event()
-        self._server: _Server | None = None
         self.database = Database.from_url(settings.database_url or "", settings)
         """The server's own database (engine); its connections are made in the server's loop."""
-        self._thread = threading.Thread(target=self._run, name=f"chat-server-{self.port}")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ChatServerThread:
-        self._thread.start()
-        if not self._ready.wait(timeout=60):
-            raise RuntimeError("chat server did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        asyncio.run(self._serve())
-
-    async def _serve(self) -> None:
-        database = self.database
-        app = create_app(
-            settings=self.settings,
-            database=database,
-            authenticator=build_authenticator(self.settings),
-            agent_factory=self._agents(self.settings, database),
+        app = app_over(
+            self.database,
+            lambda database: create_app(
+                settings=settings,
+                database=database,
+                authenticator=build_authenticator(settings),
+                agent_factory=agents(settings, database),
+            ),
         )
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-        self._server = _Server(config, self._ready)
-        try:
-            await self._server.serve(sockets=[self._socket])
-        finally:
-            await database.dispose()
+        super().__init__(app, name="chat-server")
 
 
 # --- SSE --------------------------------------------------------------------------------------
