@@ -7,21 +7,28 @@ variable (upper-cased field name). Secrets are referenced by ARN and resolved la
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+StringList = Annotated[list[str], NoDecode]
+"""A list read from one variable as ``a,b`` or as a JSON list (see ``_split_list``)."""
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 """Repository root when running from a checkout (meaningless inside a Lambda layer)."""
 
 
 class Settings(BaseSettings):
-    """Process configuration. Field ``foo_bar`` is read from ``FOO_BAR``."""
+    """Process configuration. Field ``foo_bar`` is read from ``FOO_BAR``; an empty variable counts
+    as unset (the SAM template declares some empty so ``sam local invoke`` can set them)."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     # --- database -----------------------------------------------------------------------------
     database_url: str | None = Field(
@@ -64,7 +71,7 @@ class Settings(BaseSettings):
     )
 
     # --- HTTP ---------------------------------------------------------------------------------
-    cors_allow_origins: list[str] = Field(
+    cors_allow_origins: StringList = Field(
         default_factory=list, description="Origins allowed by CORS (JSON list or comma list)."
     )
     max_request_bytes: int = Field(default=1_000_000, ge=1024, description="Largest body accepted.")
@@ -83,10 +90,10 @@ class Settings(BaseSettings):
     agent_turn_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Wall clock limit of one user turn."
     )
-    mcp_servers: list[str] = Field(
+    mcp_servers: StringList = Field(
         default_factory=list, description="Extra remote MCP servers (streamable HTTP URLs)."
     )
-    mcp_allowed_tools: list[str] = Field(
+    mcp_allowed_tools: StringList = Field(
         default_factory=list, description="Tool names allowed from the extra MCP servers."
     )
 
@@ -98,9 +105,11 @@ class Settings(BaseSettings):
 
     @field_validator("cors_allow_origins", "mcp_servers", "mcp_allowed_tools", mode="before")
     @classmethod
-    def _split_comma_list(cls, value: object) -> object:
-        """Accept ``a,b`` as well as the JSON list pydantic-settings parses natively."""
-        if isinstance(value, str) and not value.strip().startswith("["):
+    def _split_list(cls, value: object) -> object:
+        """``["a", "b"]`` (JSON) or ``a,b``: the template passes CloudFormation's comma lists."""
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
