@@ -10,7 +10,7 @@ VENV := .venv
 RUN := $(UV) run --frozen --no-sync
 PORT ?= 8000
 
-.PHONY: help setup dev test test-unit test-integration test-e2e lint typecheck check bench clean \
+.PHONY: help setup dev test test-unit test-integration test-e2e lint typecheck check bench bench-quick clean \
 	build check-artifacts lint-template layer-requirements actionlint deploy
 
 help: ## List the targets
@@ -83,6 +83,16 @@ actionlint: ## Lint .github/workflows
 deploy: build ## sam deploy --config-env $CONFIG_ENV (dev|staging|prod; needs AWS credentials)
 	$(SAM) deploy --config-env $(CONFIG_ENV) $(SAM_DEPLOY_FLAGS)
 
+
+# --- benchmarks (bench/README.md): PostgreSQL scratch database on TEST_DATABASE_URL's server;
+# sizes read from .aws-sam/build (--build runs `make build` first when it is missing).
+bench: setup ## Full benchmark suite (1M messages, ~4 min): results to bench/results/latest.{md,json}
+	@bash scripts/ensure-postgres.sh
+	$(SAM_ENV) $(RUN) python -m bench --build
+
+bench-quick: setup ## Quick benchmark suite (CI, < 3 min): results to bench/out/quick.{md,json}
+	@bash scripts/ensure-postgres.sh
+	$(SAM_ENV) $(RUN) python -m bench --quick --build
 
 clean: ## Remove the virtualenv, caches and local data
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam data

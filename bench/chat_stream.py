@@ -13,8 +13,14 @@ process. Printed per mode:
   (goal: >= 5,000/s);
 * first-delta delay: model yield -> client receipt, p50 and p90 over the turns (goal p50 < 10 ms);
 * turn time: request sent -> stream end;
-* SQL statements per turn for a 10-delta and a N-delta answer, counted in the server process with
-  a ``before_cursor_execute`` listener (goal: the same small number for both).
+* turn cost for a 10-delta and a N-delta answer, counted in the server process by the engine:
+  SQL statements (``before_cursor_execute``) and round trips (statements plus the transaction
+  commands psycopg sends: ``BEGIN``, ``COMMIT``, ``ROLLBACK``, and the pool's pre-ping
+  ``SELECT 1``); goal: the same small numbers for both.
+
+The model is the offline model (:class:`~chat_app.offline_model.OfflineModel`, so tracing is off
+as in a real offline run) except that a message ``deltas=N`` makes it stream N deltas as fast as
+it can; :func:`chat_server` runs this server for the suite (``python -m bench``) too.
 
 Modes: ``streaming`` is the product with a model that lets the event loop run between deltas, as
 any model read from a socket does; ``burst`` is the same with a model that never yields until its
@@ -36,11 +42,21 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+import jwt
+
 ROOT = Path(__file__).resolve().parents[1]
-for path in (ROOT / "functions" / "chat", ROOT / "layers" / "shared", ROOT):
+for path in (
+    ROOT / "functions" / "chat",
+    ROOT / "functions" / "conversations",
+    ROOT / "layers" / "shared",
+    ROOT,
+):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
@@ -59,38 +75,85 @@ def stamped_deltas(count: int) -> Iterator[str]:
         yield f"w{index} "
 
 
-def requested(model_input: Any) -> tuple[int, bool]:
-    """What the last user message asks for: ``deltas=N`` and, with `` burst``, no yielding."""
+def requested(model_input: Any) -> tuple[int, bool] | None:
+    """What the last user message asks for: ``deltas=N`` and, with `` burst``, no yielding;
+    ``None`` when it is an ordinary message (the offline model answers it)."""
     for item in reversed(model_input):
         if isinstance(item, dict) and item.get("role") == "user":
             text = "".join(part.get("text", "") for part in item.get("content", []))
-            if text.startswith(REQUEST_PREFIX):
-                count, _, burst = text[len(REQUEST_PREFIX) :].partition(" ")
-                return int(count), burst == "burst"
-    raise ValueError("no deltas=N request in the input")
+            if not text.startswith(REQUEST_PREFIX):
+                return None
+            count, _, burst = text[len(REQUEST_PREFIX) :].partition(" ")
+            return int(count), burst == "burst"
+    return None
+
+
+class EngineCounter:
+    """What the engine sends to PostgreSQL, counted with its events (one server process).
+
+    psycopg (not autocommit) sends ``BEGIN`` before the first statement of each transaction and
+    ``COMMIT``/``ROLLBACK`` only when one is open, so each SQLAlchemy ``begin``, ``commit`` and
+    ``rollback`` event is one command on the wire; ``pool_pre_ping`` runs ``SELECT 1`` on the
+    raw connection at checkout, outside the statement events, so the dialect's ``do_ping`` is
+    wrapped to count it. Round trips = all of these.
+    """
+
+    KINDS = ("statements", "begins", "commits", "rollbacks", "pings")
+
+    def __init__(self, engine: Any) -> None:
+        from sqlalchemy import event
+
+        self.counts = dict.fromkeys(self.KINDS, 0)
+        for name, kind in (
+            ("before_cursor_execute", "statements"),
+            ("begin", "begins"),
+            ("commit", "commits"),
+            ("rollback", "rollbacks"),
+        ):
+            event.listen(engine, name, self._counting(kind))
+        dialect = engine.dialect
+        ping = dialect.do_ping
+
+        def counted_ping(dbapi_connection: Any) -> bool:
+            self.counts["pings"] += 1
+            return bool(ping(dbapi_connection))
+
+        dialect.do_ping = counted_ping
+
+    def _counting(self, kind: str) -> Any:
+        def count(*_args: Any) -> None:
+            self.counts[kind] += 1
+
+        return count
+
+    def snapshot(self) -> dict[str, int]:
+        return {**self.counts, "round_trips": sum(self.counts.values())}
 
 
 def serve(port: int, database_url: str) -> None:
     """The chat app under uvicorn, with the bench model and two bench-only routes around it."""
     import uvicorn
-    from agents import Model
     from chat_app.agent import AgentFactory
     from chat_app.app import create_app
+    from chat_app.offline_model import OfflineModel
     from chatkit_backend.auth import build_authenticator
     from chatkit_backend.db import Database
     from chatkit_backend.settings import Settings
-    from sqlalchemy import event
 
     from tests.e2e.chat.chat_support import streamed_reply
 
-    class BenchModel(Model):
-        async def get_response(self, *args: Any, **kwargs: Any) -> Any:
-            raise NotImplementedError("the chat function always streams")
-
+    class BenchModel(OfflineModel):
         async def stream_response(
             self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
         ) -> AsyncIterator[Any]:
-            count, burst = requested(input)
+            request = requested(input) if not isinstance(input, str) else None
+            if request is None:
+                async for offline_event in super().stream_response(
+                    system_instructions, input, *args, **kwargs
+                ):
+                    yield offline_event
+                return
+            count, burst = request
             step = streamed_reply(stamped_deltas(count))
             assert callable(step.stream_events)
             async for response_event in step.stream_events(None):  # type: ignore[arg-type]
@@ -107,13 +170,7 @@ def serve(port: int, database_url: str) -> None:
         mcp_servers=[],
     )
     database = Database.from_url(database_url, settings)
-    statements = 0
-
-    def count(*_args: Any) -> None:
-        nonlocal statements
-        statements += 1
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+    counter = EngineCounter(database.engine.sync_engine)
     chat = create_app(
         settings=settings,
         database=database,
@@ -123,7 +180,7 @@ def serve(port: int, database_url: str) -> None:
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/bench/sql":
-            body = json.dumps({"statements": statements}).encode()
+            body = json.dumps(counter.snapshot()).encode()
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": body})
             return
@@ -132,7 +189,9 @@ def serve(port: int, database_url: str) -> None:
             return
         await chat(scope, receive, send)
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=4096
+    )
 
 
 def buffering(send: Any) -> Any:
@@ -212,60 +271,106 @@ async def one_turn(
     return Turn(first_at - stamp, events, end - first_at, end - sent)
 
 
-async def measure(port: int, turns: int, deltas: int) -> dict[str, Any]:
-    import httpx
-    import jwt
-
+def token(user: str = "bench-user") -> str:
     now = int(time.time())
-    token = jwt.encode({"sub": "bench-user", "iat": now, "exp": now + 3600}, BENCH_SECRET)
-    headers = {"Authorization": f"Bearer {token}"}
-    results: dict[str, Any] = {}
+    return str(jwt.encode({"sub": user, "iat": now, "exp": now + 3600}, BENCH_SECRET))
+
+
+def create_body(text: str) -> dict[str, Any]:
+    """A ChatKit ``threads.create`` request whose first message is ``text``."""
+    content = [{"type": "input_text", "text": text}]
+    return {
+        "type": "threads.create",
+        "params": {"input": {"content": content, "attachments": [], "inference_options": {}}},
+    }
+
+
+TurnCost = dict[str, int]
+""":meth:`EngineCounter.snapshot` keys -> how many one turn sent."""
+
+
+async def turn_cost(client: Any, headers: dict[str, str], thread_id: str, deltas: int) -> TurnCost:
+    """What one turn of ``deltas`` deltas sent to PostgreSQL (server-side engine counts)."""
+    before = (await client.get("/bench/sql")).json()
+    await one_turn(client, headers, thread_id, deltas)
+    after = (await client.get("/bench/sql")).json()
+    return {kind: int(after[kind] - before[kind]) for kind in after}
+
+
+@dataclass
+class StreamResults:
+    """Per mode the measured turns, and the turn cost per answer length."""
+
+    deltas: int
+    modes: dict[str, list[Turn]]
+    cost: dict[int, TurnCost]
+
+
+async def measure(port: int, turns: int, deltas: int, short: int = 10) -> StreamResults:
+    """Turn cost for ``short`` and ``deltas`` deltas, then ``turns`` turns in each mode."""
+    headers = {"Authorization": f"Bearer {token()}"}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
         created = await client.post(
-            "/chatkit",
-            headers=headers,
-            json={
-                "type": "threads.create",
-                "params": {
-                    "input": {
-                        "content": [{"type": "input_text", "text": f"{REQUEST_PREFIX}10"}],
-                        "attachments": [],
-                        "inference_options": {},
-                    }
-                },
-            },
+            "/chatkit", headers=headers, json=create_body(f"{REQUEST_PREFIX}{short}")
         )
         thread_id = json.loads(created.text.split("\n\n")[0].removeprefix("data: "))["thread"]["id"]
-
-        async def sql_for(count: int) -> int:
-            before = (await client.get("/bench/sql")).json()["statements"]
-            await one_turn(client, headers, thread_id, count)
-            return int((await client.get("/bench/sql")).json()["statements"] - before)
-
-        results["sql"] = {10: await sql_for(10), deltas: await sql_for(deltas)}
-        await one_turn(client, headers, thread_id, deltas)  # warm-up
-        for mode, (suffix, extra) in MODES.items():
-            results[mode] = [
+        await one_turn(client, headers, thread_id, deltas)  # warm-up (and prepared statements)
+        cost = {size: await turn_cost(client, headers, thread_id, size) for size in (short, deltas)}
+        modes = {
+            mode: [
                 await one_turn(client, {**headers, **extra}, thread_id, deltas, suffix)
                 for _ in range(turns)
             ]
-    return results
+            for mode, (suffix, extra) in MODES.items()
+        }
+    return StreamResults(deltas, modes, cost)
 
 
-def report(results: dict[str, Any], deltas: int, turns: int) -> None:
-    print(f"chat stream benchmark: {deltas} deltas per answer, {turns} turns per mode")
-    print(f"  SQL statements per turn: {results['sql']}  (10 deltas vs {deltas} deltas)")
-    for mode in MODES:
-        measured: list[Turn] = results[mode]
-        delays = sorted(turn.first_delay * 1000 for turn in measured)
-        p90 = delays[min(len(delays) - 1, round(0.9 * (len(delays) - 1)))]
-        rate = statistics.median(turn.events / turn.stream_seconds for turn in measured)
-        rate_text = f"{rate:,.0f}/s" if mode != "buffered" else "(one write)"
+@dataclass
+class ModeFigures:
+    """One mode's turns, summarised: medians (and p90 of the first-delta delay)."""
+
+    first_delta_p50_ms: float
+    first_delta_p90_ms: float
+    stream_rate: float
+    """Events per second from the first delta to the end of the stream."""
+    turn_rate: float
+    """Events per second over the whole turn (request sent -> last event)."""
+    turn_ms: float
+    events: int
+
+
+def summarize(measured: list[Turn]) -> ModeFigures:
+    delays = sorted(turn.first_delay * 1000 for turn in measured)
+    return ModeFigures(
+        first_delta_p50_ms=statistics.median(delays),
+        first_delta_p90_ms=percentile(delays, 0.9),
+        stream_rate=statistics.median(
+            turn.events / turn.stream_seconds if turn.stream_seconds else float("inf")
+            for turn in measured
+        ),
+        turn_rate=statistics.median(turn.events / turn.total for turn in measured),
+        turn_ms=statistics.median(turn.total * 1000 for turn in measured),
+        events=measured[0].events,
+    )
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of an already sorted list."""
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def report(results: StreamResults, turns: int) -> None:
+    print(f"chat stream benchmark: {results.deltas} deltas per answer, {turns} turns per mode")
+    for size, cost in results.cost.items():
+        print(f"  turn cost, {size:>5} deltas: {cost}")
+    for mode, measured in results.modes.items():
+        figures = summarize(measured)
+        rate_text = f"{figures.stream_rate:,.0f}/s" if mode != "buffered" else "(one write)"
         print(
             f"  {mode:9}  events/s {rate_text:>11}  first delta p50 "
-            f"{statistics.median(delays):7.2f} ms  p90 {p90:7.2f} ms  turn "
-            f"{statistics.median(turn.total * 1000 for turn in measured):7.1f} ms"
-            f"  ({measured[0].events} events)"
+            f"{figures.first_delta_p50_ms:7.2f} ms  p90 {figures.first_delta_p90_ms:7.2f} ms  "
+            f"turn {figures.turn_ms:7.1f} ms  ({figures.events} events)"
         )
 
 
@@ -277,9 +382,7 @@ def free_port() -> int:
 
 def wait_until_ready(port: int, server: subprocess.Popen[bytes]) -> None:
     """Poll ``/health`` until the server answers (it imports the agent stack first)."""
-    import httpx
-
-    for _ in range(600):
+    for _ in range(1200):
         if server.poll() is not None:
             raise RuntimeError("bench server exited")
         try:
@@ -289,6 +392,26 @@ def wait_until_ready(port: int, server: subprocess.Popen[bytes]) -> None:
             pass
         time.sleep(0.05)
     raise RuntimeError("bench server did not start")
+
+
+@contextmanager
+def chat_server(database_url: str) -> Iterator[int]:
+    """The bench chat server in a process of its own on a migrated database; its port.
+
+    Its stdout (the metrics' EMF lines) goes nowhere; warnings and errors reach stderr.
+    """
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port), "--database-url", database_url],
+        env={**os.environ, "LOG_LEVEL": "WARNING", "POWERTOOLS_LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_ready(port, server)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def main() -> None:
@@ -305,25 +428,13 @@ def main() -> None:
 
     from chatkit_backend import migrate
 
-    from tests.support.databases import create_scratch_database, drop_scratch_database
+    from tests.support.databases import scratch_database
 
     turns = args.turns or (5 if args.quick else 20)
-    database_url = create_scratch_database("ckb_bench")
-    port = free_port()
-    server = None
-    try:
+    with scratch_database("ckb_bench") as database_url:
         migrate.upgrade(database_url)
-        server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(port), "--database-url", database_url],
-            env={**os.environ, "LOG_LEVEL": "WARNING", "POWERTOOLS_LOG_LEVEL": "WARNING"},
-        )
-        wait_until_ready(port, server)
-        report(asyncio.run(measure(port, turns, args.deltas)), args.deltas, turns)
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        drop_scratch_database(database_url)
+        with chat_server(database_url) as port:
+            report(asyncio.run(measure(port, turns, args.deltas)), turns)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,15 @@ the goal of each line:
 * every route: p50 under 5 ms;
 * page 1,000 (20 per page) of a user with 20,000 conversations: the cursor page within 1.5x of
   the first page (the offset page is the baseline it is compared with);
+* items of a 10,000-message conversation, 50 per page: the messages query of the last page with
+  a cursor against the same query with ``OFFSET`` (timed as the query in its own transaction,
+  since the route pages by cursor only), next to the first page;
 * deleting a conversation of 10,000 messages: under 100 ms.
 
 Routes compared with each other run interleaved, so machine noise hits them alike. The run
 changes the data: it writes fresh 10,000-message conversations for the delete line (5; 2 when
-quick), and renames and deletes seeded conversations; re-seed for a pristine data set.
+quick; one more is kept for the items pages), and renames and deletes seeded conversations;
+re-seed for a pristine data set.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
@@ -40,10 +45,10 @@ from chatkit_backend.auth import build_authenticator
 from chatkit_backend.conversations import encode_cursor
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
-from chatkit_backend.store import THREADS
+from chatkit_backend.store import ITEMS, THREADS
 from conversations_app.api import create_app
 from pydantic import SecretStr
-from sqlalchemy import event, func, select
+from sqlalchemy import Select, event, func, select, tuple_
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bench.seed import BIG_USER, DEEP_USER, FULL, QUICK, add_big_threads, seed
@@ -96,6 +101,14 @@ class Result:
 Call = Callable[[], Awaitable[Any]]
 
 
+@dataclass(frozen=True)
+class Sample:
+    """What a call that is not an app request measured itself (see :meth:`Bench.run`)."""
+
+    ms: float
+    statements: int
+
+
 class Bench:
     """The real app over the benchmark database, called in-process; its output goes nowhere
     (the JSON log line and the metrics are still produced, so their cost is measured)."""
@@ -134,7 +147,7 @@ class Bench:
     async def run(self, scenarios: dict[str, Sequence[Call]], warmup: int = 5) -> list[Result]:
         """Time each scenario's calls; scenarios run interleaved (one call of each in turn) so
         those compared with each other see the same machine. The first ``warmup`` calls of each
-        are not counted."""
+        are not counted. A call is timed inside the app, unless it returns a :class:`Sample`."""
         results = {name: Result(name) for name in scenarios}
         rounds = max(len(calls) for calls in scenarios.values())
         with contextlib.redirect_stdout(self.sink):  # the metrics' EMF lines
@@ -142,9 +155,13 @@ class Bench:
                 for name, calls in scenarios.items():
                     if index >= len(calls):
                         continue
-                    await calls[index]()
+                    outcome = await calls[index]()
                     if index >= warmup or len(calls) <= warmup:
-                        elapsed, statements = self.timed.last
+                        elapsed, statements = (
+                            (outcome.ms, outcome.statements)
+                            if isinstance(outcome, Sample)
+                            else self.timed.last
+                        )
                         results[name].samples.append(elapsed)
                         results[name].statements = statements
         return list(results.values())
@@ -187,7 +204,62 @@ async def deep_position(database: Database, position: int) -> tuple[int, str]:
     return count or 0, encode_cursor("conversations", row.updated_at, row.pk)
 
 
-async def measure(url: str, iterations: int, big_threads: list[str]) -> list[Result]:
+def items_query(thread_id: str, limit: int) -> Select[Any]:
+    """The messages route's page query (same columns, filter and order), without its start."""
+    return (
+        select(ITEMS.c.id, ITEMS.c.role, ITEMS.c.content_text, ITEMS.c.created_at, ITEMS.c.pk)
+        .where(
+            ITEMS.c.user_id == BIG_USER,
+            ITEMS.c.thread_id == thread_id,
+            ITEMS.c.role.is_not(None),
+        )
+        .order_by(ITEMS.c.created_at, ITEMS.c.pk)
+        .limit(limit + 1)
+    )
+
+
+async def timed_query(database: Database, query: Select[Any]) -> Sample:
+    """Run ``query`` in a transaction of its own, as the route does; the time it took."""
+    started = time.perf_counter()
+    async with database.session() as session:
+        (await session.execute(query)).all()
+    return Sample((time.perf_counter() - started) * 1000, 1)
+
+
+async def item_pages(database: Database, thread_id: str, limit: int) -> dict[str, Select[Any]]:
+    """First page, last page by cursor, last page by offset (the baseline) of ``thread_id``."""
+    query = items_query(thread_id, limit)
+    async with database.session() as session:
+        total = await session.scalar(select(func.count()).select_from(query.limit(None).subquery()))
+        offset = max((total or 0) - limit, 0)
+        before = (await session.execute(query.offset(offset - 1).limit(1))).one()
+    page = offset // limit + 1
+    return {
+        f"items of {total:,}: page 1": query,
+        f"items of {total:,}: page {page}, offset": query.offset(offset),
+        f"items of {total:,}: page {page}, cursor": query.where(
+            tuple_(ITEMS.c.created_at, ITEMS.c.pk) > (before.created_at, before.pk)
+        ),
+    }
+
+
+KEYS = (
+    "threads page 1",
+    "threads deep offset",
+    "threads deep cursor",
+    "items page 1",
+    "items deep offset",
+    "items deep cursor",
+    "messages page",
+    "big delete",
+)
+"""The results the suite (``python -m bench``) reports, by these names."""
+
+
+async def measure(
+    url: str, iterations: int, big_threads: list[str], items_thread: str
+) -> tuple[list[Result], dict[str, Result]]:
+    """Every route's figures (in print order) and the suite's results by :data:`KEYS`."""
     bench = Bench(url)
     rng = random.Random(42)
     try:
@@ -261,6 +333,13 @@ async def measure(url: str, iterations: int, big_threads: list[str]) -> list[Res
                 ),
             }
         )
+        pages = await item_pages(bench.database, items_thread, 50)
+        items_first, items_offset, items_cursor = await bench.run(
+            {
+                name: [partial(timed_query, bench.database, query)] * iterations
+                for name, query in pages.items()
+            }
+        )
         (big_delete,) = await bench.run(
             {
                 f"delete ({BIG_THREAD_MESSAGES:,} messages)": each(
@@ -270,20 +349,31 @@ async def measure(url: str, iterations: int, big_threads: list[str]) -> list[Res
             },
             warmup=0,
         )
-        results = [*reads, deep_first, deep_offset, deep_cursor, *writes, big_delete]
+        items = [items_first, items_offset, items_cursor]
+        results = [*reads, deep_first, deep_offset, deep_cursor, *items, *writes, big_delete]
     finally:
         await bench.close()
 
     for result in results:
-        if result not in (deep_offset, deep_cursor, big_delete):
+        if result not in (deep_offset, deep_cursor, items_offset, items_cursor, big_delete):
             result.goal, result.met = f"p50 < {GOAL_P50_MS:g} ms", result.p50 < GOAL_P50_MS
     ratio = deep_cursor.p50 / deep_first.p50
     deep_cursor.goal = f"{ratio:.2f}x first page (< {GOAL_DEEP_RATIO:g}x)"
     deep_cursor.met = ratio < GOAL_DEEP_RATIO and deep_cursor.p50 < GOAL_P50_MS
     deep_offset.goal = f"baseline: {deep_offset.p50 / deep_cursor.p50:.1f}x the cursor page"
+    items_cursor.goal = f"{items_cursor.p50 / items_first.p50:.2f}x first page"
+    items_offset.goal = f"baseline: {items_offset.p50 / items_cursor.p50:.1f}x the cursor page"
     big_delete.goal = f"p50 < {GOAL_BIG_DELETE_MS:g} ms"
     big_delete.met = bool(big_delete.samples) and big_delete.p50 < GOAL_BIG_DELETE_MS
-    return results
+    keyed = (deep_first, deep_offset, deep_cursor, items_first, items_offset, items_cursor)
+    by_key = dict(zip(KEYS, (*keyed, reads[3], big_delete), strict=True))
+    return results, by_key
+
+
+def big_threads_for(url: str, quick: bool) -> tuple[list[str], str]:
+    """Fresh 10,000-message conversations: those the delete line consumes, and one to page."""
+    *to_delete, to_page = add_big_threads(url, (2 if quick else 5) + 1, BIG_THREAD_MESSAGES)
+    return to_delete, to_page
 
 
 def print_table(results: list[Result]) -> None:
@@ -314,8 +404,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"seeding {shape.total_messages:,} messages ...")
         seed(args.database_url, shape)
     iterations = args.iterations or (200 if args.quick else 1000)
-    big_threads = add_big_threads(args.database_url, 2 if args.quick else 5, BIG_THREAD_MESSAGES)
-    print_table(asyncio.run(measure(args.database_url, iterations, big_threads)))
+    big_threads, items_thread = big_threads_for(args.database_url, args.quick)
+    results, _ = asyncio.run(measure(args.database_url, iterations, big_threads, items_thread))
+    print_table(results)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,322 @@
+"""The whole benchmark suite: one table, each figure next to a baseline measured in the same run.
+
+    python -m bench            # full: 1M messages, 100 concurrent streams (~4 min here, by hand)
+    python -m bench --quick    # small sizes, under 3 minutes (CI)
+    python -m bench --build    # run `make build` first when .aws-sam/build is missing
+
+Everything runs against PostgreSQL in a scratch database created on ``TEST_DATABASE_URL``'s
+server (default 127.0.0.1:5432) and dropped at the end. Full results go to
+``bench/results/latest.{md,json}`` (committed), quick ones to ``bench/out/quick.{md,json}``.
+The run exits non-zero when a goal is badly broken, so CI's quick run cannot rot: the turn cost
+depends on the answer's length, a stream failed or lost rows, a function is over the size limit,
+or streaming delivers its first delta no sooner than the buffered baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench import chat_stream, cold_start, concurrency, crud_latency, seed, sizes
+from bench.report import Machine, Results, Row
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "bench" / "results"
+OUT_DIR = ROOT / "bench" / "out"
+SHORT_ANSWER = 10
+
+
+@dataclass(frozen=True)
+class Plan:
+    shape: seed.Shape
+    iterations: int
+    """Calls per route / query in the paging benchmark."""
+    turns: int
+    """Streamed turns per mode."""
+    deltas: int
+    cold_runs: int
+    streams: int
+
+
+FULL = Plan(seed.FULL, iterations=1000, turns=20, deltas=2000, cold_runs=7, streams=100)
+QUICK = Plan(seed.QUICK, iterations=100, turns=5, deltas=2000, cold_runs=5, streams=20)
+
+DEFINITIONS = """\
+How each figure is measured (`bench/README.md` has the details):
+
+- Streaming: ChatKit `threads.add_user_message` turns of 2,000 deltas over loopback HTTP through
+  uvicorn (offline fast model); first-delta delay = model yield -> client receipt (median);
+  events/s = SSE events / (request sent -> last event). Baseline: the same server holding the
+  whole response back and sending it in one piece (what a buffering adapter does).
+- Paging: p50 in-process (threads: the conversations route; items: the messages route's query
+  in its own transaction). Baseline: the same page with OFFSET.
+- Turn cost: counted by the server's engine for one turn; round trips = statements + BEGIN +
+  COMMIT + ROLLBACK + pool pre-ping. Baseline: the 10-token answer.
+- Cold start: fresh process, import + init + first request, median. Baseline: one function that
+  imports every dependency and entry module.
+- Size: function code + its layers, unzipped, from `.aws-sam/build`. Baseline: everything in one
+  bundle (both layers + all function code).
+- Concurrency: N ChatKit `threads.create` streams of N users at once on one uvicorn process
+  (offline model); rows counted afterwards (one thread, one user and one assistant message per
+  stream). Baseline: the same N streams one after another."""
+
+
+def streaming_rows(results: chat_stream.StreamResults) -> tuple[list[Row], list[str]]:
+    streaming = chat_stream.summarize(results.modes["streaming"])
+    buffered = chat_stream.summarize(results.modes["buffered"])
+    section = f"1. Streaming ({results.deltas:,} deltas)"
+    rows = [
+        Row(
+            section,
+            "first-delta delay p50",
+            streaming.first_delta_p50_ms,
+            "buffered",
+            buffered.first_delta_p50_ms,
+            "ms",
+            f"p90 {streaming.first_delta_p90_ms:.1f} ms (goal p50 < 10 ms)",
+        ),
+        Row(
+            section,
+            "events/s, request -> last event",
+            streaming.turn_rate,
+            "buffered",
+            buffered.turn_rate,
+            "/s",
+            f"while streaming {streaming.stream_rate:,.0f}/s (goal >= 5,000/s)",
+        ),
+    ]
+    failures = []
+    if streaming.first_delta_p50_ms >= buffered.first_delta_p50_ms:
+        failures.append("streaming delivers its first delta no sooner than the buffered baseline")
+    return rows, failures
+
+
+def paging_rows(keyed: dict[str, crud_latency.Result], messages: int) -> list[Row]:
+    section = f"2. Paging ({messages:,} messages)"
+
+    def row(key: str, baseline: str, note: str = "") -> Row:
+        figure, base = keyed[key], keyed[baseline]
+        return Row(section, figure.name, figure.p50, base.name, base.p50, "ms", note)
+
+    first, cursor = keyed["threads page 1"], keyed["threads deep cursor"]
+    items_first, items_cursor = keyed["items page 1"], keyed["items deep cursor"]
+    messages_page = keyed["messages page"]
+    return [
+        row("threads page 1", "threads deep offset", f"p99 {first.p99:.1f} ms"),
+        row(
+            "threads deep cursor",
+            "threads deep offset",
+            f"{cursor.p50 / first.p50:.2f}x page 1 (goal < 1.5x)",
+        ),
+        row(
+            "items page 1",
+            "items deep offset",
+            f"route `GET .../messages` (50): p50 {messages_page.p50:.1f} ms",
+        ),
+        row(
+            "items deep cursor",
+            "items deep offset",
+            f"{items_cursor.p50 / items_first.p50:.2f}x page 1",
+        ),
+    ]
+
+
+def turn_cost_rows(cost: dict[int, chat_stream.TurnCost], long: int) -> tuple[list[Row], list[str]]:
+    section = "3. Turn cost (per chat turn)"
+    short, full = cost[SHORT_ANSWER], cost[long]
+    rows = [
+        Row(
+            section,
+            f"{label}, {long:,}-token answer",
+            full[key],
+            f"{SHORT_ANSWER}-token answer",
+            short[key],
+            "",
+            note,
+        )
+        for label, key, note in (
+            ("SQL statements", "statements", ""),
+            (
+                "round trips",
+                "round_trips",
+                f"{full['begins']} transactions, {full['pings']} pre-pings",
+            ),
+        )
+    ]
+    failures = [
+        f"{key} per turn differ: {short[key]} for {SHORT_ANSWER} tokens, {full[key]} for {long}"
+        for key in ("statements", "round_trips")
+        if short[key] != full[key]
+    ]
+    return rows, failures
+
+
+def cold_start_rows(medians: dict[str, cold_start.Run], runs: int) -> list[Row]:
+    section = f"4. Cold start (median of {runs})"
+    baseline = medians["all-in-one"]
+    return [
+        Row(
+            section,
+            f"{name}: import + init + 1st request",
+            run.total_ms,
+            "all-in-one",
+            baseline.total_ms,
+            "ms",
+            f"import {run.import_ms:.0f} + init {run.init_ms:.0f} + request {run.request_ms:.0f}",
+        )
+        for name, run in medians.items()
+        if name != "all-in-one"
+    ]
+
+
+def size_rows(measured: sizes.Sizes | None) -> tuple[list[Row], list[str]]:
+    section = "5. Size (unzipped, with layers)"
+    if measured is None:
+        return [Row(section, "not built (run with --build)", 0, "all-in-one", 0, "MiB")], []
+    rows = [
+        Row(
+            section,
+            name,
+            mib,
+            "all-in-one bundle",
+            measured.all_in_one,
+            "MiB",
+            f"limit {measured.limit:g}, goal {measured.goal:g}",
+        )
+        for name, mib in measured.functions.items()
+    ]
+    failures = [
+        f"{name} is {mib:.0f} MiB, over the {measured.limit:g} MiB limit"
+        for name, mib in measured.functions.items()
+        if mib > measured.limit
+    ]
+    return rows, failures
+
+
+def concurrency_rows(
+    runs: tuple[concurrency.StreamRun, concurrency.StreamRun],
+) -> tuple[list[Row], list[str]]:
+    together, one_by_one = runs
+    count = len(together.streams)
+    section = f"6. Concurrency ({count} streams, 1 process)"
+    stored = f"{together.completed}/{count} complete, {together.intact_users}/{count} intact rows"
+    rows = [
+        Row(
+            section,
+            "wall time, all at once",
+            together.wall_s,
+            "sequential",
+            one_by_one.wall_s,
+            "s",
+            stored,
+        ),
+        Row(
+            section,
+            "time to first event p50",
+            together.first_event_ms(0.5),
+            "sequential p50",
+            one_by_one.first_event_ms(0.5),
+            "ms",
+        ),
+        Row(
+            section,
+            "time to first event p99",
+            together.first_event_ms(0.99),
+            "sequential p99",
+            one_by_one.first_event_ms(0.99),
+            "ms",
+        ),
+    ]
+    failures = [
+        f"{name} streams: {run.completed}/{count} complete, {run.intact_users}/{count} intact"
+        for name, run in (("concurrent", together), ("sequential", one_by_one))
+        if not run.intact
+    ]
+    return rows, failures
+
+
+def step(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run(plan: Plan, mode: str, command: str, build: bool) -> Results:
+    from chatkit_backend import migrate
+
+    from tests.support.databases import scratch_database
+
+    started = time.perf_counter()
+    rows: list[Row] = []
+    failures: list[str] = []
+    if build and not sizes.is_built():
+        step("sam build (make build)")
+        sizes.build()
+    with scratch_database("ckb_bench") as url:
+        migrate.upgrade(url)
+        machine = Machine.describe(url)
+        step(f"seeding {plan.shape.total_messages:,} messages")
+        seeding = seed.seed(url, plan.shape)
+        step("paging")
+        to_delete, to_page = crud_latency.big_threads_for(url, quick=plan is QUICK)
+        _, keyed = asyncio.run(crud_latency.measure(url, plan.iterations, to_delete, to_page))
+        step(f"cold start ({plan.cold_runs} runs of 4 programs)")
+        medians = cold_start.measure(url, plan.cold_runs)
+        with chat_stream.chat_server(url) as port:
+            step("streaming and turn cost")
+            streamed = asyncio.run(chat_stream.measure(port, plan.turns, plan.deltas, SHORT_ANSWER))
+            step(f"concurrency ({plan.streams} streams)")
+            together = asyncio.run(concurrency.measure(port, url, plan.streams))
+    built = sizes.measure() if sizes.is_built() else None
+
+    for made, made_failures in (
+        streaming_rows(streamed),
+        (paging_rows(keyed, plan.shape.total_messages), []),
+        turn_cost_rows(streamed.cost, plan.deltas),
+        (cold_start_rows(medians, plan.cold_runs), []),
+        size_rows(built),
+        concurrency_rows(together),
+    ):
+        rows += made
+        failures += made_failures
+    machine.load_after = os.getloadavg()
+    return Results(
+        command=command,
+        mode=mode,
+        machine=machine,
+        rows=rows,
+        failures=failures,
+        details={
+            "plan": asdict(plan),
+            "seeding_s": seeding,
+            "turn_cost": {str(size): cost for size, cost in streamed.cost.items()},
+            "cold_start_ms": {name: asdict(run) for name, run in medians.items()},
+            "sizes_mib": asdict(built) if built else None,
+        },
+        seconds=time.perf_counter() - started,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI), to bench/out/")
+    parser.add_argument("--build", action="store_true", help="`make build` when not built yet")
+    args = parser.parse_args(argv)
+    plan, mode = (QUICK, "quick") if args.quick else (FULL, "full")
+    command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
+    results = run(plan, mode, command.strip(), args.build)
+    folder, stem = (OUT_DIR, "quick") if args.quick else (RESULTS_DIR, "latest")
+    markdown, _ = results.write(folder, stem, DEFINITIONS)
+    print(results.markdown(DEFINITIONS))
+    print(f"written: {markdown.relative_to(ROOT)} and .json")
+    for failure in results.failures:
+        print(f"FAILED: {failure}", file=sys.stderr)
+    return 1 if results.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Unzipped size of each built function with its layers, from the ``sam build`` output.
+
+    python -m bench.sizes            # reads .aws-sam/build (prints "not built" when missing)
+    python -m bench.sizes --build    # runs `make build` first when the build is missing
+
+The functions, their code folders and their layers come from the built template, read by
+``scripts/check-built-artifacts.py`` (the CI check that runs the same artifacts); the baseline is
+one bundle holding everything: both layers and every function's code (what a single function
+would ship), measured from the same build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD_DIR = ROOT / ".aws-sam" / "build"
+MIB = 1024 * 1024
+
+
+@cache
+def artifact_checks() -> ModuleType:
+    """``scripts/check-built-artifacts.py`` as a module (its name is not importable)."""
+    path = ROOT / "scripts" / "check-built-artifacts.py"
+    spec = importlib.util.spec_from_file_location("check_built_artifacts", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """MiB per function (its code plus its layers), the all-in-one bundle, and the limits."""
+
+    functions: dict[str, float]
+    all_in_one: float
+    limit: float
+    goal: float
+
+
+def is_built(build_dir: Path = BUILD_DIR) -> bool:
+    return (build_dir / "template.yaml").exists()
+
+
+def build() -> None:
+    """``make build`` (sam build), as CI does before its artifact checks."""
+    subprocess.run(["make", "build"], cwd=ROOT, check=True)
+
+
+def measure(build_dir: Path = BUILD_DIR) -> Sizes:
+    checks = artifact_checks()
+    functions = checks.load_functions(build_dir)
+    folders = sorted({path for f in functions.values() for path in (f.code_dir, *f.layer_dirs)})
+    bundle = checks.BuiltFunction("AllInOne", folders[0], "", layer_dirs=folders[1:])
+    return Sizes(
+        functions={
+            function.logical_id.removesuffix("Function"): function.size_bytes() / MIB
+            for function in sorted(functions.values(), key=lambda built: built.logical_id)
+        },
+        all_in_one=bundle.size_bytes() / MIB,
+        limit=float(checks.LIMIT_MIB),
+        goal=float(checks.GOAL_MIB),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build", action="store_true", help="run `make build` when missing")
+    args = parser.parse_args(argv)
+    if not is_built() and args.build:
+        build()
+    if not is_built():
+        print("not built: run `make build` (or pass --build)")
+        return
+    sizes = measure()
+    for name, mib in sizes.functions.items():
+        print(f"{name:<16}{mib:8.1f} MiB  ({mib / sizes.all_in_one:.0%} of the all-in-one bundle)")
+    print(f"{'all-in-one':<16}{sizes.all_in_one:8.1f} MiB  (limit {sizes.limit:g} MiB)")
+
+
+if __name__ == "__main__":
+    main()
