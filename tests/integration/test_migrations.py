@@ -141,6 +141,37 @@ def test_upgrade_downgrade_upgrade(fresh_url: str) -> None:
     _check(fresh_url)
 
 
+def test_0002_drops_orphaned_attachments_then_binds_them_to_threads(fresh_url: str) -> None:
+    """Data written under 0001 survives 0002, except attachment rows whose thread is gone."""
+    migrate.upgrade(fresh_url, "0001")
+    engine = _engine(fresh_url)
+    insert_thread = text(
+        "INSERT INTO threads (user_id, id, created_at, updated_at, data) "
+        "VALUES ('u', 't1', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '{}')"
+    )
+    insert_attachment = text(
+        "INSERT INTO attachments (user_id, id, thread_id, created_at, data) "
+        "VALUES ('u', :id, :thread_id, CURRENT_TIMESTAMP, '{}')"
+    )
+    with engine.begin() as conn:
+        conn.execute(insert_thread)
+        for attachment_id, thread_id in (("a1", "t1"), ("a2", None), ("orphan", "gone")):
+            conn.execute(insert_attachment, {"id": attachment_id, "thread_id": thread_id})
+
+    assert migrate.upgrade(fresh_url) == PROJECT_HEAD
+
+    with engine.begin() as conn:
+        kept = conn.execute(text("SELECT id FROM attachments ORDER BY id")).scalars().all()
+        assert kept == ["a1", "a2"]
+        if engine.dialect.name == "sqlite":
+            conn.execute(text("PRAGMA foreign_keys=ON"))
+        conn.execute(text("DELETE FROM threads WHERE id = 't1'"))
+        left = conn.execute(text("SELECT id FROM attachments")).scalars().all()
+    engine.dispose()
+    assert left == ["a2"]
+    _check(fresh_url)
+
+
 def test_upgrade_at_head_is_a_no_op(fresh_url: str) -> None:
     migrate.upgrade(fresh_url)
     assert migrate.upgrade(fresh_url) == PROJECT_HEAD

@@ -145,7 +145,15 @@ class AttachmentRow(SQLModel, table=True):
     """Attachment metadata (``data`` is the ChatKit ``Attachment``); file bytes live elsewhere."""
 
     __tablename__ = "attachments"
-    __table_args__ = (UniqueConstraint("user_id", "id"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "id"),
+        # Attached metadata goes with its thread; unattached rows (thread_id NULL) are not bound.
+        ForeignKeyConstraint(
+            ["user_id", "thread_id"],
+            ["threads.user_id", "threads.id"],
+            ondelete="CASCADE",
+        ),
+    )
 
     pk: int | None = _surrogate_key()
     user_id: str = Field(sa_type=String(255), nullable=False)

@@ -51,6 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from .context import RequestContext
 from .db import Database
@@ -317,7 +318,11 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
         return attachment
 
     async def save_attachment(self, attachment: Attachment, context: RequestContext) -> None:
-        """Upsert the attachment's metadata (the SDK re-saves it once it belongs to a thread)."""
+        """Upsert the attachment's metadata (the SDK re-saves it once it belongs to a thread).
+
+        An attachment bound to a thread that is missing or not the caller's raises
+        ``NotFoundError``; the metadata is deleted with its thread (foreign key cascade).
+        """
         statement = self._insert(ATTACHMENTS).values(
             user_id=context.user_id,
             id=attachment.id,
@@ -329,8 +334,11 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
             index_elements=[ATTACHMENTS.c.user_id, ATTACHMENTS.c.id],
             set_={"thread_id": statement.excluded.thread_id, "data": statement.excluded.data},
         )
-        async with self.database.session() as session:
-            await session.execute(statement)
+        try:
+            async with self.database.session() as session:
+                await session.execute(statement)
+        except IntegrityError as exc:  # the only constraint left: (user_id, thread_id) -> threads
+            raise NotFoundError(f"Thread {attachment.thread_id} not found") from exc
 
     async def load_attachment(self, attachment_id: str, context: RequestContext) -> Attachment:
         statement = select(ATTACHMENTS.c.data).where(

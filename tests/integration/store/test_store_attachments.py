@@ -92,3 +92,29 @@ async def test_delete_attachment_removes_it_and_missing_is_a_no_op(
     assert [row.id for row in rows] == [kept.id]
     with pytest.raises(NotFoundError):
         await store.load_attachment(doomed.id, alice)
+
+
+async def test_deleting_a_thread_deletes_its_attachments_only(
+    store: PostgresStore, database: Database, alice: RequestContext
+) -> None:
+    thread = await saved_thread(store, alice)
+    bound = file_attachment(thread_id=thread.id)
+    unbound = file_attachment()
+    await store.save_attachment(bound, alice)
+    await store.save_attachment(unbound, alice)
+
+    await store.delete_thread(thread.id, alice)
+
+    assert await table_rows(database, ATTACHMENTS, user_id=alice.user_id, id=bound.id) == []
+    assert await store.load_attachment(unbound.id, alice) == unbound
+
+
+async def test_an_attachment_cannot_be_bound_to_a_missing_thread(
+    store: PostgresStore, database: Database, alice: RequestContext
+) -> None:
+    attachment = file_attachment(thread_id=new_id("thread"))
+
+    with pytest.raises(NotFoundError):
+        await store.save_attachment(attachment, alice)
+
+    assert await table_rows(database, ATTACHMENTS, user_id=alice.user_id, id=attachment.id) == []

@@ -117,7 +117,13 @@ async def save_item_over_alices(s: PostgresStore, a: AliceData, bob: RequestCont
 
 
 async def save_attachment_over_alices(s: PostgresStore, a: AliceData, bob: RequestContext) -> None:
-    await s.save_attachment(a.attachment.model_copy(update={"name": "pwned"}), bob)
+    # Bound to her thread: refused like any write into a thread that is not his.
+    with pytest.raises(NotFoundError):
+        await s.save_attachment(a.attachment.model_copy(update={"name": "pwned"}), bob)
+    # Unbound, same id: a row of his own namespace, hers untouched.
+    await s.save_attachment(
+        a.attachment.model_copy(update={"name": "pwned", "thread_id": None}), bob
+    )
 
 
 WRITES: dict[str, Callable[[PostgresStore, AliceData, RequestContext], Awaitable[None]]] = {
