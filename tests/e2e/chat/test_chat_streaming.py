@@ -140,6 +140,30 @@ async def test_first_delta_reaches_the_client_while_the_model_is_still_producing
     assert_documented_order(received, new_thread=True)
 
 
+async def test_no_database_connection_is_held_while_the_model_streams(
+    client: httpx.AsyncClient,
+    chat_server: ChatServerThread,
+    model: ScriptedModel,
+    alice: RequestContext,
+    gate: Gate,
+) -> None:
+    """A slow model must not pin a pooled connection (RDS connection limits, RDS Proxy pinning)."""
+    model.enqueue(streamed_reply(["Thinking ", "slowly."], gate=gate))
+    pool = chat_server.database.engine.sync_engine.pool
+    held_mid_stream: int | None = None
+
+    async with client.stream(
+        "POST", "/chatkit", json=create("Take your time"), headers=headers_for(alice)
+    ) as response:
+        async for message in sse_messages(response):
+            if held_mid_stream is None and "text_delta" in message["data"]:
+                assert gate.reached.is_set()  # the model is parked mid-answer
+                held_mid_stream = pool.checkedout()
+                gate.open()
+
+    assert held_mid_stream == 0
+
+
 # --- tools -----------------------------------------------------------------------------------
 
 
