@@ -49,6 +49,7 @@ from chatkit.types import (
     ThreadsDeleteReq,
     ThreadsRetryAfterItemReq,
     ThreadStreamEvent,
+    ThreadsUpdateReq,
     TranscriptionResult,
     UserMessageInput,
     UserMessageItem,
@@ -57,6 +58,7 @@ from chatkit.types import (
     WidgetItem,
 )
 from chatkit_backend.context import RequestContext
+from chatkit_backend.conversations import Title
 from chatkit_backend.errors import AppError, BadRequest, PayloadTooLarge
 from chatkit_backend.settings import Settings
 from chatkit_backend.store import PostgresStore
@@ -66,6 +68,7 @@ from openai.types.responses.response_function_tool_call_param import (
     ResponseFunctionToolCallParam,
 )
 from openai.types.responses.response_input_item_param import FunctionCallOutput
+from pydantic import TypeAdapter, ValidationError
 
 from .cancellation import shielded
 from .streaming import AgentSource, AgentTurn, TurnSettings
@@ -75,6 +78,9 @@ HISTORY_LIMIT = 60
 Tool records count as items; a user/assistant exchange with one tool call is three."""
 
 TITLE_MAX_CHARS = 60
+
+CONVERSATION_TITLE: TypeAdapter[str] = TypeAdapter(Title)
+"""The REST rule for titles (trimmed, 1..200 characters, no NUL), applied to ``threads.update``."""
 
 
 class NotSupported(AppError):
@@ -172,6 +178,12 @@ class ChatServer(ChatKitServer[RequestContext]):
                 )
                 if not isinstance(item, UserMessageItem):
                     raise BadRequest("Only a user message can be retried")
+            case ThreadsUpdateReq():
+                # Same title rule as the REST rename, so both views of a thread agree.
+                try:
+                    request.params.title = CONVERSATION_TITLE.validate_python(request.params.title)
+                except ValidationError as exc:
+                    raise BadRequest(f"title: {exc.errors()[0]['msg']}") from exc
             case ItemsListReq() | ItemsFeedbackReq() | ThreadsDeleteReq():
                 await self.store.load_thread(request.params.thread_id, context)
             case AttachmentsDeleteReq():

@@ -67,6 +67,10 @@ ITEM_ADAPTER: TypeAdapter[ThreadItem] = TypeAdapter(ThreadItem)
 ATTACHMENT_ADAPTER: TypeAdapter[Attachment] = TypeAdapter(Attachment)
 
 PREVIEW_URL_SCHEME = "attachment"
+
+MAX_PAGE_SIZE = 100
+"""Largest page any caller gets: a ChatKit ``threads.list``/``items.list`` limit is the client's
+to choose, and a huge one must not make the function load a whole history at once."""
 """``preview_url`` of created image attachments: ``attachment://<id>``, a stable name, not a
 location. This backend keeps attachment metadata only; serving the bytes is out of scope."""
 
@@ -394,11 +398,12 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
         """Rows ``(id, data)`` of ``table`` within ``scope``, keyset-paged on ``(created_at, pk)``.
 
         The cursor row is joined in the same statement (scoped like the page itself), so an
-        unknown or foreign cursor matches nothing and the page is empty. ``limit`` below zero is
-        taken as zero.
+        unknown or foreign cursor matches nothing and the page is empty. ``limit`` is clamped to
+        ``1..MAX_PAGE_SIZE``: a page is never empty while rows remain (a client looping on
+        ``has_more`` always advances) and never larger than the bound.
         """
         direction = _direction(order)
-        limit = max(limit, 0)
+        limit = min(max(limit, 1), MAX_PAGE_SIZE)
         statement: Select[Any] = select(table.c.id, table.c.data).where(*_scope(table, scope))
         if after is not None:
             cursor = table.alias("page_cursor")

@@ -406,6 +406,57 @@ async def test_invalid_bodies_get_400_with_the_reason(
     assert detail in json_body(response)["detail"]
 
 
+@pytest.mark.parametrize(("title", "status"), [("", 400), ("   ", 400), ("x" * 201, 400)])
+async def test_threads_update_follows_the_rest_title_rule(
+    client: httpx.AsyncClient,
+    model: ScriptedModel,
+    store: PostgresStore,
+    alice: RequestContext,
+    title: str,
+    status: int,
+) -> None:
+    model.enqueue(streamed_reply(["Hi."]))
+    thread_id = (
+        await stream(
+            client, alice, {"type": "threads.create", "params": {"input": user_input("T")}}
+        )
+    ).thread_id
+
+    refused = await post(
+        client,
+        alice,
+        {"type": "threads.update", "params": {"thread_id": thread_id, "title": title}},
+    )
+    trimmed = await post(
+        client,
+        alice,
+        {"type": "threads.update", "params": {"thread_id": thread_id, "title": "  Kept  "}},
+    )
+
+    assert refused.status_code == status
+    assert "title" in json_body(refused)["detail"]
+    assert THREAD.validate_json(trimmed.content).title == "Kept"
+    assert (await store.load_thread(thread_id, alice)).title == "Kept"
+
+
+async def test_page_limits_are_bounded(
+    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext
+) -> None:
+    """A client-chosen limit can neither load a whole history nor stall a has_more loop."""
+    model.enqueue(streamed_reply(["Hi."]))
+    await stream(client, alice, {"type": "threads.create", "params": {"input": user_input("A")}})
+    model.enqueue(streamed_reply(["Hi."]))
+    await stream(client, alice, {"type": "threads.create", "params": {"input": user_input("B")}})
+
+    # 0 means "the SDK's default page" (20); negative: one; huge: capped (at 100).
+    for limit, expected in ((0, 2), (-5, 1), (100_000_000, 2)):
+        response = await post(client, alice, {"type": "threads.list", "params": {"limit": limit}})
+        page = json_body(response)
+        assert response.status_code == 200
+        assert len(page["data"]) == expected
+        assert page["has_more"] is (expected == 1)
+
+
 async def test_unknown_thread_gets_404_json_not_a_stream(
     client: httpx.AsyncClient, alice: RequestContext
 ) -> None:

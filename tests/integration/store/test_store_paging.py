@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from chatkit.types import Page
 from chatkit_backend.context import RequestContext
-from chatkit_backend.store import PostgresStore
+from chatkit_backend.store import MAX_PAGE_SIZE, PostgresStore
 from store_samples import added_messages, make_thread, naive, saved_thread, user_message
 
 COUNT = 5
@@ -177,12 +177,23 @@ async def test_unknown_cursor_gives_an_empty_page(listing: Listing) -> None:
     assert (page.data, page.has_more, page.after) == ([], False, None)
 
 
-async def test_limit_zero_returns_nothing_but_reports_more(listing: Listing) -> None:
-    await listing.create([naive()])
+@pytest.mark.parametrize("limit", [0, -5])
+async def test_a_limit_below_one_still_advances(listing: Listing, limit: int) -> None:
+    """Never an empty page that claims more: a client looping on has_more must progress."""
+    ids = await listing.create([naive(s) for s in range(2)])
 
-    page = await listing.page(None, 0, "asc")
+    page = await listing.page(None, limit, "asc")
 
-    assert (page.data, page.has_more) == ([], True)
+    assert ([entry.id for entry in page.data], page.has_more, page.after) == (ids[:1], True, ids[0])
+
+
+async def test_a_huge_limit_is_capped(listing: Listing) -> None:
+    ids = await listing.create([naive(s) for s in range(MAX_PAGE_SIZE + 1)])
+
+    page = await listing.page(None, 100_000_000, "asc")
+
+    assert [entry.id for entry in page.data] == ids[:MAX_PAGE_SIZE]
+    assert page.has_more
 
 
 async def test_an_unknown_order_is_refused(listing: Listing) -> None:
