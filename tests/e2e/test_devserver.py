@@ -130,7 +130,14 @@ def test_embedded_database_chat_turn_then_listed(
 
 def test_postgres_database_is_migrated_on_start_and_tokens_required(tmp_path: Path) -> None:
     url = create_scratch_database("ckb_dev")
-    server = DevServer({"DATABASE_URL": url, "JWT_SECRET": TEST_JWT_SECRET}, tmp_path / "log")
+    server = DevServer(
+        {
+            "DATABASE_URL": url,
+            "JWT_SECRET": TEST_JWT_SECRET,
+            "CORS_ALLOW_ORIGINS": "http://localhost:5173",
+        },
+        tmp_path / "log",
+    )
     try:
         server.wait_ready()
         engine = create_engine(url)
@@ -155,6 +162,44 @@ def test_postgres_database_is_migrated_on_start_and_tokens_required(tmp_path: Pa
             timeout=10,
         )
         assert other.status_code == 404
+
+        conversation = f"{server.base_url}/api/conversations/{created.json()['id']}"
+        headers = auth_header("dev-e2e-user")
+        renamed = httpx.patch(conversation, json={"title": " New "}, headers=headers, timeout=10)
+        assert renamed.json()["title"] == "New"
+        assert httpx.delete(conversation, headers=headers, timeout=10).status_code == 200
+        assert httpx.delete(conversation, headers=headers, timeout=10).status_code == 404
+
+        _assert_cors(server.base_url)
     finally:
         server.stop()
         drop_scratch_database(url)
+
+
+def _assert_cors(base: str) -> None:
+    """Browsers on the configured origin may call both apps with a token; others may not."""
+    for path in ("/api/conversations", "/chatkit"):
+        preflight = httpx.options(
+            f"{base}{path}",
+            headers={
+                "Origin": "http://localhost:5173",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+            timeout=10,
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "http://localhost:5173"
+        assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    listed = httpx.get(
+        f"{base}/api/conversations",
+        headers={"Origin": "http://localhost:5173", **auth_header("dev-e2e-user")},
+        timeout=10,
+    )
+    assert listed.headers["access-control-allow-origin"] == "http://localhost:5173"
+    stranger = httpx.get(
+        f"{base}/api/conversations",
+        headers={"Origin": "https://evil.example", **auth_header("dev-e2e-user")},
+        timeout=10,
+    )
+    assert "access-control-allow-origin" not in stranger.headers
