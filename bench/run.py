@@ -127,6 +127,38 @@ def paging_rows(keyed: dict[str, crud_latency.Result], messages: int) -> list[Ro
     ]
 
 
+def latency_rows(
+    routes: list[crud_latency.Result], keyed: dict[str, crud_latency.Result], messages: int
+) -> list[Row]:
+    """Issue 4's route latencies (server-side, in-process), each next to its goal.
+
+    Timings are reported, not enforced: on a shared 2-core machine a p50 can cross a goal by
+    noise, and the quick run must not fail CI for that (the structural checks do).
+    """
+    section = f"2b. CRUD routes ({messages:,} messages)"
+    paging = {
+        id(result) for key, result in keyed.items() if key not in ("messages page", "big delete")
+    }
+    rows = []
+    for result in routes:
+        big = result is keyed["big delete"]
+        if id(result) in paging or not result.goal.startswith("p50 <") or not result.samples:
+            continue
+        goal = crud_latency.GOAL_BIG_DELETE_MS if big else crud_latency.GOAL_P50_MS
+        rows.append(
+            Row(
+                section,
+                f"{result.name}: p50",
+                result.p50,
+                "goal",
+                goal,
+                "ms",
+                f"p99 {result.p99:.1f} ms, {result.statements} SQL",
+            )
+        )
+    return rows
+
+
 def turn_cost_rows(cost: dict[int, chat_stream.TurnCost], long: int) -> tuple[list[Row], list[str]]:
     section = "3. Turn cost (per chat turn)"
     short, full = cost[SHORT_ANSWER], cost[long]
@@ -263,7 +295,7 @@ def run(plan: Plan, mode: str, command: str, build: bool) -> Results:
         seeding = seed.seed(url, plan.shape)
         step("paging")
         to_delete, to_page = crud_latency.big_threads_for(url, quick=plan is QUICK)
-        _, keyed = asyncio.run(crud_latency.measure(url, plan.iterations, to_delete, to_page))
+        routes, keyed = asyncio.run(crud_latency.measure(url, plan.iterations, to_delete, to_page))
         step(f"cold start ({plan.cold_runs} runs of 4 programs)")
         medians = cold_start.measure(url, plan.cold_runs)
         with chat_stream.chat_server(url) as port:
@@ -276,6 +308,7 @@ def run(plan: Plan, mode: str, command: str, build: bool) -> Results:
     for made, made_failures in (
         streaming_rows(streamed),
         (paging_rows(keyed, plan.shape.total_messages), []),
+        (latency_rows(routes, keyed, plan.shape.total_messages), []),
         turn_cost_rows(streamed.cost, plan.deltas),
         (cold_start_rows(medians, plan.cold_runs), []),
         size_rows(built),

@@ -207,7 +207,7 @@ def seed(url: str, shape: Shape) -> dict[str, float]:
     started = time.perf_counter()
     with psycopg.connect(psycopg_url(url)) as connection:
         connection.execute("SET synchronous_commit = off")
-        connection.execute("TRUNCATE threads, thread_items RESTART IDENTITY")
+        connection.execute("TRUNCATE threads, thread_items, attachments RESTART IDENTITY")
         threads_s, items_s = write(connection, plan)
         connection.commit()
         connection.autocommit = True
