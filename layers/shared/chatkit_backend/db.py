@@ -44,26 +44,27 @@ def resolve_database_url(settings: Settings) -> URL:
     return make_url(settings.sqlite_url)
 
 
+ASYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "sqlite": "sqlite+aiosqlite"}
+SYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "sqlite": "sqlite"}
+"""psycopg 3 serves both modes for PostgreSQL; SQLite needs aiosqlite for async."""
+
+
 def to_async_url(url: str | URL) -> URL:
     """Map driver-less or sync URLs onto the async drivers this package uses."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg")
-    if backend == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite")
-    raise ValueError(f"unsupported database backend: {backend}")
+    return _with_driver(url, ASYNC_DRIVERS)
 
 
 def to_sync_url(url: str | URL) -> URL:
     """The same database through a synchronous driver (Alembic runs synchronously)."""
+    return _with_driver(url, SYNC_DRIVERS)
+
+
+def _with_driver(url: str | URL, drivers: dict[str, str]) -> URL:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
-    if backend == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg")
-    if backend == "sqlite":
-        return parsed.set(drivername="sqlite")
-    raise ValueError(f"unsupported database backend: {backend}")
+    if backend not in drivers:
+        raise ValueError(f"unsupported database backend: {backend}")
+    return parsed.set(drivername=drivers[backend])
 
 
 def create_engine(url: str | URL, settings: Settings | None = None) -> AsyncEngine:
