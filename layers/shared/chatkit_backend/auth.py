@@ -378,8 +378,9 @@ def build_authenticator(settings: Settings, *, allow_dev_user: bool = False) -> 
             "refusing to start without JWT_SECRET, JWT_SECRET_ARN or JWT_JWKS_URL"
         )
     log.warning(
-        "AUTHENTICATION IS OFF: no JWT_SECRET or JWT_JWKS_URL, so EVERY request is the "
-        "development user %r. This is for the local dev server only; never deploy like this.",
+        "AUTHENTICATION IS OFF: no JWT setting (JWT_SECRET, JWT_SECRET_ARN, JWT_JWKS_URL), "
+        "so EVERY request is the development user %r. This is for the local dev server only; "
+        "never deploy like this.",
         settings.dev_user_id,
     )
     return DevUserAuthenticator(settings.dev_user_id)
