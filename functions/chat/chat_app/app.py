@@ -29,7 +29,6 @@ from chatkit_backend.settings import Settings, get_settings
 from chatkit_backend.web import (
     BodySizeLimitMiddleware,
     NulCharacterMiddleware,
-    cors,
     current_user,
     install_error_handlers,
 )
@@ -85,7 +84,6 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(NulCharacterMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    cors(app, settings.cors_allow_origins)
     app.add_middleware(RequestContextMiddleware)
 
     @app.get("/health")

@@ -72,7 +72,9 @@ class Settings(BaseSettings):
 
     # --- HTTP ---------------------------------------------------------------------------------
     cors_allow_origins: StringList = Field(
-        default_factory=list, description="Origins allowed by CORS (JSON list or comma list)."
+        default_factory=list,
+        description="Origins the local server allows by CORS (deployed: the function URLs' "
+        "AllowedOrigins). JSON list or comma list.",
     )
     max_request_bytes: int = Field(default=1_000_000, ge=1024, description="Largest body accepted.")
     max_message_chars: int = Field(default=20_000, ge=1, description="Longest user message.")

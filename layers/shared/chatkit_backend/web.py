@@ -10,8 +10,10 @@ Order of installation (Starlette wraps the last added middleware outermost)::
     install_error_handlers(app)            # innermost: unhandled errors become 500 JSON
     app.add_middleware(NulCharacterMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    cors(app, settings.cors_allow_origins) # CORS headers reach error responses too
     app.add_middleware(RequestContextMiddleware)  # outermost: logs every request
+
+CORS is not the function apps' job: deployed, the function URL answers it; locally, the dev
+server wraps both apps once with :func:`cors`.
 """
 
 from __future__ import annotations
