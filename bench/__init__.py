@@ -9,6 +9,6 @@ import sys
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parents[1]
-for _folder in ("functions/conversations", "functions/chat"):
+for _folder in ("functions/conversations", "functions/chat", "functions/migrate"):
     if str(_ROOT / _folder) not in sys.path:
         sys.path.append(str(_ROOT / _folder))

@@ -426,13 +426,13 @@ def main() -> None:
         serve(args.serve, args.database_url)
         return
 
-    from chatkit_backend import migrate
+    import migration_runner
 
     from tests.support.databases import scratch_database
 
     turns = args.turns or (5 if args.quick else 20)
     with scratch_database("ckb_bench") as database_url:
-        migrate.upgrade(database_url)
+        migration_runner.upgrade(database_url)
         with chat_server(database_url) as port:
             report(asyncio.run(measure(port, turns, args.deltas)), turns)
 

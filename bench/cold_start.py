@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
-from chatkit_backend import migrate
+import migration_runner
 
 from bench.seed import DEFAULT_DATABASE_URL, ensure_database
 
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     runs = max(args.runs or (5 if args.quick else 10), 5)
     ensure_database(args.database_url)
-    migrate.upgrade(args.database_url)
+    migration_runner.upgrade(args.database_url)
     medians = measure(args.database_url, runs)
 
     print(f"cold start, median of {runs} fresh processes (ms)")

@@ -130,7 +130,7 @@ async def measure(port: int, database_url: str, count: int) -> tuple[StreamRun, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from chatkit_backend import migrate
+    import migration_runner
 
     from tests.support.databases import scratch_database
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     count = args.streams or (20 if args.quick else 100)
     with scratch_database("ckb_bench") as database_url:
-        migrate.upgrade(database_url)
+        migration_runner.upgrade(database_url)
         with chat_server(database_url) as port:
             runs = asyncio.run(measure(port, database_url, count))
     for name, run in zip(("concurrent", "sequential"), runs, strict=True):

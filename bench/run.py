@@ -278,7 +278,7 @@ def step(message: str) -> None:
 
 
 def run(plan: Plan, mode: str, command: str, build: bool) -> Results:
-    from chatkit_backend import migrate
+    import migration_runner
 
     from tests.support.databases import scratch_database
 
@@ -289,7 +289,7 @@ def run(plan: Plan, mode: str, command: str, build: bool) -> Results:
         step("sam build (make build)")
         sizes.build()
     with scratch_database("ckb_bench") as url:
-        migrate.upgrade(url)
+        migration_runner.upgrade(url)
         machine = Machine.describe(url)
         step(f"seeding {plan.shape.total_messages:,} messages")
         seeding = seed.seed(url, plan.shape)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import migration_runner
 import psycopg
 from chatkit.types import (
     AssistantMessageContent,
@@ -38,7 +39,6 @@ from chatkit.types import (
     UserMessageItem,
     UserMessageTextContent,
 )
-from chatkit_backend import migrate
 from chatkit_backend.context import RequestContext
 from chatkit_backend.db import Database
 from chatkit_backend.ids import new_id
@@ -202,7 +202,7 @@ def write(connection: psycopg.Connection[Any], plan: Plan) -> tuple[float, float
 def seed(url: str, shape: Shape) -> dict[str, float]:
     """Empty the conversation tables and write ``shape``; the seconds each phase took."""
     ensure_database(url)
-    migrate.upgrade(url)
+    migration_runner.upgrade(url)
     plan = conversations(shape)
     started = time.perf_counter()
     with psycopg.connect(psycopg_url(url)) as connection:

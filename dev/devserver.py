@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-for function_dir in ("functions/chat", "functions/conversations"):
+for function_dir in ("functions/chat", "functions/conversations", "functions/migrate"):
     path = str(REPO_ROOT / function_dir)
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from chatkit_backend import migrate  # noqa: E402
+import migration_runner  # noqa: E402
 from chatkit_backend.auth import build_authenticator  # noqa: E402
 from chatkit_backend.db import Database, resolve_database_url, set_database  # noqa: E402
 from chatkit_backend.observability import logger  # noqa: E402
@@ -58,7 +58,7 @@ def build_app(settings: Settings) -> ASGIApp:
     from conversations_app.api import create_app as create_conversations_app
 
     url = resolve_database_url(settings)
-    migrate.upgrade(url)
+    migration_runner.upgrade(url)
     database = Database.from_url(url, settings)
     set_database(database)
     authenticator = build_authenticator(settings, allow_dev_user=True)

@@ -1,6 +1,6 @@
 """Alembic environment: runs synchronously on the connection or URL the caller provides.
 
-``chatkit_backend.migrate`` passes an open connection (holding the advisory lock) through
+``migration_runner`` passes an open connection (holding the advisory lock) through
 ``config.attributes["connection"]``; the plain ``alembic`` CLI falls back to ``DATABASE_URL``.
 The environment may import the shared layer's models (autogenerate compares against them); the
 revision scripts in ``versions/`` must not import application code, so that an old revision

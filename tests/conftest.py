@@ -12,8 +12,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 
+import migration_runner
 import pytest
-from chatkit_backend import migrate
 from chatkit_backend.context import RequestContext
 from chatkit_backend.db import Database
 
@@ -26,7 +26,7 @@ __all__ = ["create_scratch_database", "drop_scratch_database"]  # where older im
 def pg_url() -> Iterator[str]:
     """URL of this run's migrated PostgreSQL database."""
     url = create_scratch_database()
-    migrate.upgrade(url)
+    migration_runner.upgrade(url)
     yield url
     drop_scratch_database(url)
 
@@ -35,7 +35,7 @@ def pg_url() -> Iterator[str]:
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """URL of this run's migrated embedded (SQLite) database."""
     url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'chat.db'}"
-    migrate.upgrade(url)
+    migration_runner.upgrade(url)
     return url
 
 

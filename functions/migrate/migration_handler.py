@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from chatkit_backend import custom_resource, migrate
+import custom_resource
+import migration_runner
 from chatkit_backend.settings import get_settings
 
 BUNDLED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -22,8 +23,8 @@ BUNDLED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def run_migrations() -> str:
     """Upgrade the configured database to head; returns the revision now current."""
-    directory = migrate.migrations_dir(BUNDLED_MIGRATIONS)
-    return migrate.upgrade_deployed(get_settings(), directory=directory)
+    directory = migration_runner.migrations_dir(BUNDLED_MIGRATIONS)
+    return migration_runner.upgrade_deployed(get_settings(), directory=directory)
 
 
 def handler(

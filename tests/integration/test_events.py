@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import custom_resource
 import httpx
 import migration_handler
 import pytest
@@ -27,7 +28,6 @@ from chat_app.agent import AgentFactory
 from chat_app.app import create_app
 from chat_app.simple_protocol import SimpleChatRequest, SimpleEvent
 from chatkit.types import ChatKitReq, Page, ThreadItem, ThreadMetadata, ThreadStreamEvent
-from chatkit_backend import custom_resource
 from chatkit_backend.auth import build_authenticator
 from chatkit_backend.context import RequestContext
 from chatkit_backend.db import Database

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import custom_resource
 import migration_handler
+import migration_runner
 import pytest
-from chatkit_backend import custom_resource, migrate, secrets
+from chatkit_backend import secrets
 from chatkit_backend.settings import get_settings
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
@@ -294,7 +296,9 @@ def test_answers_failed_before_the_lambda_timeout(stack: Stack) -> None:
     outcome: list[object] = []
     try:
         with engine.connect() as holder:
-            holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": migrate.ADVISORY_LOCK_KEY})
+            holder.execute(
+                text("SELECT pg_advisory_lock(:k)"), {"k": migration_runner.ADVISORY_LOCK_KEY}
+            )
             holder.commit()
             job = threading.Thread(
                 target=lambda: outcome.append(migration_handler.handler(event, context))
@@ -303,7 +307,9 @@ def test_answers_failed_before_the_lambda_timeout(stack: Stack) -> None:
             response = stack.server.next_response(timeout=10)  # while the job still waits
             assert job.is_alive()
             assert stack.revision() is None
-            holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": migrate.ADVISORY_LOCK_KEY})
+            holder.execute(
+                text("SELECT pg_advisory_unlock(:k)"), {"k": migration_runner.ADVISORY_LOCK_KEY}
+            )
             holder.commit()
         job.join(timeout=60)
     finally:

@@ -7,9 +7,9 @@ import urllib.error
 from collections.abc import Iterator
 from typing import Any
 
+import custom_resource
 import pytest
-from chatkit_backend import custom_resource
-from chatkit_backend.custom_resource import CustomResourceResponse, failure_reason, send_response
+from custom_resource import CustomResourceResponse, failure_reason, send_response
 from sqlalchemy.exc import ProgrammingError
 
 from tests.support.cloudformation import ResponseServer, response_server

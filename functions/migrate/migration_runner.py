@@ -24,15 +24,14 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from chatkit_backend.db import to_sync_url
+from chatkit_backend.errors import ConfigurationError
+from chatkit_backend.secrets import database_url_from_secret
+from chatkit_backend.settings import PROJECT_ROOT, Settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
-
-from .db import to_sync_url
-from .errors import ConfigurationError
-from .secrets import database_url_from_secret
-from .settings import PROJECT_ROOT, Settings
 
 logger = logging.getLogger(__name__)
 
