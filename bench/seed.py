@@ -39,7 +39,7 @@ from chatkit.types import (
     UserMessageItem,
     UserMessageTextContent,
 )
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.ids import new_id
 from chatkit_backend.store import PostgresStore
@@ -243,7 +243,7 @@ async def verify(url: str) -> int:
     database = Database.from_url(url)
     try:
         store = PostgresStore(database)
-        context = RequestContext(user_id=user_id(0))
+        context = Caller(user_id=user_id(0))
         threads = await store.load_threads(1, None, "asc", context)
         if not threads.data:
             return 0

@@ -26,7 +26,7 @@ from chatkit_backend.auth import build_authenticator  # noqa: E402
 from chatkit_backend.db import Database, resolve_database_url, set_database  # noqa: E402
 from chatkit_backend.observability import logger  # noqa: E402
 from chatkit_backend.settings import Settings, get_settings  # noqa: E402
-from chatkit_backend.web import cors  # noqa: E402
+from cors import cors  # noqa: E402
 from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
 CONVERSATIONS_PATHS = ("/api/conversations", "/openapi.json", "/docs")

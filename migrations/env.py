@@ -14,7 +14,7 @@ from logging.config import fileConfig
 
 from alembic import context
 from chatkit_backend.db import to_sync_url
-from chatkit_backend.models import metadata
+from chatkit_backend.tables import metadata
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import migration_runner
 import pytest
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 
 from tests.support.databases import create_scratch_database, drop_scratch_database
@@ -62,20 +62,20 @@ def any_database(request: pytest.FixtureRequest) -> Database:
 
 
 @pytest.fixture
-def new_user() -> Callable[[], RequestContext]:
+def new_user() -> Callable[[], Caller]:
     """Factory of request contexts for fresh, unique users."""
 
-    def make() -> RequestContext:
-        return RequestContext(user_id=f"user_{secrets.token_hex(8)}")
+    def make() -> Caller:
+        return Caller(user_id=f"user_{secrets.token_hex(8)}")
 
     return make
 
 
 @pytest.fixture
-def alice(new_user: Callable[[], RequestContext]) -> RequestContext:
+def alice(new_user: Callable[[], Caller]) -> Caller:
     return new_user()
 
 
 @pytest.fixture
-def bob(new_user: Callable[[], RequestContext]) -> RequestContext:
+def bob(new_user: Callable[[], Caller]) -> Caller:
     return new_user()

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from chat_app.offline_model import PREFIX
 from chatkit.types import Page, Thread, ThreadItem, ThreadMetadata
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.settings import Settings
 from pydantic import TypeAdapter
 
@@ -79,7 +79,7 @@ async def crud(crud_server: UvicornThread) -> AsyncIterator[httpx.AsyncClient]:
 # --- the chat function's side ------------------------------------------------------------------
 
 
-async def chatkit_create(chat: httpx.AsyncClient, user: RequestContext, text: str) -> Streamed:
+async def chatkit_create(chat: httpx.AsyncClient, user: Caller, text: str) -> Streamed:
     created = await stream(
         chat, user, {"type": "threads.create", "params": {"input": user_input(text)}}
     )
@@ -87,9 +87,7 @@ async def chatkit_create(chat: httpx.AsyncClient, user: RequestContext, text: st
     return created
 
 
-async def chatkit_add(
-    chat: httpx.AsyncClient, user: RequestContext, thread_id: str, text: str
-) -> Streamed:
+async def chatkit_add(chat: httpx.AsyncClient, user: Caller, thread_id: str, text: str) -> Streamed:
     return await stream(
         chat,
         user,
@@ -101,7 +99,7 @@ async def chatkit_add(
 
 
 async def chatkit_json(
-    chat: httpx.AsyncClient, user: RequestContext, kind: str, **params: Any
+    chat: httpx.AsyncClient, user: Caller, kind: str, **params: Any
 ) -> httpx.Response:
     return await post(chat, user, {"type": kind, "params": params})
 
@@ -116,7 +114,7 @@ class SimpleTurn:
 
 async def simple_turn(
     chat: httpx.AsyncClient,
-    user: RequestContext,
+    user: Caller,
     protocol: SimpleProtocol,
     message: str,
     thread_id: str | None = None,
@@ -153,22 +151,20 @@ async def simple_turn(
 
 
 async def crud_call(
-    crud: httpx.AsyncClient, user: RequestContext, method: str, path: str, **kwargs: Any
+    crud: httpx.AsyncClient, user: Caller, method: str, path: str, **kwargs: Any
 ) -> httpx.Response:
     return await crud.request(
         method, f"/api/conversations{path}", headers=headers_for(user), **kwargs
     )
 
 
-async def listed_ids(crud: httpx.AsyncClient, user: RequestContext) -> list[str]:
+async def listed_ids(crud: httpx.AsyncClient, user: Caller) -> list[str]:
     response = await crud_call(crud, user, "GET", "", params={"limit": 100})
     assert response.status_code == 200, response.text
     return [conversation["id"] for conversation in response.json()["conversations"]]
 
 
-async def conversation(
-    crud: httpx.AsyncClient, user: RequestContext, thread_id: str
-) -> dict[str, Any]:
+async def conversation(crud: httpx.AsyncClient, user: Caller, thread_id: str) -> dict[str, Any]:
     """``GET /api/conversations/{id}``, checked against the messages route (the same list)."""
     response = await crud_call(crud, user, "GET", f"/{thread_id}")
     assert response.status_code == 200, response.text
@@ -194,7 +190,7 @@ def tool_call_of(message: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_chatkit_conversation_is_listed_and_shown_with_its_tool_call(
-    chat: httpx.AsyncClient, crud: httpx.AsyncClient, alice: RequestContext
+    chat: httpx.AsyncClient, crud: httpx.AsyncClient, alice: Caller
 ) -> None:
     created = await chatkit_create(chat, alice, "Add a task to buy milk")
     thread_id = created.thread_id
@@ -230,7 +226,7 @@ async def test_chatkit_conversation_is_listed_and_shown_with_its_tool_call(
 async def test_simple_protocol_conversation_is_listed_and_shown(
     chat: httpx.AsyncClient,
     crud: httpx.AsyncClient,
-    alice: RequestContext,
+    alice: Caller,
     protocol: SimpleProtocol,
 ) -> None:
     added = await simple_turn(chat, alice, protocol, "add a task to water the plants")
@@ -261,7 +257,7 @@ async def test_simple_protocol_conversation_is_listed_and_shown(
 
 
 async def test_rename_through_crud_is_seen_by_chatkit(
-    chat: httpx.AsyncClient, crud: httpx.AsyncClient, alice: RequestContext
+    chat: httpx.AsyncClient, crud: httpx.AsyncClient, alice: Caller
 ) -> None:
     thread_id = (await chatkit_create(chat, alice, "Hello there")).thread_id
     other_id = (await chatkit_create(chat, alice, "Another one")).thread_id
@@ -286,7 +282,7 @@ async def test_rename_through_crud_is_seen_by_chatkit(
 
 
 async def test_delete_through_crud_is_seen_by_every_chat_protocol(
-    chat: httpx.AsyncClient, crud: httpx.AsyncClient, alice: RequestContext
+    chat: httpx.AsyncClient, crud: httpx.AsyncClient, alice: Caller
 ) -> None:
     thread_id = (await chatkit_create(chat, alice, "Add a task to call mum")).thread_id
     kept_id = (await chatkit_create(chat, alice, "Keep me")).thread_id
@@ -312,7 +308,7 @@ async def test_delete_through_crud_is_seen_by_every_chat_protocol(
 
 
 async def test_crud_created_conversation_is_continued_by_every_chat_protocol(
-    chat: httpx.AsyncClient, crud: httpx.AsyncClient, alice: RequestContext
+    chat: httpx.AsyncClient, crud: httpx.AsyncClient, alice: Caller
 ) -> None:
     created = await crud_call(crud, alice, "POST", "", json={"title": "Groceries"})
     assert created.status_code == 201, created.text
@@ -350,8 +346,8 @@ async def test_crud_created_conversation_is_continued_by_every_chat_protocol(
 async def test_bob_sees_none_of_alices_conversations_through_either_function(
     chat: httpx.AsyncClient,
     crud: httpx.AsyncClient,
-    alice: RequestContext,
-    bob: RequestContext,
+    alice: Caller,
+    bob: Caller,
 ) -> None:
     from_chatkit = (await chatkit_create(chat, alice, "Add a task to see the dentist")).thread_id
     from_simple = (await simple_turn(chat, alice, "message body", "Hello")).thread_id

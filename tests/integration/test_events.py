@@ -29,7 +29,7 @@ from chat_app.app import create_app
 from chat_app.simple_protocol import SimpleChatRequest, SimpleEvent
 from chatkit.types import ChatKitReq, Page, ThreadItem, ThreadMetadata, ThreadStreamEvent
 from chatkit_backend.auth import build_authenticator
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings, get_settings
 from pydantic import BaseModel, TypeAdapter
@@ -173,12 +173,12 @@ async def chat_client(pg_url: str, pg_database: Database) -> AsyncIterator[httpx
 
 
 @pytest.fixture(scope="module")
-def user() -> RequestContext:
-    return RequestContext(user_id=f"user_{secrets.token_hex(8)}")
+def user() -> Caller:
+    return Caller(user_id=f"user_{secrets.token_hex(8)}")
 
 
 @pytest.fixture(scope="module")
-async def thread_id(chat_client: httpx.AsyncClient, user: RequestContext) -> str:
+async def thread_id(chat_client: httpx.AsyncClient, user: Caller) -> str:
     """A thread of ``user``'s, made by sending ``threads-create.json``."""
     event = filled(load("chat", "threads-create"), token=mint_hs256(user.user_id), thread_id="")
     response = await chat_client.send(http_request(chat_client, event))
@@ -190,7 +190,7 @@ async def thread_id(chat_client: httpx.AsyncClient, user: RequestContext) -> str
 
 @pytest.mark.parametrize("name", sorted(CHAT_EVENTS))
 async def test_chat_event_gets_its_documented_answer(
-    name: str, chat_client: httpx.AsyncClient, user: RequestContext, thread_id: str
+    name: str, chat_client: httpx.AsyncClient, user: Caller, thread_id: str
 ) -> None:
     event = filled(load("chat", name), token=mint_hs256(user.user_id), thread_id=thread_id)
 

@@ -14,8 +14,8 @@ import pytest
 from chat_app.app import create_app as create_chat_app
 from chatkit_backend.auth import build_authenticator
 from chatkit_backend.db import Database
+from chatkit_backend.input_checks import NUL_MESSAGE, contains_nul, reject_nul
 from chatkit_backend.settings import Settings
-from chatkit_backend.text import NUL_MESSAGE, contains_nul, reject_nul
 from conversations_app.api import create_app as create_conversations_app
 
 from tests.support.tokens import TEST_JWT_SECRET, auth_header

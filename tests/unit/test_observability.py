@@ -17,9 +17,9 @@ import httpx
 import pytest
 from chatkit_backend import observability
 from chatkit_backend.auth import JwtAuthenticator
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.observability import (
-    RequestContextMiddleware,
+    RequestLogMiddleware,
     bind_user,
     get_logger,
     get_metrics,
@@ -54,12 +54,10 @@ def build_app(gate: dict[str, asyncio.Event] | None = None) -> FastAPI:
     user = current_user(JwtAuthenticator(settings))
     app = FastAPI()
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestLogMiddleware)
 
     @app.post("/chat")
-    async def chat(
-        request: Request, context: Annotated[RequestContext, Depends(user)]
-    ) -> dict[str, str]:
+    async def chat(request: Request, context: Annotated[Caller, Depends(user)]) -> dict[str, str]:
         await request.body()
         get_logger().info("inside the handler")
         get_metrics().add_metric(name="TurnCount", unit="Count", value=1)
@@ -71,7 +69,7 @@ def build_app(gate: dict[str, asyncio.Event] | None = None) -> FastAPI:
         return {}
 
     @app.get("/wait/{name}")
-    async def wait(name: str, context: Annotated[RequestContext, Depends(user)]) -> dict[str, str]:
+    async def wait(name: str, context: Annotated[Caller, Depends(user)]) -> dict[str, str]:
         assert gate is not None
         gate[f"entered-{name}"].set()
         await gate[name].wait()

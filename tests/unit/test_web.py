@@ -1,4 +1,4 @@
-"""The shared HTTP glue: JSON errors, the auth dependency, the body limit and CORS.
+"""The shared HTTP glue: JSON errors, the auth dependency and the body limit.
 
 No ``from __future__ import annotations`` here: FastAPI must see the routes' ``Annotated``
 dependencies, which refer to variables local to :func:`build_app`.
@@ -11,18 +11,17 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from chatkit_backend.auth import JwtAuthenticator
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.errors import NotFound
-from chatkit_backend.observability import RequestContextMiddleware
+from chatkit_backend.observability import RequestLogMiddleware
 from chatkit_backend.settings import Settings
-from chatkit_backend.web import BodySizeLimitMiddleware, cors, current_user, install_error_handlers
+from chatkit_backend.web import BodySizeLimitMiddleware, current_user, install_error_handlers
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 
 from tests.support.tokens import TEST_JWT_SECRET, auth_header, mint_hs256
 
 MAX_BYTES = 2048
-ORIGIN = "https://app.example"
 
 
 class Item(BaseModel):
@@ -36,11 +35,10 @@ def build_app() -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BYTES)
-    cors(app, [ORIGIN])
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestLogMiddleware)
 
     @app.get("/me")
-    async def me(context: Annotated[RequestContext, Depends(user)]) -> dict[str, Any]:
+    async def me(context: Annotated[Caller, Depends(user)]) -> dict[str, Any]:
         return {"user_id": context.user_id, "request_id": context.request_id}
 
     @app.get("/missing")
@@ -132,13 +130,11 @@ async def test_app_error_is_its_status_and_detail(client: httpx.AsyncClient) -> 
 async def test_unhandled_exception_is_500_json_without_its_text(
     client: httpx.AsyncClient,
 ) -> None:
-    response = await client.get("/boom", headers={"Origin": ORIGIN})
+    response = await client.get("/boom")
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {"detail": "Internal error"}
     assert "hunter2" not in response.text
-    # Answered inside the CORS middleware, so a browser can read it.
-    assert response.headers["access-control-allow-origin"] == ORIGIN
 
 
 async def test_validation_error_is_422_with_summary_and_json_safe_errors(
@@ -293,55 +289,3 @@ async def test_body_limit_answers_for_apps_without_handlers(inner: Any) -> None:
 
 
 # --- CORS ---------------------------------------------------------------------------------------
-
-
-async def test_cors_preflight_allows_configured_origin(client: httpx.AsyncClient) -> None:
-    response = await client.options(
-        "/me",
-        headers={
-            "Origin": ORIGIN,
-            "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "authorization,content-type",
-        },
-    )
-    assert response.status_code == 200
-    assert response.headers["access-control-allow-origin"] == ORIGIN
-    allowed = response.headers["access-control-allow-headers"].lower()
-    assert "authorization" in allowed
-    assert "content-type" in allowed
-
-
-async def test_cors_refuses_other_origins(client: httpx.AsyncClient) -> None:
-    response = await client.options(
-        "/me",
-        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
-    )
-    assert response.status_code == 400
-    assert "access-control-allow-origin" not in response.headers
-
-
-async def test_cors_exposes_thread_id(client: httpx.AsyncClient) -> None:
-    response = await client.get("/me", headers={**auth_header("alice"), "Origin": ORIGIN})
-    exposed = response.headers["access-control-expose-headers"].lower()
-    assert "x-thread-id" in exposed
-
-
-def test_cors_without_origins_adds_nothing() -> None:
-    app = FastAPI()
-    assert cors(app, []) is app
-    assert app.user_middleware == []
-
-
-async def test_cors_wraps_a_plain_asgi_app() -> None:
-    """The dev server's path router is no Starlette app: it comes back wrapped."""
-    inner = FastAPI()
-
-    @inner.get("/ping")
-    async def ping() -> dict[str, str]:
-        return {}
-
-    wrapped = cors(lambda scope, receive, send: inner(scope, receive, send), [ORIGIN])
-    transport = httpx.ASGITransport(app=wrapped)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        response = await http.get("/ping", headers={"Origin": ORIGIN})
-    assert response.headers["access-control-allow-origin"] == ORIGIN

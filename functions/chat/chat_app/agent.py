@@ -18,13 +18,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from agents import Agent, Model
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
-from chatkit_backend.tasks import TaskRepository
+
+from chat_app.task_repository import TaskRepository
 
 from .mcp_servers import open_mcp_servers
-from .models import build_model
+from .model_provider import build_model
 from .offline_model import OfflineModel
 from .todo_mcp import build_todo_server
 
@@ -71,7 +72,7 @@ class AgentFactory:
         return isinstance(self._model, OfflineModel)
 
     @asynccontextmanager
-    async def open(self, request_context: RequestContext) -> AsyncIterator[Agent[Any]]:
+    async def open(self, request_context: Caller) -> AsyncIterator[Agent[Any]]:
         """A ready agent for this user's turn; its MCP servers are closed when the block exits."""
         async with open_mcp_servers(
             self._todo_server, request_context, self._remote_urls, self._allowed_tools

@@ -22,9 +22,9 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 from chatkit_backend.auth import Authenticator, build_authenticator
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database, get_database
-from chatkit_backend.observability import RequestContextMiddleware
+from chatkit_backend.observability import RequestLogMiddleware
 from chatkit_backend.settings import Settings, get_settings
 from chatkit_backend.web import (
     BodySizeLimitMiddleware,
@@ -73,7 +73,7 @@ def create_app(
     settings = settings or get_settings()
     authenticator = authenticator or build_authenticator(settings)
     slot = ServiceSlot(settings, database, agent_factory)
-    User = Annotated[RequestContext, Depends(current_user(authenticator))]
+    User = Annotated[Caller, Depends(current_user(authenticator))]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -84,7 +84,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(NulCharacterMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestLogMiddleware)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

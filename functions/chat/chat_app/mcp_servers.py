@@ -25,7 +25,7 @@ from weakref import WeakKeyDictionary
 
 from agents.mcp import MCPServer, MCPServerStreamableHttp, MCPToolMetaContext
 from agents.run_context import RunContextWrapper
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from fastmcp import Client, FastMCP
 from mcp.types import CallToolResult, GetPromptResult, ListPromptsResult
 from mcp.types import Tool as MCPTool
@@ -50,7 +50,7 @@ def user_meta(context: MCPToolMetaContext) -> dict[str, Any] | None:
     Returning ``None`` (no request context) sends no user, and the server refuses the call.
     """
     request_context = getattr(context.run_context.context, "request_context", None)
-    if isinstance(request_context, RequestContext) and request_context.user_id:
+    if isinstance(request_context, Caller) and request_context.user_id:
         return {USER_META_KEY: request_context.user_id}
     return None
 
@@ -147,7 +147,7 @@ def server_label(url: str) -> str:
 @asynccontextmanager
 async def open_mcp_servers(
     todo_server: FastMCP,
-    request_context: RequestContext,
+    request_context: Caller,
     remote_urls: Sequence[str] = (),
     allowed_tools: Sequence[str] = (),
 ) -> AsyncIterator[list[MCPServer]]:

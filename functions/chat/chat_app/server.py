@@ -57,7 +57,7 @@ from chatkit.types import (
     UserMessageTextContent,
     WidgetItem,
 )
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.conversations import Title
 from chatkit_backend.errors import AppError, BadRequest, PayloadTooLarge
 from chatkit_backend.settings import Settings
@@ -136,7 +136,7 @@ class ToolCallConverter(ThreadItemConverter):
         )
 
 
-class ChatServer(ChatKitServer[RequestContext]):
+class ChatServer(ChatKitServer[Caller]):
     """ChatKit protocol over :class:`PostgresStore`, answering with the project's agent."""
 
     def __init__(self, store: PostgresStore, agents: AgentSource, settings: Settings) -> None:
@@ -149,18 +149,18 @@ class ChatServer(ChatKitServer[RequestContext]):
     # --- entry points of the HTTP layer ---------------------------------------------------------
 
     async def open_stream(
-        self, request: StreamingReq, context: RequestContext
+        self, request: StreamingReq, context: Caller
     ) -> AsyncIterator[ThreadStreamEvent]:
         """Check the request, then return the SDK's event stream for it."""
         await self.check(request, context)
         return self._process_streaming_impl(request, context)
 
-    async def answer(self, request: NonStreamingReq, context: RequestContext) -> bytes:
+    async def answer(self, request: NonStreamingReq, context: Caller) -> bytes:
         """Check the request, then the SDK's JSON answer to it."""
         await self.check(request, context)
         return await self._process_non_streaming(request, context)
 
-    async def check(self, request: StreamingReq | NonStreamingReq, context: RequestContext) -> None:
+    async def check(self, request: StreamingReq | NonStreamingReq, context: Caller) -> None:
         """Refuse, before anything is written or streamed, what the SDK would get wrong.
 
         ``NotFoundError`` (missing and foreign alike) becomes 404 at the HTTP edge.
@@ -205,7 +205,7 @@ class ChatServer(ChatKitServer[RequestContext]):
         self,
         thread: ThreadMetadata,
         input_user_message: UserMessageItem | None,
-        context: RequestContext,
+        context: Caller,
     ) -> AsyncIterator[ThreadStreamEvent]:
         if input_user_message is not None and not thread.title:
             # The SDK saves the thread and sends thread.updated when it sees the change.
@@ -229,7 +229,7 @@ class ChatServer(ChatKitServer[RequestContext]):
             yield event
 
     async def handle_stream_cancelled(
-        self, thread: ThreadMetadata, pending_items: list[ThreadItem], context: RequestContext
+        self, thread: ThreadMetadata, pending_items: list[ThreadItem], context: Caller
     ) -> None:
         """The SDK's cancel handling (store the partial answer and a note), never interrupted."""
         await shielded(super().handle_stream_cancelled(thread, pending_items, context))
@@ -237,13 +237,11 @@ class ChatServer(ChatKitServer[RequestContext]):
     # --- other request types --------------------------------------------------------------------
 
     async def add_feedback(
-        self, thread_id: str, item_ids: list[str], feedback: FeedbackKind, context: RequestContext
+        self, thread_id: str, item_ids: list[str], feedback: FeedbackKind, context: Caller
     ) -> None:
         await self.postgres.set_feedback(thread_id, item_ids, feedback, context)
 
-    async def transcribe(
-        self, audio_input: AudioInput, context: RequestContext
-    ) -> TranscriptionResult:
+    async def transcribe(self, audio_input: AudioInput, context: Caller) -> TranscriptionResult:
         raise NotSupported("Dictation is not supported by this server")
 
     async def sync_action(
@@ -251,7 +249,7 @@ class ChatServer(ChatKitServer[RequestContext]):
         thread: ThreadMetadata,
         action: Action[str, Any],
         sender: WidgetItem | None,
-        context: RequestContext,
+        context: Caller,
     ) -> SyncCustomActionResponse:
         raise unknown_action(action)
 

@@ -22,12 +22,12 @@ from chatkit.errors import ErrorCode
 from chatkit.store import NotFoundError
 from chatkit.types import ChatKitReq, ThreadStreamEvent, is_streaming_req
 from chatkit.types import ErrorEvent as ChatKitErrorEvent
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.errors import BadRequest, NotFound
+from chatkit_backend.input_checks import NUL_MESSAGE, contains_nul
 from chatkit_backend.settings import Settings
 from chatkit_backend.store import PostgresStore
-from chatkit_backend.text import NUL_MESSAGE, contains_nul
 from chatkit_backend.web import THREAD_ID_HEADER, validation_errors, validation_summary
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
@@ -53,7 +53,7 @@ class ChatService:
     def build(cls, settings: Settings, database: Database, agents: AgentSource) -> ChatService:
         return cls(ChatServer(PostgresStore(database), agents, settings))
 
-    async def chatkit(self, body: bytes, user: RequestContext) -> Response:
+    async def chatkit(self, body: bytes, user: Caller) -> Response:
         """``POST /chatkit``: ChatKit protocol when the body has ``type``, else the simple one."""
         payload = _json_object(body)
         if "type" in payload:
@@ -65,7 +65,7 @@ class ChatService:
         raise BadRequest("Expected a ChatKit request (with 'type') or {'message': ...}")
 
     async def text_stream(
-        self, message: str | None, conversation_id: str | None, user: RequestContext
+        self, message: str | None, conversation_id: str | None, user: Caller
     ) -> Response:
         """``POST /api/chat/stream``: the answer as plain text chunks."""
         with _client_errors():
@@ -74,9 +74,7 @@ class ChatService:
             )
         return await self.simple(request, user, TEXT_CHUNKS)
 
-    async def simple(
-        self, request: SimpleChatRequest, user: RequestContext, framing: Framing
-    ) -> Response:
+    async def simple(self, request: SimpleChatRequest, user: Caller, framing: Framing) -> Response:
         view = SimpleView(request.thread_id)
         with _client_errors():
             events = await self.server.open_stream(request.to_chatkit(), user)
@@ -85,7 +83,7 @@ class ChatService:
         headers = {THREAD_ID_HEADER: view.thread_id} if view.thread_id else None
         return stream.response(headers)
 
-    async def _chatkit(self, payload: dict[str, Any], user: RequestContext) -> Response:
+    async def _chatkit(self, payload: dict[str, Any], user: Caller) -> Response:
         with _client_errors():
             request = CHATKIT_REQUEST.validate_python(payload)
             if not is_streaming_req(request):

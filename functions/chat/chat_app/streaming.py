@@ -76,7 +76,7 @@ from chatkit.types import (
     ThreadMetadata,
     ThreadStreamEvent,
 )
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.observability import get_logger, get_metrics
 from chatkit_backend.store import PostgresStore
 from chatkit_backend.tool_calls import ToolCallRecord
@@ -99,7 +99,7 @@ class AgentSource(Protocol):
     def is_offline(self) -> bool:
         """True for the built-in offline model: then there is nowhere to export traces to."""
 
-    def open(self, request_context: RequestContext) -> Any:
+    def open(self, request_context: Caller) -> Any:
         """An async context manager yielding the ``Agent`` of this user's turn."""
 
 
@@ -141,7 +141,7 @@ class _RunTracker(RunHooks[Any]):
     call that ran, those that never finished marked as failed.
     """
 
-    def __init__(self, context: AgentContext[RequestContext]) -> None:
+    def __init__(self, context: AgentContext[Caller]) -> None:
         self.context = context
         self.messages: list[str] = []
         self.calls: dict[str, ToolCallRecord] = {}
@@ -277,7 +277,7 @@ class _Answers:
     raised at once); :meth:`close` completes those from the run's finished model responses.
     """
 
-    def __init__(self, thread: ThreadMetadata, context: AgentContext[RequestContext]) -> None:
+    def __init__(self, thread: ThreadMetadata, context: AgentContext[Caller]) -> None:
         self._thread = thread
         self._context = context
         self._open: dict[str, AssistantMessageItem] = {}
@@ -363,7 +363,7 @@ class _MessageIds:
     starts a new message; its ``updated`` and ``done`` events follow it.
     """
 
-    def __init__(self, context: AgentContext[RequestContext]) -> None:
+    def __init__(self, context: AgentContext[Caller]) -> None:
         self._context = context
         self._open: dict[str, str] = {}
 
@@ -420,7 +420,7 @@ class AgentTurn:
         agents: AgentSource,
         store: PostgresStore,
         thread: ThreadMetadata,
-        request_context: RequestContext,
+        request_context: Caller,
         input_items: list[Any],
         settings: TurnSettings,
     ) -> None:
@@ -430,7 +430,7 @@ class AgentTurn:
         self._request_context = request_context
         self._input_items = input_items
         self._settings = settings
-        self._context = AgentContext[RequestContext](
+        self._context = AgentContext[Caller](
             thread=thread, store=store, request_context=request_context
         )
         self._tracker = _RunTracker(self._context)

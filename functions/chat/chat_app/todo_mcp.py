@@ -22,10 +22,11 @@ from collections.abc import Awaitable
 from typing import Annotated, TypeVar
 
 from chatkit_backend.errors import AppError
-from chatkit_backend.tasks import TaskOut, TaskRepository
 from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ToolError
 from pydantic import BaseModel, Field
+
+from chat_app.task_repository import TaskOut, TaskRepository
 
 SERVER_NAME = "todo"
 

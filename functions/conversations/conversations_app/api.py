@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from chatkit_backend import observability
 from chatkit_backend.auth import Authenticator
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.conversations import (
     DEFAULT_CONVERSATIONS_PAGE,
     DEFAULT_MESSAGES_PAGE,
@@ -79,7 +79,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 def conversations_router(service: ConversationService, authenticator: Authenticator) -> APIRouter:
     """The ``/api/conversations`` routes (the dev server mounts the same router)."""
     router = APIRouter(prefix="/api/conversations", tags=["conversations"])
-    User = Annotated[RequestContext, Depends(current_user(authenticator))]
+    User = Annotated[Caller, Depends(current_user(authenticator))]
     ConversationId = Annotated[str, Path(description="The conversation (ChatKit thread) id")]
     Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")]
     After = Annotated[
@@ -192,5 +192,5 @@ def create_app(
 
     app.include_router(conversations_router(service, authenticator))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(observability.RequestContextMiddleware)
+    app.add_middleware(observability.RequestLogMiddleware)
     return app

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import jwt
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from .context import RequestContext
+from .caller import Caller
 from .errors import AuthError, ConfigurationError
 from .settings import Settings
 
@@ -56,11 +56,11 @@ _PRINTABLE_ALG = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 
 
 class Authenticator(Protocol):
-    """Turns the ``Authorization`` header into a :class:`RequestContext` or raises ``AuthError``."""
+    """Turns the ``Authorization`` header into a :class:`Caller` or raises ``AuthError``."""
 
     async def authenticate(
         self, authorization: str | None, request_id: str | None = None
-    ) -> RequestContext: ...
+    ) -> Caller: ...
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -274,7 +274,7 @@ class JwtAuthenticator:
 
     async def authenticate(
         self, authorization: str | None, request_id: str | None = None
-    ) -> RequestContext:
+    ) -> Caller:
         token = bearer_token(authorization)
         try:
             header = jwt.get_unverified_header(token)
@@ -285,7 +285,7 @@ class JwtAuthenticator:
         subject = claims["sub"]
         if not subject or len(subject) > MAX_SUBJECT_CHARS:
             raise AuthError("Invalid token subject")
-        return RequestContext(user_id=subject, bearer_token=token, request_id=request_id)
+        return Caller(user_id=subject, bearer_token=token, request_id=request_id)
 
     async def _key_for(self, header: Mapping[str, Any]) -> tuple[str, Any]:
         """The algorithm and key to verify with, chosen by configuration (the header only asks)."""
@@ -357,8 +357,8 @@ class DevUserAuthenticator:
 
     async def authenticate(
         self, authorization: str | None, request_id: str | None = None
-    ) -> RequestContext:
-        return RequestContext(user_id=self.user_id, request_id=request_id)
+    ) -> Caller:
+        return Caller(user_id=self.user_id, request_id=request_id)
 
 
 def build_authenticator(settings: Settings, *, allow_dev_user: bool = False) -> Authenticator:

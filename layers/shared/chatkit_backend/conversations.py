@@ -31,12 +31,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from sqlalchemy import Row, Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .context import RequestContext
+from .caller import Caller
 from .db import Database
 from .errors import BadRequest, NotFound
+from .input_checks import reject_nul
 from .item_projection import Role
 from .store import ITEMS, THREADS, PostgresStore
-from .text import reject_nul
 
 MAX_PAGE_SIZE = 100
 DEFAULT_CONVERSATIONS_PAGE = 50
@@ -172,7 +172,7 @@ class ConversationService:
 
     async def list(
         self,
-        context: RequestContext,
+        context: Caller,
         *,
         limit: int = DEFAULT_CONVERSATIONS_PAGE,
         offset: int = 0,
@@ -194,13 +194,13 @@ class ConversationService:
             next_cursor=encode_cursor("conversations", last.updated_at, last.pk) if last else None,
         )
 
-    async def most_recent(self, context: RequestContext) -> Conversation | None:
+    async def most_recent(self, context: Caller) -> Conversation | None:
         async with self.database.session() as session:
             row = (await session.execute(_conversations(context).limit(1))).first()
         return _conversation(row) if row else None
 
     async def get(
-        self, context: RequestContext, conversation_id: str, *, limit: int = DEFAULT_MESSAGES_PAGE
+        self, context: Caller, conversation_id: str, *, limit: int = DEFAULT_MESSAGES_PAGE
     ) -> ConversationWithMessages:
         """The conversation and its first ``limit`` messages (one short transaction)."""
         async with self.database.session() as session:
@@ -214,7 +214,7 @@ class ConversationService:
 
     async def messages(
         self,
-        context: RequestContext,
+        context: Caller,
         conversation_id: str,
         *,
         limit: int = DEFAULT_MESSAGES_PAGE,
@@ -225,7 +225,7 @@ class ConversationService:
             await _find(session, context, conversation_id)
             return await _message_page(session, context, conversation_id, limit, cursor)
 
-    async def create(self, context: RequestContext, title: str | None = None) -> Conversation:
+    async def create(self, context: Caller, title: str | None = None) -> Conversation:
         """A new, empty ChatKit thread, written by the store exactly as the chat function would."""
         thread = ThreadMetadata(
             id=self.store.generate_thread_id(context), title=title, created_at=datetime.now(UTC)
@@ -233,14 +233,12 @@ class ConversationService:
         await self.store.save_thread(thread, context)
         return await self._summary(context, thread.id)
 
-    async def rename(
-        self, context: RequestContext, conversation_id: str, title: str
-    ) -> Conversation:
+    async def rename(self, context: Caller, conversation_id: str, title: str) -> Conversation:
         thread = await self._load(context, conversation_id)
         await self.store.save_thread(thread.model_copy(update={"title": title}), context)
         return await self._summary(context, conversation_id)
 
-    async def delete(self, context: RequestContext, conversation_id: str) -> DeletedConversation:
+    async def delete(self, context: Caller, conversation_id: str) -> DeletedConversation:
         """Delete the thread; its items go with it through the foreign key's ``ON DELETE CASCADE``.
 
         The store's delete is a silent no-op for a missing thread, so existence is checked first:
@@ -250,13 +248,13 @@ class ConversationService:
         await self.store.delete_thread(conversation_id, context)
         return DeletedConversation(id=conversation_id)
 
-    async def _load(self, context: RequestContext, conversation_id: str) -> ThreadMetadata:
+    async def _load(self, context: Caller, conversation_id: str) -> ThreadMetadata:
         try:
             return await self.store.load_thread(conversation_id, context)
         except NotFoundError as exc:
             raise NotFound(CONVERSATION_NOT_FOUND) from exc
 
-    async def _summary(self, context: RequestContext, conversation_id: str) -> Conversation:
+    async def _summary(self, context: Caller, conversation_id: str) -> Conversation:
         async with self.database.session() as session:
             return _conversation(await _find(session, context, conversation_id))
 
@@ -272,7 +270,7 @@ _CONVERSATION_COLUMNS = (
 )
 
 
-def _conversations(context: RequestContext) -> Select[Any]:
+def _conversations(context: Caller) -> Select[Any]:
     """The caller's conversations, newest update first: a backward scan of the updated index."""
     return (
         select(*_CONVERSATION_COLUMNS)
@@ -281,7 +279,7 @@ def _conversations(context: RequestContext) -> Select[Any]:
     )
 
 
-async def _find(session: AsyncSession, context: RequestContext, conversation_id: str) -> Row[Any]:
+async def _find(session: AsyncSession, context: Caller, conversation_id: str) -> Row[Any]:
     query = select(*_CONVERSATION_COLUMNS).where(
         THREADS.c.user_id == context.user_id, THREADS.c.id == conversation_id
     )
@@ -293,7 +291,7 @@ async def _find(session: AsyncSession, context: RequestContext, conversation_id:
 
 async def _message_page(
     session: AsyncSession,
-    context: RequestContext,
+    context: Caller,
     conversation_id: str,
     limit: int,
     cursor: tuple[datetime, int] | None,

@@ -6,7 +6,7 @@ Powertools logger costs about 100 ms and the tracer (X-Ray SDK, botocore) about 
 which a CRUD cold start must not pay unless it uses them. ``get_logger()`` and friends are the
 same objects with precise types.
 
-:class:`RequestContextMiddleware` gives every request a correlation id (the platform's request
+:class:`RequestLogMiddleware` gives every request a correlation id (the platform's request
 id when there is one) and writes one JSON line per request: method, path, status, duration. Every
 line the Powertools logger writes during the request carries ``correlation_id`` and, once
 :func:`bind_user` ran (the auth dependency calls it), ``user_id``. The per-request state is one
@@ -110,7 +110,7 @@ def request_id_for(scope: Scope) -> str:
     return state.request_id if state is not None else request_id_from_scope(scope)
 
 
-class _RequestContextFilter(logging.Filter):
+class _RequestFieldsFilter(logging.Filter):
     """Adds ``correlation_id`` / ``user_id`` of the current request to each record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -136,13 +136,13 @@ def get_logger() -> Logger:
         from aws_lambda_powertools import Logger
 
         created = Logger(service=SERVICE_NAME)
-        created.registered_handler.addFilter(_RequestContextFilter())
+        created.registered_handler.addFilter(_RequestFieldsFilter())
         _logger = created
     return _logger
 
 
 def get_metrics() -> Metrics:
-    """CloudWatch EMF metrics; :class:`RequestContextMiddleware` flushes them after each request."""
+    """CloudWatch EMF metrics; :class:`RequestLogMiddleware` flushes them after each request."""
     global _metrics
     if _metrics is None:
         from aws_lambda_powertools import Metrics
@@ -185,7 +185,7 @@ def flush_metrics() -> None:
 # --- middleware ---------------------------------------------------------------------------------
 
 
-class RequestContextMiddleware:
+class RequestLogMiddleware:
     """Correlation id for each HTTP request, an ``X-Request-Id`` response header, one log line
     per request, and the metrics flushed when it ends (Lambda Web Adapter has no handler
     decorator to do it)."""

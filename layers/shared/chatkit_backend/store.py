@@ -53,11 +53,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from .context import RequestContext
+from .caller import Caller
 from .db import Database
 from .ids import new_id
 from .item_projection import project_item
-from .models import AttachmentRow, ThreadItemRow, ThreadRow, utcnow
+from .tables import AttachmentRow, ThreadItemRow, ThreadRow, utcnow
 
 THREADS: Table = ThreadRow.__table__  # type: ignore[attr-defined]
 ITEMS: Table = ThreadItemRow.__table__  # type: ignore[attr-defined]
@@ -77,7 +77,7 @@ location. This backend keeps attachment metadata only; serving the bytes is out 
 Order = Literal["asc", "desc"]
 
 
-class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
+class PostgresStore(Store[Caller], AttachmentStore[Caller]):
     """ChatKit ``Store`` and ``AttachmentStore`` over :class:`~chatkit_backend.db.Database`."""
 
     def __init__(self, database: Database) -> None:
@@ -86,20 +86,20 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
 
     # --- ids ------------------------------------------------------------------------------------
 
-    def generate_thread_id(self, context: RequestContext) -> str:
+    def generate_thread_id(self, context: Caller) -> str:
         return new_id("thread")
 
     def generate_item_id(
-        self, item_type: StoreItemType, thread: ThreadMetadata, context: RequestContext
+        self, item_type: StoreItemType, thread: ThreadMetadata, context: Caller
     ) -> str:
         return new_id(item_type)
 
-    def generate_attachment_id(self, mime_type: str, context: RequestContext) -> str:
+    def generate_attachment_id(self, mime_type: str, context: Caller) -> str:
         return new_id("attachment")
 
     # --- threads --------------------------------------------------------------------------------
 
-    async def save_thread(self, thread: ThreadMetadata, context: RequestContext) -> None:
+    async def save_thread(self, thread: ThreadMetadata, context: Caller) -> None:
         """Upsert the thread's metadata; a ``Thread``'s items are never written here.
 
         ``created_at`` (the paging key) is fixed by the first save; later saves replace the JSON
@@ -125,7 +125,7 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
         async with self.database.session() as session:
             await session.execute(statement)
 
-    async def load_thread(self, thread_id: str, context: RequestContext) -> ThreadMetadata:
+    async def load_thread(self, thread_id: str, context: Caller) -> ThreadMetadata:
         """The thread's metadata (``ThreadMetadata``, items are paged separately)."""
         statement = select(THREADS.c.data).where(
             THREADS.c.user_id == context.user_id, THREADS.c.id == thread_id
@@ -137,7 +137,7 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
         return ThreadMetadata.model_validate(data)
 
     async def load_threads(
-        self, limit: int, after: str | None, order: str, context: RequestContext
+        self, limit: int, after: str | None, order: str, context: Caller
     ) -> Page[ThreadMetadata]:
         """A page of the caller's threads by creation time.
 
@@ -154,7 +154,7 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
             after=rows[-1].id if rows else None,
         )
 
-    async def delete_thread(self, thread_id: str, context: RequestContext) -> None:
+    async def delete_thread(self, thread_id: str, context: Caller) -> None:
         """One statement: the foreign key cascades to the items. Missing or foreign: no-op."""
         statement = delete(THREADS).where(
             THREADS.c.user_id == context.user_id, THREADS.c.id == thread_id
@@ -164,9 +164,7 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
 
     # --- items ----------------------------------------------------------------------------------
 
-    async def add_thread_item(
-        self, thread_id: str, item: ThreadItem, context: RequestContext
-    ) -> None:
+    async def add_thread_item(self, thread_id: str, item: ThreadItem, context: Caller) -> None:
         """Insert a new item and bump the thread's ``updated_at``.
 
         Idempotent: adding an id that is already there changes nothing. It must not update,
@@ -201,7 +199,7 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
         if not thread_exists:
             raise NotFoundError(f"Thread {thread_id} not found")
 
-    async def save_item(self, thread_id: str, item: ThreadItem, context: RequestContext) -> None:
+    async def save_item(self, thread_id: str, item: ThreadItem, context: Caller) -> None:
         """Upsert an item (JSON and projected columns); one statement.
 
         ``created_at`` and ``pk`` keep the item's place in the thread; ``feedback`` is kept too.
@@ -220,7 +218,7 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
         if not written:
             raise NotFoundError(f"Thread {thread_id} not found")
 
-    async def load_item(self, thread_id: str, item_id: str, context: RequestContext) -> ThreadItem:
+    async def load_item(self, thread_id: str, item_id: str, context: Caller) -> ThreadItem:
         statement = select(ITEMS.c.data).where(
             ITEMS.c.user_id == context.user_id,
             ITEMS.c.thread_id == thread_id,
@@ -238,7 +236,7 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
         after: str | None,
         limit: int,
         order: str,
-        context: RequestContext,
+        context: Caller,
     ) -> Page[ThreadItem]:
         """A page of a thread's items; same cursor rules as :meth:`load_threads`.
 
@@ -254,9 +252,7 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
             after=rows[-1].id if rows else None,
         )
 
-    async def delete_thread_item(
-        self, thread_id: str, item_id: str, context: RequestContext
-    ) -> None:
+    async def delete_thread_item(self, thread_id: str, item_id: str, context: Caller) -> None:
         """Missing or foreign: no-op."""
         statement = delete(ITEMS).where(
             ITEMS.c.user_id == context.user_id,
@@ -271,7 +267,7 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
         thread_id: str,
         item_ids: Sequence[str],
         kind: FeedbackKind,
-        context: RequestContext,
+        context: Caller,
     ) -> None:
         """Record the user's feedback on their items of one thread (one statement).
 
@@ -294,9 +290,7 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
 
     # --- attachments ----------------------------------------------------------------------------
 
-    async def create_attachment(
-        self, input: AttachmentCreateParams, context: RequestContext
-    ) -> Attachment:
+    async def create_attachment(self, input: AttachmentCreateParams, context: Caller) -> Attachment:
         """Create and persist the metadata of a new attachment (an image for ``image/*``).
 
         Only metadata is kept: ``upload_descriptor`` is None (there is no upload endpoint; the
@@ -321,7 +315,7 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
         await self.save_attachment(attachment, context)
         return attachment
 
-    async def save_attachment(self, attachment: Attachment, context: RequestContext) -> None:
+    async def save_attachment(self, attachment: Attachment, context: Caller) -> None:
         """Upsert the attachment's metadata (the SDK re-saves it once it belongs to a thread).
 
         An attachment bound to a thread that is missing or not the caller's raises
@@ -344,7 +338,7 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
         except IntegrityError as exc:  # the only constraint left: (user_id, thread_id) -> threads
             raise NotFoundError(f"Thread {attachment.thread_id} not found") from exc
 
-    async def load_attachment(self, attachment_id: str, context: RequestContext) -> Attachment:
+    async def load_attachment(self, attachment_id: str, context: Caller) -> Attachment:
         statement = select(ATTACHMENTS.c.data).where(
             ATTACHMENTS.c.user_id == context.user_id, ATTACHMENTS.c.id == attachment_id
         )
@@ -354,7 +348,7 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
             raise NotFoundError(f"Attachment {attachment_id} not found")
         return ATTACHMENT_ADAPTER.validate_python(data)
 
-    async def delete_attachment(self, attachment_id: str, context: RequestContext) -> None:
+    async def delete_attachment(self, attachment_id: str, context: Caller) -> None:
         """Missing or foreign: no-op."""
         statement = delete(ATTACHMENTS).where(
             ATTACHMENTS.c.user_id == context.user_id, ATTACHMENTS.c.id == attachment_id
@@ -364,7 +358,7 @@ class PostgresStore(Store[RequestContext], AttachmentStore[RequestContext]):
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _item_insert(self, thread_id: str, item: ThreadItem, context: RequestContext) -> Any:
+    def _item_insert(self, thread_id: str, item: ThreadItem, context: Caller) -> Any:
         """``INSERT INTO thread_items SELECT <item> FROM threads WHERE <the caller's thread>``.
 
         Selecting the values from the caller's thread row makes "the thread is not yours" insert

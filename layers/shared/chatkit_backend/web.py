@@ -1,4 +1,4 @@
-"""HTTP glue shared by the function apps: JSON errors, the auth dependency, body limit, CORS.
+"""HTTP glue shared by the function apps: JSON errors, the auth dependency, the body limit.
 
 Every error a client can see is ``{"detail": "..."}`` JSON with the right status (the ChatKit
 client and the REST callers both parse it); nothing answers with an HTML page or an exception's
@@ -10,10 +10,10 @@ Order of installation (Starlette wraps the last added middleware outermost)::
     install_error_handlers(app)            # innermost: unhandled errors become 500 JSON
     app.add_middleware(NulCharacterMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(RequestContextMiddleware)  # outermost: logs every request
+    app.add_middleware(RequestLogMiddleware)  # outermost: logs every request
 
 CORS is not the function apps' job: deployed, the function URL answers it; locally, the dev
-server wraps both apps once with :func:`cors`.
+server wraps both apps once (``dev/cors.py``).
 """
 
 from __future__ import annotations
@@ -24,18 +24,16 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import Authenticator
-from .context import RequestContext
+from .caller import Caller
 from .errors import AppError, AuthError, error_body
+from .input_checks import NUL_MESSAGE
 from .observability import bind_user, get_logger, request_id_for
-from .text import NUL_MESSAGE
 
 INTERNAL_ERROR = "Internal error"
 MAX_LISTED_VALIDATION_ERRORS = 5
@@ -158,10 +156,10 @@ def install_error_handlers(app: FastAPI) -> None:
 _bearer_scheme = HTTPBearer(auto_error=False, description="JWT from the identity provider")
 
 
-def current_user(authenticator: Authenticator) -> Callable[..., Awaitable[RequestContext]]:
-    """A FastAPI dependency giving the authenticated :class:`RequestContext` (401 otherwise).
+def current_user(authenticator: Authenticator) -> Callable[..., Awaitable[Caller]]:
+    """A FastAPI dependency giving the authenticated :class:`Caller` (401 otherwise).
 
-    ``user: Annotated[RequestContext, Depends(current_user(authenticator))]``. The bearer scheme
+    ``user: Annotated[Caller, Depends(current_user(authenticator))]``. The bearer scheme
     parameter only documents the security requirement in OpenAPI; the raw header is what gets
     verified, so the error message can say exactly what is wrong with it.
     """
@@ -169,7 +167,7 @@ def current_user(authenticator: Authenticator) -> Callable[..., Awaitable[Reques
     async def authenticated_user(
         request: Request,
         _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
-    ) -> RequestContext:
+    ) -> Caller:
         context = await authenticator.authenticate(
             request.headers.get("authorization"), request_id_for(request.scope)
         )
@@ -254,7 +252,7 @@ class NulCharacterMiddleware:
     """Answers 400 JSON when the path or the query string holds a NUL (``%00``).
 
     PostgreSQL cannot compare or store it, so an id or a message carrying one would fail inside a
-    query; bodies are checked where they are parsed (see :mod:`chatkit_backend.text`).
+    query; bodies are checked where they are parsed (see :mod:`chatkit_backend.input_checks`).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -268,29 +266,3 @@ class NulCharacterMiddleware:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-
-# --- CORS ---------------------------------------------------------------------------------------
-
-
-def cors(app: ASGIApp, origins: Sequence[str]) -> ASGIApp:
-    """Allow browsers on ``origins`` to call ``app`` with a bearer token; returns the app to serve.
-
-    A FastAPI/Starlette app gets the middleware added (and is returned); any other ASGI app (the
-    dev server's path router) comes back wrapped. No origins: the app is returned unchanged.
-    Credentials (cookies) are not allowed: auth is the ``Authorization`` header. ``X-Thread-Id``
-    is exposed so a browser client of the simple SSE protocol can read the new thread's id.
-    """
-    if not origins:
-        return app
-    options: dict[str, Any] = {
-        "allow_origins": list(origins),
-        "allow_methods": ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-        "allow_headers": ["Authorization", "Content-Type"],
-        "expose_headers": [THREAD_ID_HEADER, REQUEST_ID_HEADER],
-        "max_age": 600,
-    }
-    if isinstance(app, Starlette):
-        app.add_middleware(CORSMiddleware, **options)
-        return app
-    return CORSMiddleware(app, **options)

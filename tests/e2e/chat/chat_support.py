@@ -36,7 +36,7 @@ from chatkit.types import (
     ThreadStreamEvent,
 )
 from chatkit_backend.auth import build_authenticator
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
 from openai.types.responses import (
@@ -347,7 +347,7 @@ def json_body(response: httpx.Response) -> Any:
     return json.loads(response.content)
 
 
-def headers_for(user: RequestContext) -> dict[str, str]:
+def headers_for(user: Caller) -> dict[str, str]:
     """A valid bearer token for ``user``."""
     return auth_header(user.user_id)
 
@@ -374,7 +374,7 @@ class Streamed:
 
 async def stream(
     client: httpx.AsyncClient,
-    user: RequestContext,
+    user: Caller,
     body: Any,
     *,
     open_on_first_delta: Gate | None = None,
@@ -394,6 +394,6 @@ async def stream(
         return Streamed(response, datas)
 
 
-async def post(client: httpx.AsyncClient, user: RequestContext, body: Any) -> httpx.Response:
+async def post(client: httpx.AsyncClient, user: Caller, body: Any) -> httpx.Response:
     """POST a JSON (non-streaming) ChatKit request as ``user``."""
     return await client.post("/chatkit", json=body, headers=headers_for(user))

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from agents.testing import ScriptedModel, assistant_message, function_call
 from chat_app.offline_model import PREFIX
+from chat_app.task_repository import TaskRepository
 from chat_support import (
     ChatServerThread,
     factory_with,
@@ -26,14 +27,13 @@ from chatkit.types import (
     ThreadItemDoneEvent,
     UserMessageItem,
 )
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.store import PostgresStore
-from chatkit_backend.tasks import TaskRepository
 
 
 async def alices_thread(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext, store: PostgresStore
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller, store: PostgresStore
 ) -> tuple[str, str]:
     """A thread of alice's with a pending client tool call and structured input; (thread, msg)."""
     model.enqueue([assistant_message("Hi Alice.", item_id="alice_answer")])
@@ -75,8 +75,8 @@ async def alices_thread(
 async def test_bob_gets_404_for_every_request_naming_alices_rows(
     client: httpx.AsyncClient,
     model: ScriptedModel,
-    alice: RequestContext,
-    bob: RequestContext,
+    alice: Caller,
+    bob: Caller,
     store: PostgresStore,
 ) -> None:
     thread_id, message_id = await alices_thread(client, model, alice, store)
@@ -161,8 +161,8 @@ async def test_bob_gets_404_for_every_request_naming_alices_rows(
 async def test_bobs_tools_never_see_or_touch_alices_tasks(
     client: httpx.AsyncClient,
     model: ScriptedModel,
-    alice: RequestContext,
-    bob: RequestContext,
+    alice: Caller,
+    bob: Caller,
     pg_database: Database,
 ) -> None:
     tasks = TaskRepository(pg_database)
@@ -201,8 +201,8 @@ async def test_bobs_tools_never_see_or_touch_alices_tasks(
 async def test_a_model_told_to_act_for_another_user_changes_nothing_of_theirs(
     client: httpx.AsyncClient,
     model: ScriptedModel,
-    alice: RequestContext,
-    bob: RequestContext,
+    alice: Caller,
+    bob: Caller,
     pg_database: Database,
 ) -> None:
     # A prompt-injected model passes alice's id as an argument: the tools take no user argument.
@@ -238,8 +238,8 @@ async def test_a_model_told_to_act_for_another_user_changes_nothing_of_theirs(
 
 async def test_offline_model_asked_for_another_users_tasks_answers_with_the_callers(
     start_server: Callable[..., ChatServerThread],
-    alice: RequestContext,
-    bob: RequestContext,
+    alice: Caller,
+    bob: Caller,
     pg_database: Database,
 ) -> None:
     tasks = TaskRepository(pg_database)

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from agents.testing import ScriptedModel
 from chat_support import ChatServerThread, stream, streamed_reply, user_input
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from sqlalchemy import event
 
 
@@ -15,7 +15,7 @@ async def test_sql_statements_per_turn_do_not_depend_on_the_answer_length(
     client: httpx.AsyncClient,
     chat_server: ChatServerThread,
     model: ScriptedModel,
-    alice: RequestContext,
+    alice: Caller,
 ) -> None:
     created = await stream(
         client, alice, {"type": "threads.create", "params": {"input": user_input("Hi")}}

@@ -11,6 +11,7 @@ import httpx
 from agents import Agent, Tool, function_tool
 from agents.testing import ScriptedModel, assistant_message, function_call
 from chat_app.streaming import FAILURE_MESSAGE, MAX_TURNS_MESSAGE, TIMEOUT_MESSAGE, TOOL_FAILED
+from chat_app.task_repository import TaskRepository
 from chat_support import (
     EVENTS,
     ChatServerThread,
@@ -36,10 +37,9 @@ from chatkit.types import (
     ThreadStreamEvent,
     UserMessageItem,
 )
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.store import PostgresStore
-from chatkit_backend.tasks import TaskRepository
 from chatkit_backend.tool_calls import ToolCallRecord
 
 
@@ -63,7 +63,7 @@ def created_thread(events: Sequence[ThreadStreamEvent]) -> str:
     return events[0].thread.id
 
 
-async def stored_items(store: PostgresStore, user: RequestContext, thread_id: str) -> list[Any]:
+async def stored_items(store: PostgresStore, user: Caller, thread_id: str) -> list[Any]:
     return list((await store.load_thread_items(thread_id, None, 50, "asc", user)).data)
 
 
@@ -104,7 +104,7 @@ class ToolAgents:
         self.tools = tools
 
     @asynccontextmanager
-    async def open(self, request_context: RequestContext) -> AsyncIterator[Agent[Any]]:
+    async def open(self, request_context: Caller) -> AsyncIterator[Agent[Any]]:
         yield Agent(name="Tester", instructions="Test agent.", model=self.model, tools=self.tools)
 
 
@@ -114,7 +114,7 @@ class ToolAgents:
 async def test_first_delta_reaches_the_client_while_the_model_is_still_producing(
     client: httpx.AsyncClient,
     model: ScriptedModel,
-    alice: RequestContext,
+    alice: Caller,
     store: PostgresStore,
     gate: Gate,
 ) -> None:
@@ -144,7 +144,7 @@ async def test_no_database_connection_is_held_while_the_model_streams(
     client: httpx.AsyncClient,
     chat_server: ChatServerThread,
     model: ScriptedModel,
-    alice: RequestContext,
+    alice: Caller,
     gate: Gate,
 ) -> None:
     """A slow model must not pin a pooled connection (RDS connection limits, RDS Proxy pinning)."""
@@ -170,7 +170,7 @@ async def test_no_database_connection_is_held_while_the_model_streams(
 async def test_tool_call_is_shown_persisted_and_remembered(
     client: httpx.AsyncClient,
     model: ScriptedModel,
-    alice: RequestContext,
+    alice: Caller,
     store: PostgresStore,
     pg_database: Database,
 ) -> None:
@@ -233,7 +233,7 @@ async def test_tool_call_is_shown_persisted_and_remembered(
 async def test_disconnect_mid_stream_stores_the_partial_answer(
     client: httpx.AsyncClient,
     model: ScriptedModel,
-    alice: RequestContext,
+    alice: Caller,
     store: PostgresStore,
     gate: Gate,
 ) -> None:
@@ -273,7 +273,7 @@ async def test_disconnect_mid_stream_stores_the_partial_answer(
 async def test_model_exception_stores_the_partial_answer_and_reports_it(
     client: httpx.AsyncClient,
     model: ScriptedModel,
-    alice: RequestContext,
+    alice: Caller,
     store: PostgresStore,
     gate: Gate,
 ) -> None:
@@ -305,7 +305,7 @@ async def test_model_exception_stores_the_partial_answer_and_reports_it(
 
 
 async def test_tool_exception_stores_answer_and_failed_call_and_thread_goes_on(
-    start_server: Callable[..., ChatServerThread], alice: RequestContext, store: PostgresStore
+    start_server: Callable[..., ChatServerThread], alice: Caller, store: PostgresStore
 ) -> None:
     @function_tool(failure_error_function=None)
     async def lookup(query: str) -> str:
@@ -351,7 +351,7 @@ async def test_tool_exception_stores_answer_and_failed_call_and_thread_goes_on(
 
 async def test_turn_timeout_stops_the_model_and_keeps_the_partial_answer(
     start_server: Callable[..., ChatServerThread],
-    alice: RequestContext,
+    alice: Caller,
     store: PostgresStore,
     gate: Gate,
 ) -> None:
@@ -370,7 +370,7 @@ async def test_turn_timeout_stops_the_model_and_keeps_the_partial_answer(
 
 
 async def test_max_turns_ends_the_turn_with_an_error(
-    start_server: Callable[..., ChatServerThread], alice: RequestContext, store: PostgresStore
+    start_server: Callable[..., ChatServerThread], alice: Caller, store: PostgresStore
 ) -> None:
     scripted = ScriptedModel([[function_call("list_tasks", {}, call_id="call_list")]])
     server = start_server(factory_with(scripted), agent_max_turns=1)

@@ -34,10 +34,10 @@ from chatkit.types import (
     ThreadUpdatedEvent,
     UserMessageItem,
 )
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
-from chatkit_backend.models import ThreadItemRow
 from chatkit_backend.store import PostgresStore
+from chatkit_backend.tables import ThreadItemRow
 from pydantic import TypeAdapter
 from sqlalchemy import select
 
@@ -48,7 +48,7 @@ ATTACHMENT: TypeAdapter[Attachment] = TypeAdapter(Attachment)
 
 
 async def new_thread(
-    client: httpx.AsyncClient, model: ScriptedModel, user: RequestContext, text: str = "Hello"
+    client: httpx.AsyncClient, model: ScriptedModel, user: Caller, text: str = "Hello"
 ) -> Streamed:
     model.enqueue(streamed_reply(["Hi ", "there!"]))
     result = await stream(
@@ -72,7 +72,7 @@ def answer_text(result: Streamed) -> str:
 
 
 async def test_threads_create_streams_sdk_events_in_order(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext, store: PostgresStore
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller, store: PostgresStore
 ) -> None:
     result = await new_thread(client, model, alice, "What is the plan for today?")
 
@@ -95,7 +95,7 @@ async def test_threads_create_streams_sdk_events_in_order(
 
 
 async def test_add_user_message_continues_with_history(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller
 ) -> None:
     thread_id = thread_id_of(await new_thread(client, model, alice, "My name is Ada."))
     model.enqueue(streamed_reply(["You are ", "Ada."]))
@@ -120,7 +120,7 @@ async def test_add_user_message_continues_with_history(
 
 
 async def test_retry_after_item_replaces_the_answer(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext, store: PostgresStore
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller, store: PostgresStore
 ) -> None:
     created = await new_thread(client, model, alice)
     thread_id = thread_id_of(created)
@@ -149,7 +149,7 @@ async def test_retry_after_item_replaces_the_answer(
 
 
 async def test_add_client_tool_output_resumes_with_the_output(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext, store: PostgresStore
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller, store: PostgresStore
 ) -> None:
     thread_id = thread_id_of(await new_thread(client, model, alice))
     pending = ClientToolCallItem(
@@ -182,7 +182,7 @@ async def test_add_client_tool_output_resumes_with_the_output(
 
 
 async def test_add_structured_input_replaces_the_item_and_answers(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext, store: PostgresStore
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller, store: PostgresStore
 ) -> None:
     thread_id = thread_id_of(await new_thread(client, model, alice))
     question = StructuredInputItem(
@@ -215,7 +215,7 @@ async def test_add_structured_input_replaces_the_item_and_answers(
 
 
 async def test_custom_actions_are_refused_before_streaming(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller
 ) -> None:
     thread_id = thread_id_of(await new_thread(client, model, alice))
     action = {"thread_id": thread_id, "action": {"type": "archive", "payload": {}}}
@@ -235,7 +235,7 @@ async def test_custom_actions_are_refused_before_streaming(
 async def test_json_requests_answer_sdk_types(
     client: httpx.AsyncClient,
     model: ScriptedModel,
-    alice: RequestContext,
+    alice: Caller,
     store: PostgresStore,
     pg_database: Database,
 ) -> None:
@@ -329,7 +329,7 @@ async def test_json_requests_answer_sdk_types(
 
 
 async def test_attachment_metadata_reaches_the_model_as_a_note(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext, store: PostgresStore
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller, store: PostgresStore
 ) -> None:
     created = await post(
         client,
@@ -357,9 +357,7 @@ async def test_attachment_metadata_reaches_the_model_as_a_note(
     assert stored.thread_id == thread_id_of(result)
 
 
-async def test_transcription_is_not_supported(
-    client: httpx.AsyncClient, alice: RequestContext
-) -> None:
+async def test_transcription_is_not_supported(client: httpx.AsyncClient, alice: Caller) -> None:
     response = await post(
         client,
         alice,
@@ -394,7 +392,7 @@ async def test_unauthenticated_requests_get_401(client: httpx.AsyncClient) -> No
     ],
 )
 async def test_invalid_bodies_get_400_with_the_reason(
-    client: httpx.AsyncClient, alice: RequestContext, content: bytes, detail: str
+    client: httpx.AsyncClient, alice: Caller, content: bytes, detail: str
 ) -> None:
     response = await client.post(
         "/chatkit",
@@ -411,7 +409,7 @@ async def test_threads_update_follows_the_rest_title_rule(
     client: httpx.AsyncClient,
     model: ScriptedModel,
     store: PostgresStore,
-    alice: RequestContext,
+    alice: Caller,
     title: str,
     status: int,
 ) -> None:
@@ -440,7 +438,7 @@ async def test_threads_update_follows_the_rest_title_rule(
 
 
 async def test_page_limits_are_bounded(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller
 ) -> None:
     """A client-chosen limit can neither load a whole history nor stall a has_more loop."""
     model.enqueue(streamed_reply(["Hi."]))
@@ -458,7 +456,7 @@ async def test_page_limits_are_bounded(
 
 
 async def test_unknown_thread_gets_404_json_not_a_stream(
-    client: httpx.AsyncClient, alice: RequestContext
+    client: httpx.AsyncClient, alice: Caller
 ) -> None:
     result = await stream(
         client,
@@ -474,7 +472,7 @@ async def test_unknown_thread_gets_404_json_not_a_stream(
 
 
 async def test_too_long_messages_and_bodies_get_413(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller
 ) -> None:
     too_long = {"type": "threads.create", "params": {"input": user_input("x" * 2_001)}}
     listed_before = await post(client, alice, {"type": "threads.list", "params": {}})
@@ -494,7 +492,7 @@ async def test_too_long_messages_and_bodies_get_413(
 
 
 async def test_unknown_attachment_fails_create_without_leaving_a_thread(
-    client: httpx.AsyncClient, alice: RequestContext
+    client: httpx.AsyncClient, alice: Caller
 ) -> None:
     result = await stream(
         client,

@@ -21,7 +21,7 @@ from chat_app.simple_protocol import (
 from chat_app.streaming import FAILURE_MESSAGE
 from chat_support import Gate, headers_for, json_body, post, sse_messages, stream, streamed_reply
 from chat_support import user_input as chatkit_input
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.store import PostgresStore
 from pydantic import TypeAdapter
 
@@ -48,7 +48,7 @@ class SimpleStream:
 
 async def simple_chat(
     client: httpx.AsyncClient,
-    user: RequestContext,
+    user: Caller,
     *,
     body: Any = None,
     path: str = "/chatkit",
@@ -81,7 +81,7 @@ def is_text(message: dict[str, str], path: str) -> bool:
 
 
 async def test_message_body_streams_simple_events_and_names_the_thread(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext, store: PostgresStore
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller, store: PostgresStore
 ) -> None:
     model.enqueue(streamed_reply(["Hello ", "from ", "the bot."]))
 
@@ -107,7 +107,7 @@ async def test_message_body_streams_simple_events_and_names_the_thread(
 
 
 async def test_simple_protocol_continues_a_chatkit_thread_and_vice_versa(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext, store: PostgresStore
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller, store: PostgresStore
 ) -> None:
     model.enqueue([assistant_message("Noted, Ada.", item_id="a1")])
     created = await stream(
@@ -147,7 +147,7 @@ async def test_simple_protocol_continues_a_chatkit_thread_and_vice_versa(
 
 
 async def test_simple_protocol_reports_tool_calls_and_results(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller
 ) -> None:
     model.enqueue(
         streamed_reply(
@@ -171,7 +171,7 @@ async def test_simple_protocol_reports_tool_calls_and_results(
 
 
 async def test_simple_protocol_reports_a_failed_turn_then_done(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext, gate: Gate
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller, gate: Gate
 ) -> None:
     model.enqueue(streamed_reply(["Par", "tial"], gate=gate, error=RuntimeError("down")))
 
@@ -185,7 +185,7 @@ async def test_simple_protocol_reports_a_failed_turn_then_done(
 
 
 async def test_text_stream_frames_multiline_chunks_and_ends_with_done(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext, store: PostgresStore
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller, store: PostgresStore
 ) -> None:
     chunks = ["Line one\nLine two", "\n\n", "- item\r\n- other", " end"]
     model.enqueue(streamed_reply(chunks))
@@ -205,7 +205,7 @@ async def test_text_stream_frames_multiline_chunks_and_ends_with_done(
 
 
 async def test_text_stream_reports_failures_as_error_events(
-    client: httpx.AsyncClient, model: ScriptedModel, alice: RequestContext, gate: Gate
+    client: httpx.AsyncClient, model: ScriptedModel, alice: Caller, gate: Gate
 ) -> None:
     model.enqueue(streamed_reply(["Some", " text"], gate=gate, error=RuntimeError("down")))
 
@@ -236,7 +236,7 @@ async def test_text_stream_reports_failures_as_error_events(
     ],
 )
 async def test_simple_protocol_errors_are_json(
-    client: httpx.AsyncClient, alice: RequestContext, request_kwargs: dict[str, Any], status: int
+    client: httpx.AsyncClient, alice: Caller, request_kwargs: dict[str, Any], status: int
 ) -> None:
     result = await simple_chat(client, alice, **request_kwargs)
 

@@ -18,28 +18,28 @@ from chatkit.types import (
     AssistantMessageItem,
     ThreadMetadata,
 )
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
 from chatkit_backend.store import PostgresStore
 from sqlalchemy import text
 
 
-async def slow_thread_write(store: PostgresStore, user: RequestContext, thread_id: str) -> None:
+async def slow_thread_write(store: PostgresStore, user: Caller, thread_id: str) -> None:
     """A write that is still in flight when the cancellation arrives."""
     async with store.database.session() as session:
         await session.execute(text("SELECT pg_sleep(0.05)"))
     await store.save_thread(ThreadMetadata(id=thread_id, created_at=datetime.now()), user)
 
 
-async def thread_exists(store: PostgresStore, user: RequestContext, thread_id: str) -> bool:
+async def thread_exists(store: PostgresStore, user: Caller, thread_id: str) -> bool:
     page = await store.load_threads(100, None, "asc", user)
     return thread_id in [thread.id for thread in page.data]
 
 
 @pytest.mark.parametrize("shield", [True, False])
 async def test_only_shielded_writes_survive_a_level_triggered_cancellation(
-    pg_database: Database, alice: RequestContext, shield: bool
+    pg_database: Database, alice: Caller, shield: bool
 ) -> None:
     store = PostgresStore(pg_database)
     thread_id = f"thr_cancel_{shield}"
@@ -58,12 +58,12 @@ class NoAgents:
 
     is_offline = True
 
-    def open(self, request_context: RequestContext) -> object:
+    def open(self, request_context: Caller) -> object:
         raise AssertionError("no agent expected")
 
 
 async def test_cancel_handler_stores_the_partial_answer_inside_a_cancelled_scope(
-    pg_database: Database, alice: RequestContext
+    pg_database: Database, alice: Caller
 ) -> None:
     store = PostgresStore(pg_database)
     server = ChatServer(store, NoAgents(), Settings())

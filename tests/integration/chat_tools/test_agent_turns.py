@@ -13,11 +13,11 @@ from agents import Agent, RunConfig, Runner
 from agents.testing import ModelCall, ScriptedModel, assistant_message, function_call
 from chat_app.agent import INSTRUCTIONS, AgentFactory
 from chat_app.offline_model import PREFIX
-from chatkit_backend.context import RequestContext
+from chat_app.task_repository import TaskRepository
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
-from chatkit_backend.models import TaskRow
 from chatkit_backend.settings import Settings
-from chatkit_backend.tasks import TaskRepository
+from chatkit_backend.tables import TaskRow
 from sqlalchemy import select
 
 RUN_CONFIG = RunConfig(tracing_disabled=True)
@@ -65,7 +65,7 @@ async def run_turn(agent: Agent[Any], message: str, context: object) -> tuple[st
     return str(result.final_output), deltas
 
 
-async def offline_turn(factory: AgentFactory, user: RequestContext, message: str) -> str:
+async def offline_turn(factory: AgentFactory, user: Caller, message: str) -> str:
     async with factory.open(user) as agent:
         text, deltas = await run_turn(agent, message, SimpleNamespace(request_context=user))
     assert "".join(deltas) == text
@@ -73,7 +73,7 @@ async def offline_turn(factory: AgentFactory, user: RequestContext, message: str
 
 
 async def test_offline_agent_adds_a_task_and_names_it(
-    offline_factory: AgentFactory, pg_database: Database, alice: RequestContext
+    offline_factory: AgentFactory, pg_database: Database, alice: Caller
 ) -> None:
     assert offline_factory.is_offline
     async with offline_factory.open(alice) as agent:
@@ -89,7 +89,7 @@ async def test_offline_agent_adds_a_task_and_names_it(
 
 
 async def test_offline_agent_manages_tasks_by_title_and_id(
-    offline_factory: AgentFactory, pg_database: Database, alice: RequestContext
+    offline_factory: AgentFactory, pg_database: Database, alice: Caller
 ) -> None:
     await offline_turn(offline_factory, alice, "add a task to buy milk")
     await offline_turn(offline_factory, alice, "add task: walk the dog")
@@ -113,7 +113,7 @@ async def test_offline_agent_manages_tasks_by_title_and_id(
 
 
 async def test_offline_agent_of_bob_never_sees_alices_tasks(
-    offline_factory: AgentFactory, pg_database: Database, alice: RequestContext, bob: RequestContext
+    offline_factory: AgentFactory, pg_database: Database, alice: Caller, bob: Caller
 ) -> None:
     await offline_turn(offline_factory, alice, "add a task to plan the surprise party")
     assert "no open tasks" in await offline_turn(offline_factory, bob, "list my tasks")
@@ -127,7 +127,7 @@ async def test_offline_agent_of_bob_never_sees_alices_tasks(
 
 
 async def test_scripted_model_cannot_write_for_another_user(
-    pg_database: Database, alice: RequestContext, bob: RequestContext
+    pg_database: Database, alice: Caller, bob: Caller
 ) -> None:
     model = ScriptedModel(
         [
@@ -153,7 +153,7 @@ async def test_scripted_model_cannot_write_for_another_user(
 
 
 async def test_scripted_bob_cannot_complete_alices_task_by_id(
-    pg_database: Database, alice: RequestContext, bob: RequestContext
+    pg_database: Database, alice: Caller, bob: Caller
 ) -> None:
     task = await TaskRepository(pg_database).add(alice.user_id, "alice's errand")
     model = ScriptedModel(
@@ -175,7 +175,7 @@ async def test_scripted_bob_cannot_complete_alices_task_by_id(
 
 @pytest.mark.parametrize("context", [None, SimpleNamespace(user_id="someone")])
 async def test_a_run_without_request_context_cannot_use_the_tools(
-    pg_database: Database, alice: RequestContext, context: object
+    pg_database: Database, alice: Caller, context: object
 ) -> None:
     model = ScriptedModel(
         [

@@ -19,11 +19,11 @@ from agents.run_context import RunContextWrapper
 from agents.testing import ScriptedModel, assistant_message, function_call
 from chat_app.agent import AgentFactory
 from chat_app.mcp_servers import open_mcp_servers
+from chat_app.task_repository import TaskRepository
 from chat_app.todo_mcp import TOOL_NAMES, build_todo_server
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
-from chatkit_backend.tasks import TaskRepository
 from fastmcp import FastMCP
 from fastmcp.server.dependencies import get_http_headers
 
@@ -83,7 +83,7 @@ def todo_server(pg_database: Database) -> FastMCP:
 async def test_token_is_forwarded_and_allow_list_applies(
     todo_server: FastMCP, remote_url: str
 ) -> None:
-    user = RequestContext(user_id="u-remote", bearer_token="token-of-the-user")
+    user = Caller(user_id="u-remote", bearer_token="token-of-the-user")
     async with open_mcp_servers(
         todo_server, user, [remote_url], allowed_tools=["whoami", "add_task"]
     ) as servers:
@@ -96,7 +96,7 @@ async def test_token_is_forwarded_and_allow_list_applies(
 
 async def test_no_token_no_header(todo_server: FastMCP, remote_url: str) -> None:
     async with open_mcp_servers(
-        todo_server, RequestContext(user_id="u-dev"), [remote_url], allowed_tools=["whoami"]
+        todo_server, Caller(user_id="u-dev"), [remote_url], allowed_tools=["whoami"]
     ) as servers:
         result = await servers[1].call_tool("whoami", {})
     assert result.content[0].text == "<none>"  # type: ignore[union-attr]
@@ -106,7 +106,7 @@ async def test_a_dead_server_is_skipped_with_a_warning(
     todo_server: FastMCP, remote_url: str, dead_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="chat_app.mcp_servers")
-    user = RequestContext(user_id="u-dead", bearer_token="secret-token")
+    user = Caller(user_id="u-dead", bearer_token="secret-token")
     async with open_mcp_servers(
         todo_server, user, [dead_url, remote_url], allowed_tools=["whoami"]
     ) as servers:
@@ -129,7 +129,7 @@ async def test_agent_calls_a_remote_tool_with_the_users_token(
     )
     settings = Settings(mcp_servers=[remote_url], mcp_allowed_tools=["whoami"])
     factory = AgentFactory(settings, pg_database, model=model)
-    user = RequestContext(user_id="u-agent", bearer_token="agent-token")
+    user = Caller(user_id="u-agent", bearer_token="agent-token")
     context = SimpleNamespace(request_context=user)
     async with factory.open(user) as agent:
         tools = await agent.get_mcp_tools(RunContextWrapper(context))
@@ -151,5 +151,5 @@ async def test_remote_servers_are_not_connected_without_an_allow_list(
     settings = Settings(mcp_servers=[remote_url], mcp_allowed_tools=[])
     factory = AgentFactory(settings, pg_database, model=ScriptedModel([]))
     assert "MCP_ALLOWED_TOOLS is empty" in caplog.text
-    async with factory.open(RequestContext(user_id="u-none")) as agent:
+    async with factory.open(Caller(user_id="u-none")) as agent:
         assert len(agent.mcp_servers) == 1

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from chatkit_backend.context import RequestContext
+from chat_app.task_repository import TITLE_MAX_CHARS, TaskRepository
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.errors import BadRequest, NotFound
-from chatkit_backend.tasks import TITLE_MAX_CHARS, TaskRepository
 
 
-async def test_add_list_complete_update_delete(
-    any_database: Database, alice: RequestContext
-) -> None:
+async def test_add_list_complete_update_delete(any_database: Database, alice: Caller) -> None:
     tasks = TaskRepository(any_database)
     milk = await tasks.add(alice.user_id, "  buy milk ", "two litres")
     dog = await tasks.add(alice.user_id, "walk the dog")
@@ -40,7 +38,7 @@ async def test_add_list_complete_update_delete(
 
 
 async def test_foreign_task_ids_behave_like_missing_ones(
-    any_database: Database, alice: RequestContext, bob: RequestContext
+    any_database: Database, alice: Caller, bob: Caller
 ) -> None:
     tasks = TaskRepository(any_database)
     mine = await tasks.add(alice.user_id, "alice's secret plan", "do not share")
@@ -64,7 +62,7 @@ async def test_foreign_task_ids_behave_like_missing_ones(
     assert await tasks.get(alice.user_id, mine.id) == mine
 
 
-async def test_invalid_input_is_rejected(any_database: Database, alice: RequestContext) -> None:
+async def test_invalid_input_is_rejected(any_database: Database, alice: Caller) -> None:
     tasks = TaskRepository(any_database)
     with pytest.raises(BadRequest):
         await tasks.add(alice.user_id, "   ")
@@ -78,7 +76,7 @@ async def test_invalid_input_is_rejected(any_database: Database, alice: RequestC
     assert [t.title for t in await tasks.list(alice.user_id)] == ["x" * TITLE_MAX_CHARS]
 
 
-async def test_listing_is_bounded(any_database: Database, alice: RequestContext) -> None:
+async def test_listing_is_bounded(any_database: Database, alice: Caller) -> None:
     tasks = TaskRepository(any_database)
     for number in range(5):
         await tasks.add(alice.user_id, f"task {number}")

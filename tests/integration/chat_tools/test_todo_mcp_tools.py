@@ -15,11 +15,11 @@ import pytest
 from agents.mcp import MCPToolMetaContext
 from agents.run_context import RunContextWrapper
 from chat_app.mcp_servers import InProcessMCPServer, user_meta
+from chat_app.task_repository import TaskRepository
 from chat_app.todo_mcp import TOOL_NAMES, USER_META_KEY, build_todo_server
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
-from chatkit_backend.models import TaskRow
-from chatkit_backend.tasks import TaskRepository
+from chatkit_backend.tables import TaskRow
 from fastmcp import Client, FastMCP
 from mcp.types import CallToolResult, TextContent
 from sqlalchemy import select
@@ -46,7 +46,7 @@ async def rows(database: Database, user_id: str) -> list[TaskRow]:
 
 
 async def call(
-    client: Client[Any], tool: str, user: RequestContext | None, **arguments: Any
+    client: Client[Any], tool: str, user: Caller | None, **arguments: Any
 ) -> CallToolResult:
     meta = {USER_META_KEY: user.user_id} if user is not None else None
     return await client.call_tool_mcp(tool, arguments, meta=meta)
@@ -74,7 +74,7 @@ async def test_tools_are_listed_without_any_user_parameter(client: Client[Any]) 
 
 
 async def test_each_tool_changes_only_the_callers_rows(
-    client: Client[Any], pg_database: Database, alice: RequestContext
+    client: Client[Any], pg_database: Database, alice: Caller
 ) -> None:
     added = payload(await call(client, "add_task", alice, title="buy milk", description="2 l"))
     assert (added["title"], added["description"], added["completed"]) == ("buy milk", "2 l", False)
@@ -101,7 +101,7 @@ async def test_each_tool_changes_only_the_callers_rows(
 
 
 async def test_a_call_without_user_meta_is_refused(
-    client: Client[Any], pg_database: Database, alice: RequestContext
+    client: Client[Any], pg_database: Database, alice: Caller
 ) -> None:
     existing = payload(await call(client, "add_task", alice, title="keep me"))
     for tool, arguments in [
@@ -119,7 +119,7 @@ async def test_a_call_without_user_meta_is_refused(
 
 
 async def test_bob_cannot_touch_alices_tasks_even_with_her_ids(
-    client: Client[Any], pg_database: Database, alice: RequestContext, bob: RequestContext
+    client: Client[Any], pg_database: Database, alice: Caller, bob: Caller
 ) -> None:
     task = payload(await call(client, "add_task", alice, title="alice only"))
 
@@ -139,7 +139,7 @@ async def test_bob_cannot_touch_alices_tasks_even_with_her_ids(
 
 
 async def test_arguments_cannot_name_a_user(
-    client: Client[Any], pg_database: Database, alice: RequestContext, bob: RequestContext
+    client: Client[Any], pg_database: Database, alice: Caller, bob: Caller
 ) -> None:
     result = await call(client, "add_task", alice, title="sneaky", user_id=bob.user_id)
     assert result.is_error
@@ -148,14 +148,14 @@ async def test_arguments_cannot_name_a_user(
     assert await rows(pg_database, alice.user_id) == []
 
 
-async def test_tool_errors_are_client_safe(client: Client[Any], alice: RequestContext) -> None:
+async def test_tool_errors_are_client_safe(client: Client[Any], alice: Caller) -> None:
     result = await call(client, "add_task", alice, title="   ")
     assert result.is_error
     assert text(result) == "A task needs a non-empty title."
 
 
 async def test_in_process_server_carries_meta_from_the_run_context(
-    todo_server: FastMCP, pg_database: Database, alice: RequestContext
+    todo_server: FastMCP, pg_database: Database, alice: Caller
 ) -> None:
     server = InProcessMCPServer(todo_server)
     await server.connect()

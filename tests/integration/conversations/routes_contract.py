@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl
 import jsonschema
 import pytest
 from chatkit.types import ThreadItem
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.store import PostgresStore
 from chatkit_backend.tool_calls import ToolCallRecord
@@ -361,7 +361,7 @@ class RouteContract:
         self, api: Api, store: PostgresStore, alice: str
     ) -> None:
         conversation = await self.create(api, alice, "Weather")
-        thread_id, context = conversation["id"], RequestContext(user_id=alice)
+        thread_id, context = conversation["id"], Caller(user_id=alice)
         record = ToolCallRecord(
             call_id="call_1", name="get_weather", arguments={"city": "Lisbon"}, output="21 °C"
         )
@@ -401,7 +401,7 @@ class RouteContract:
         self, api: Api, store: PostgresStore, alice: str
     ) -> None:
         thread_id = (await self.create(api, alice))["id"]
-        context = RequestContext(user_id=alice)
+        context = Caller(user_id=alice)
         written = [user_message(thread_id, f"m{i}", T0) for i in range(5)]  # tied timestamps
         for item in written:
             await store.add_thread_item(thread_id, item, context)
@@ -473,7 +473,7 @@ class RouteContract:
         assert reply.body["updated_at"] > first["updated_at"]
         listed = await api.call("list", alice, query="")
         assert listed.body["conversations"][0] == reply.body
-        thread = await store.load_thread(first["id"], RequestContext(user_id=alice))
+        thread = await store.load_thread(first["id"], Caller(user_id=alice))
         assert thread.title == "renamed"  # what the ChatKit protocol now shows
 
     @pytest.mark.parametrize(
@@ -494,7 +494,7 @@ class RouteContract:
 
     async def test_delete_twice(self, api: Api, store: PostgresStore, alice: str) -> None:
         conversation = await self.create(api, alice)
-        context = RequestContext(user_id=alice)
+        context = Caller(user_id=alice)
         await store.add_thread_item(
             conversation["id"], user_message(conversation["id"], "hi", T0), context
         )
@@ -517,7 +517,7 @@ class RouteContract:
         conversation = await self.create(api, alice, "Alice's")
         thread_id = conversation["id"]
         await store.add_thread_item(
-            thread_id, user_message(thread_id, "private", T0), RequestContext(user_id=alice)
+            thread_id, user_message(thread_id, "private", T0), Caller(user_id=alice)
         )
         before = await api.call("get", alice, conversation_id=thread_id)
 

@@ -15,7 +15,7 @@ from functools import partial
 import pytest
 from chatkit.store import NotFoundError
 from chatkit.types import ThreadItem
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.conversations import (
     ConversationPage,
     ConversationService,
@@ -49,13 +49,11 @@ def service(any_database: Database, store: PostgresStore) -> ConversationService
     return ConversationService(any_database, store)
 
 
-async def create_many(service: ConversationService, user: RequestContext, count: int) -> list[str]:
+async def create_many(service: ConversationService, user: Caller, count: int) -> list[str]:
     return [(await service.create(user, f"c{index}")).id for index in range(count)]
 
 
-async def set_updated_at(
-    database: Database, user: RequestContext, ids: list[str], at: datetime
-) -> None:
+async def set_updated_at(database: Database, user: Caller, ids: list[str], at: datetime) -> None:
     async with database.session() as session:
         await session.execute(
             update(THREADS)
@@ -68,14 +66,14 @@ Page = ConversationPage | MessagePage
 
 
 async def list_page(
-    service: ConversationService, user: RequestContext, limit: int, cursor: str | None
+    service: ConversationService, user: Caller, limit: int, cursor: str | None
 ) -> Page:
     return await service.list(user, limit=limit, after=cursor)
 
 
 async def messages_page(
     service: ConversationService,
-    user: RequestContext,
+    user: Caller,
     conversation_id: str,
     limit: int,
     cursor: str | None,
@@ -97,7 +95,7 @@ async def walk(fetch: Callable[[str | None], Awaitable[Page]]) -> list[str]:
 
 
 async def test_create_is_a_chatkit_thread(
-    service: ConversationService, store: PostgresStore, alice: RequestContext
+    service: ConversationService, store: PostgresStore, alice: Caller
 ) -> None:
     created = await service.create(alice, "Trip")
     thread = await store.load_thread(created.id, alice)
@@ -109,7 +107,7 @@ async def test_create_is_a_chatkit_thread(
 
 
 async def test_list_is_most_recently_updated_first(
-    service: ConversationService, alice: RequestContext
+    service: ConversationService, alice: Caller
 ) -> None:
     first, second, third = await create_many(service, alice, 3)
     await service.rename(alice, first, "renamed")
@@ -122,7 +120,7 @@ async def test_list_is_most_recently_updated_first(
 
 
 async def test_cursor_walk_visits_every_row_once_despite_ties(
-    service: ConversationService, any_database: Database, alice: RequestContext
+    service: ConversationService, any_database: Database, alice: Caller
 ) -> None:
     ids = await create_many(service, alice, 25)
     await set_updated_at(any_database, alice, ids, T0)  # all tied: pk decides
@@ -141,7 +139,7 @@ async def test_cursor_walk_visits_every_row_once_despite_ties(
 
 
 async def test_offset_page_hands_out_a_cursor_to_continue_with(
-    service: ConversationService, alice: RequestContext
+    service: ConversationService, alice: Caller
 ) -> None:
     ids = list(reversed(await create_many(service, alice, 5)))
     page = await service.list(alice, limit=2, offset=1)
@@ -182,7 +180,7 @@ def test_cursor_round_trip() -> None:
 
 
 async def test_list_refuses_bad_cursor_and_mixed_modes(
-    service: ConversationService, alice: RequestContext
+    service: ConversationService, alice: Caller
 ) -> None:
     with pytest.raises(BadRequest, match="Invalid cursor"):
         await service.list(alice, after="garbage")
@@ -191,7 +189,7 @@ async def test_list_refuses_bad_cursor_and_mixed_modes(
 
 
 async def test_messages_in_creation_order_with_tool_calls(
-    service: ConversationService, store: PostgresStore, alice: RequestContext
+    service: ConversationService, store: PostgresStore, alice: Caller
 ) -> None:
     conversation = await service.create(alice, "Weather")
     record = ToolCallRecord(
@@ -235,7 +233,7 @@ async def test_messages_in_creation_order_with_tool_calls(
 
 
 async def test_message_pages_walk_ties_in_order(
-    service: ConversationService, store: PostgresStore, alice: RequestContext
+    service: ConversationService, store: PostgresStore, alice: Caller
 ) -> None:
     conversation = await service.create(alice, "Long")
     items = [user_message(conversation.id, f"m{i}", T0) for i in range(25)]
@@ -259,7 +257,7 @@ async def test_rename_and_delete_are_seen_by_the_chatkit_store(
     service: ConversationService,
     store: PostgresStore,
     any_database: Database,
-    alice: RequestContext,
+    alice: Caller,
 ) -> None:
     conversation = await service.create(alice, "Old")
     for i in range(3):
@@ -286,7 +284,7 @@ async def test_rename_and_delete_are_seen_by_the_chatkit_store(
 
 
 async def test_other_users_see_nothing_and_change_nothing(
-    service: ConversationService, store: PostgresStore, alice: RequestContext, bob: RequestContext
+    service: ConversationService, store: PostgresStore, alice: Caller, bob: Caller
 ) -> None:
     conversation = await service.create(alice, "Alice's")
     await store.add_thread_item(conversation.id, user_message(conversation.id, "secret", T0), alice)

@@ -56,7 +56,7 @@ from chatkit.types import (
     WorkflowItem,
 )
 from chatkit.widgets import WidgetRoot
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.ids import new_id
 from chatkit_backend.store import PostgresStore
@@ -361,9 +361,7 @@ ITEM_VARIANT_NAMES = list(item_variants("thr_x"))
 # --- store helpers -----------------------------------------------------------------------------
 
 
-async def saved_thread(
-    store: PostgresStore, context: RequestContext, **fields: Any
-) -> ThreadMetadata:
+async def saved_thread(store: PostgresStore, context: Caller, **fields: Any) -> ThreadMetadata:
     thread = make_thread(**fields)
     await store.save_thread(thread, context)
     return thread
@@ -371,7 +369,7 @@ async def saved_thread(
 
 async def added_messages(
     store: PostgresStore,
-    context: RequestContext,
+    context: Caller,
     thread_id: str,
     count: int,
     created_at: datetime | None = None,

@@ -7,7 +7,7 @@ import re
 import pytest
 from chatkit.store import NotFoundError
 from chatkit.types import AttachmentCreateParams, FileAttachment, ImageAttachment
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.ids import new_id
 from chatkit_backend.store import ATTACHMENTS, PostgresStore
@@ -26,7 +26,7 @@ def file_attachment(**fields: object) -> FileAttachment:
     [("image/png", ImageAttachment), ("IMAGE/JPEG", ImageAttachment), ("text/csv", FileAttachment)],
 )
 async def test_create_attachment_persists_metadata_of_the_right_kind(
-    store: PostgresStore, alice: RequestContext, mime_type: str, kind: type
+    store: PostgresStore, alice: Caller, mime_type: str, kind: type
 ) -> None:
     params = AttachmentCreateParams(name="upload", size=2048, mime_type=mime_type)
 
@@ -44,7 +44,7 @@ async def test_create_attachment_persists_metadata_of_the_right_kind(
 
 
 async def test_save_attachment_upserts_and_fills_the_thread_column(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice)
     attachment = file_attachment()
@@ -58,7 +58,7 @@ async def test_save_attachment_upserts_and_fills_the_thread_column(
     assert [row.thread_id for row in rows] == [thread.id]
 
 
-async def test_image_attachment_round_trips(store: PostgresStore, alice: RequestContext) -> None:
+async def test_image_attachment_round_trips(store: PostgresStore, alice: Caller) -> None:
     image = ImageAttachment(
         id=new_id("attachment"),
         name="cat.png",
@@ -72,14 +72,14 @@ async def test_image_attachment_round_trips(store: PostgresStore, alice: Request
 
 
 async def test_load_of_a_missing_attachment_raises_not_found(
-    store: PostgresStore, alice: RequestContext
+    store: PostgresStore, alice: Caller
 ) -> None:
     with pytest.raises(NotFoundError):
         await store.load_attachment("atc_missing", alice)
 
 
 async def test_delete_attachment_removes_it_and_missing_is_a_no_op(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     doomed, kept = file_attachment(), file_attachment()
     for attachment in (doomed, kept):
@@ -95,7 +95,7 @@ async def test_delete_attachment_removes_it_and_missing_is_a_no_op(
 
 
 async def test_deleting_a_thread_deletes_its_attachments_only(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice)
     bound = file_attachment(thread_id=thread.id)
@@ -110,7 +110,7 @@ async def test_deleting_a_thread_deletes_its_attachments_only(
 
 
 async def test_an_attachment_cannot_be_bound_to_a_missing_thread(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     attachment = file_attachment(thread_id=new_id("thread"))
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from chatkit.store import NotFoundError
 from chatkit.types import FileAttachment, ThreadItem, ThreadMetadata
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.ids import new_id
 from chatkit_backend.store import ATTACHMENTS, ITEMS, THREADS, PostgresStore
@@ -30,7 +30,7 @@ class AliceData:
 
 
 @pytest.fixture
-async def alices(store: PostgresStore, alice: RequestContext) -> AliceData:
+async def alices(store: PostgresStore, alice: Caller) -> AliceData:
     thread = await saved_thread(store, alice, title="Alice's secrets")
     items = await added_messages(store, alice, thread.id, 3)
     await store.set_feedback(thread.id, [items[0].id], "positive", alice)
@@ -41,7 +41,7 @@ async def alices(store: PostgresStore, alice: RequestContext) -> AliceData:
     return AliceData(thread, items, attachment)
 
 
-async def snapshot(database: Database, user: RequestContext) -> dict[str, list[tuple[Any, ...]]]:
+async def snapshot(database: Database, user: Caller) -> dict[str, list[tuple[Any, ...]]]:
     """Every column of every row the user owns, per table."""
     result = {}
     async with database.session() as session:
@@ -53,7 +53,7 @@ async def snapshot(database: Database, user: RequestContext) -> dict[str, list[t
 
 # --- reads -------------------------------------------------------------------------------------
 
-Read = Callable[[PostgresStore, AliceData, RequestContext], Awaitable[Any]]
+Read = Callable[[PostgresStore, AliceData, Caller], Awaitable[Any]]
 
 READS: dict[str, Read] = {
     "load_thread": lambda s, a, bob: s.load_thread(a.thread.id, bob),
@@ -64,7 +64,7 @@ READS: dict[str, Read] = {
 
 @pytest.mark.parametrize("read", list(READS))
 async def test_bob_cannot_load_alices_rows(
-    store: PostgresStore, alices: AliceData, bob: RequestContext, read: str
+    store: PostgresStore, alices: AliceData, bob: Caller, read: str
 ) -> None:
     with pytest.raises(NotFoundError):
         await READS[read](store, alices, bob)
@@ -72,7 +72,7 @@ async def test_bob_cannot_load_alices_rows(
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 async def test_bob_lists_only_his_own_threads(
-    store: PostgresStore, alices: AliceData, bob: RequestContext, order: str
+    store: PostgresStore, alices: AliceData, bob: Caller, order: str
 ) -> None:
     bobs = await saved_thread(store, bob)
 
@@ -83,7 +83,7 @@ async def test_bob_lists_only_his_own_threads(
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 async def test_bob_pages_nothing_out_of_alices_thread(
-    store: PostgresStore, alices: AliceData, bob: RequestContext, order: str
+    store: PostgresStore, alices: AliceData, bob: Caller, order: str
 ) -> None:
     first = await store.load_thread_items(alices.thread.id, None, 100, order, bob)
     after = await store.load_thread_items(alices.thread.id, alices.items[0].id, 100, order, bob)
@@ -93,7 +93,7 @@ async def test_bob_pages_nothing_out_of_alices_thread(
 
 
 async def test_alices_cursor_pages_nothing_in_bobs_thread_of_the_same_id(
-    store: PostgresStore, alices: AliceData, bob: RequestContext
+    store: PostgresStore, alices: AliceData, bob: Caller
 ) -> None:
     await store.save_thread(alices.thread, bob)
     await added_messages(store, bob, alices.thread.id, 2)
@@ -106,17 +106,17 @@ async def test_alices_cursor_pages_nothing_in_bobs_thread_of_the_same_id(
 # --- writes ------------------------------------------------------------------------------------
 
 
-async def save_thread_over_alices(s: PostgresStore, a: AliceData, bob: RequestContext) -> None:
+async def save_thread_over_alices(s: PostgresStore, a: AliceData, bob: Caller) -> None:
     await s.save_thread(a.thread.model_copy(update={"title": "pwned"}), bob)
 
 
-async def save_item_over_alices(s: PostgresStore, a: AliceData, bob: RequestContext) -> None:
+async def save_item_over_alices(s: PostgresStore, a: AliceData, bob: Caller) -> None:
     """Bob owns a thread of the same id, so the item upsert succeeds: into Bob's rows."""
     await s.save_thread(a.thread, bob)
     await s.save_item(a.thread.id, assistant_message(a.thread.id, item_id=a.items[0].id), bob)
 
 
-async def save_attachment_over_alices(s: PostgresStore, a: AliceData, bob: RequestContext) -> None:
+async def save_attachment_over_alices(s: PostgresStore, a: AliceData, bob: Caller) -> None:
     # Bound to her thread: refused like any write into a thread that is not his.
     with pytest.raises(NotFoundError):
         await s.save_attachment(a.attachment.model_copy(update={"name": "pwned"}), bob)
@@ -126,7 +126,7 @@ async def save_attachment_over_alices(s: PostgresStore, a: AliceData, bob: Reque
     )
 
 
-WRITES: dict[str, Callable[[PostgresStore, AliceData, RequestContext], Awaitable[None]]] = {
+WRITES: dict[str, Callable[[PostgresStore, AliceData, Caller], Awaitable[None]]] = {
     "save_thread": save_thread_over_alices,
     "save_item": save_item_over_alices,
     "save_attachment": save_attachment_over_alices,
@@ -144,8 +144,8 @@ async def test_bobs_writes_with_alices_ids_leave_her_rows_unchanged(
     store: PostgresStore,
     database: Database,
     alices: AliceData,
-    alice: RequestContext,
-    bob: RequestContext,
+    alice: Caller,
+    bob: Caller,
     write: str,
 ) -> None:
     before = await snapshot(database, alice)
@@ -162,8 +162,8 @@ async def test_bob_cannot_write_items_into_alices_thread(
     store: PostgresStore,
     database: Database,
     alices: AliceData,
-    alice: RequestContext,
-    bob: RequestContext,
+    alice: Caller,
+    bob: Caller,
     write: str,
 ) -> None:
     before = await snapshot(database, alice)
@@ -177,7 +177,7 @@ async def test_bob_cannot_write_items_into_alices_thread(
 
 
 async def test_same_ids_live_side_by_side_for_two_users(
-    store: PostgresStore, alices: AliceData, alice: RequestContext, bob: RequestContext
+    store: PostgresStore, alices: AliceData, alice: Caller, bob: Caller
 ) -> None:
     bobs_thread = alices.thread.model_copy(update={"title": "Bob's own"})
     await store.save_thread(bobs_thread, bob)
@@ -196,8 +196,8 @@ async def test_bob_deleting_his_thread_of_the_same_id_spares_alices(
     store: PostgresStore,
     database: Database,
     alices: AliceData,
-    alice: RequestContext,
-    bob: RequestContext,
+    alice: Caller,
+    bob: Caller,
 ) -> None:
     await store.save_thread(make_thread().model_copy(update={"id": alices.thread.id}), bob)
     await added_messages(store, bob, alices.thread.id, 2)

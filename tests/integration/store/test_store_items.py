@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 from chatkit.store import NotFoundError
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.store import ITEMS, PostgresStore
 from store_samples import added_messages, assistant_message, naive, saved_thread, table_rows
 
 
 async def test_adding_the_same_id_twice_keeps_the_first_version(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice)
     first = assistant_message(thread.id, "first")
@@ -26,7 +26,7 @@ async def test_adding_the_same_id_twice_keeps_the_first_version(
 
 
 async def test_a_retried_add_does_not_clobber_a_later_save(
-    store: PostgresStore, alice: RequestContext
+    store: PostgresStore, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice)
     streamed = assistant_message(thread.id, "partial")
@@ -40,7 +40,7 @@ async def test_a_retried_add_does_not_clobber_a_later_save(
 
 
 async def test_save_item_inserts_then_replaces_and_keeps_the_position(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice)
     before, item, after = (assistant_message(thread.id, t, created_at=naive()) for t in "abc")
@@ -63,7 +63,7 @@ async def test_save_item_inserts_then_replaces_and_keeps_the_position(
 
 
 async def test_save_item_keeps_feedback(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice)
     item = assistant_message(thread.id, "answer")
@@ -78,7 +78,7 @@ async def test_save_item_keeps_feedback(
 
 @pytest.mark.parametrize("write", ["add_thread_item", "save_item"])
 async def test_writing_into_a_missing_thread_raises_not_found_and_writes_nothing(
-    store: PostgresStore, database: Database, alice: RequestContext, write: str
+    store: PostgresStore, database: Database, alice: Caller, write: str
 ) -> None:
     item = assistant_message("thr_missing")
 
@@ -89,7 +89,7 @@ async def test_writing_into_a_missing_thread_raises_not_found_and_writes_nothing
 
 
 async def test_load_item_of_a_missing_item_raises_not_found(
-    store: PostgresStore, alice: RequestContext
+    store: PostgresStore, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice)
 
@@ -98,7 +98,7 @@ async def test_load_item_of_a_missing_item_raises_not_found(
 
 
 async def test_load_item_through_the_wrong_thread_raises_not_found(
-    store: PostgresStore, alice: RequestContext
+    store: PostgresStore, alice: Caller
 ) -> None:
     home = await saved_thread(store, alice)
     other = await saved_thread(store, alice)
@@ -109,7 +109,7 @@ async def test_load_item_through_the_wrong_thread_raises_not_found(
 
 
 async def test_delete_item_removes_only_that_item(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice)
     first, doomed, last = await added_messages(store, alice, thread.id, 3)
@@ -123,9 +123,7 @@ async def test_delete_item_removes_only_that_item(
         await store.load_item(thread.id, doomed.id, alice)
 
 
-async def test_delete_of_a_missing_item_is_a_no_op(
-    store: PostgresStore, alice: RequestContext
-) -> None:
+async def test_delete_of_a_missing_item_is_a_no_op(store: PostgresStore, alice: Caller) -> None:
     thread = await saved_thread(store, alice)
     items = await added_messages(store, alice, thread.id, 2)
 
@@ -136,7 +134,7 @@ async def test_delete_of_a_missing_item_is_a_no_op(
 
 
 async def test_feedback_is_written_for_the_named_items_only(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice)
     other_thread = await saved_thread(store, alice)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from chatkit.types import Page
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.store import MAX_PAGE_SIZE, PostgresStore
 from store_samples import added_messages, make_thread, naive, saved_thread, user_message
 
@@ -30,9 +30,7 @@ class Listing:
 
 
 @pytest.fixture(params=["threads", "items"])
-async def listing(
-    request: pytest.FixtureRequest, store: PostgresStore, alice: RequestContext
-) -> Listing:
+async def listing(request: pytest.FixtureRequest, store: PostgresStore, alice: Caller) -> Listing:
     if request.param == "threads":
 
         async def create_threads(times: list[datetime]) -> list[str]:
@@ -205,7 +203,7 @@ async def test_an_unknown_order_is_refused(listing: Listing) -> None:
 
 
 async def test_item_cursor_from_another_thread_gives_an_empty_page(
-    store: PostgresStore, alice: RequestContext
+    store: PostgresStore, alice: Caller
 ) -> None:
     first = await saved_thread(store, alice)
     second = await saved_thread(store, alice)
@@ -217,9 +215,7 @@ async def test_item_cursor_from_another_thread_gives_an_empty_page(
     assert (page.data, page.has_more) == ([], False)
 
 
-async def test_items_of_other_threads_are_not_listed(
-    store: PostgresStore, alice: RequestContext
-) -> None:
+async def test_items_of_other_threads_are_not_listed(store: PostgresStore, alice: Caller) -> None:
     first = await saved_thread(store, alice)
     second = await saved_thread(store, alice)
     mine = await added_messages(store, alice, first.id, 3)
@@ -231,7 +227,7 @@ async def test_items_of_other_threads_are_not_listed(
 
 
 async def test_threads_page_returns_metadata_and_resaving_keeps_the_position(
-    store: PostgresStore, alice: RequestContext
+    store: PostgresStore, alice: Caller
 ) -> None:
     threads = [make_thread(created_at=naive(s), title=f"t{s}") for s in range(3)]
     for thread in threads:

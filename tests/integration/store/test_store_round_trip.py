@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from chatkit.types import Page, Thread, ThreadMetadata
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.item_projection import TOOL_TEXT_LIMIT
 from chatkit_backend.store import ITEMS, THREADS, PostgresStore
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.filterwarnings(
 @pytest.mark.parametrize("variant", ITEM_VARIANT_NAMES)
 @pytest.mark.parametrize("write", ["add_thread_item", "save_item"])
 async def test_every_item_type_round_trips(
-    store: PostgresStore, alice: RequestContext, variant: str, write: str
+    store: PostgresStore, alice: Caller, variant: str, write: str
 ) -> None:
     thread = await saved_thread(store, alice)
     item = item_variants(thread.id)[variant]
@@ -51,7 +51,7 @@ async def test_every_item_type_round_trips(
 
 
 async def test_all_item_types_share_one_thread_in_insertion_order(
-    store: PostgresStore, alice: RequestContext
+    store: PostgresStore, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice)
     items = list(item_variants(thread.id).values())  # all stamped at the same instant
@@ -65,7 +65,7 @@ async def test_all_item_types_share_one_thread_in_insertion_order(
 
 @pytest.mark.parametrize("variant", list(thread_variants()))
 async def test_every_thread_shape_round_trips(
-    store: PostgresStore, alice: RequestContext, variant: str
+    store: PostgresStore, alice: Caller, variant: str
 ) -> None:
     thread = thread_variants()[variant]
 
@@ -78,7 +78,7 @@ async def test_every_thread_shape_round_trips(
 
 
 async def test_naive_times_stay_naive_and_aware_times_stay_aware(
-    store: PostgresStore, alice: RequestContext
+    store: PostgresStore, alice: Caller
 ) -> None:
     aware = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     naive_thread = await saved_thread(store, alice, created_at=naive())
@@ -100,7 +100,7 @@ async def test_naive_times_stay_naive_and_aware_times_stay_aware(
 
 
 async def test_saving_a_thread_with_items_stores_only_its_metadata(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     metadata = make_thread(title="With items")
     message = user_message(metadata.id)
@@ -156,7 +156,7 @@ PROJECTIONS: dict[str, tuple[str | None, str | None, list[dict[str, Any]] | None
 
 @pytest.mark.parametrize("variant", list(PROJECTIONS))
 async def test_items_are_projected_into_plain_columns(
-    store: PostgresStore, database: Database, alice: RequestContext, variant: str
+    store: PostgresStore, database: Database, alice: Caller, variant: str
 ) -> None:
     thread = await saved_thread(store, alice)
     item = item_variants(thread.id)[variant]
@@ -171,7 +171,7 @@ async def test_items_are_projected_into_plain_columns(
 
 
 async def test_failed_tool_call_projects_its_error(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice)
     record = ToolCallRecord(call_id="c1", name="fetch", arguments={"u": "x"}, error="timed out")
@@ -188,7 +188,7 @@ async def test_failed_tool_call_projects_its_error(
 
 
 async def test_long_tool_output_is_clipped_in_the_text_but_kept_whole_in_the_call(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice)
     output = "x" * (TOOL_TEXT_LIMIT * 3)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from chatkit.store import NotFoundError
 from chatkit.types import ClosedStatus
-from chatkit_backend.context import RequestContext
+from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.store import ITEMS, THREADS, PostgresStore
 from sqlalchemy import Row
@@ -18,7 +18,7 @@ from store_samples import added_messages, make_thread, naive, saved_thread, tabl
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-async def set_updated_at(database: Database, user: RequestContext, thread_id: str) -> None:
+async def set_updated_at(database: Database, user: Caller, thread_id: str) -> None:
     """Push a thread's ``updated_at`` into the past, so any bump is visible."""
     statement = (
         THREADS.update()
@@ -29,12 +29,12 @@ async def set_updated_at(database: Database, user: RequestContext, thread_id: st
         await session.execute(statement)
 
 
-async def thread_row(database: Database, user: RequestContext, thread_id: str) -> Row[Any]:
+async def thread_row(database: Database, user: Caller, thread_id: str) -> Row[Any]:
     [row] = await table_rows(database, THREADS, user_id=user.user_id, id=thread_id)
     return row
 
 
-async def test_save_then_load(store: PostgresStore, alice: RequestContext) -> None:
+async def test_save_then_load(store: PostgresStore, alice: Caller) -> None:
     thread = make_thread(title="First", metadata={"k": "v"})
 
     await store.save_thread(thread, alice)
@@ -43,7 +43,7 @@ async def test_save_then_load(store: PostgresStore, alice: RequestContext) -> No
 
 
 async def test_saving_again_updates_the_thread(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice, title="Draft")
     await set_updated_at(database, alice, thread.id)
@@ -61,7 +61,7 @@ async def test_saving_again_updates_the_thread(
 
 
 async def test_the_first_save_fixes_the_creation_time_column(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice, created_at=naive())
 
@@ -72,7 +72,7 @@ async def test_the_first_save_fixes_the_creation_time_column(
 
 
 async def test_adding_an_item_bumps_updated_at(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     thread = await saved_thread(store, alice)
     await set_updated_at(database, alice, thread.id)
@@ -84,14 +84,14 @@ async def test_adding_an_item_bumps_updated_at(
 
 
 async def test_load_of_a_missing_thread_raises_not_found(
-    store: PostgresStore, alice: RequestContext
+    store: PostgresStore, alice: Caller
 ) -> None:
     with pytest.raises(NotFoundError):
         await store.load_thread("thr_missing", alice)
 
 
 async def test_delete_removes_the_thread_and_its_items_in_the_database(
-    store: PostgresStore, database: Database, alice: RequestContext
+    store: PostgresStore, database: Database, alice: Caller
 ) -> None:
     doomed = await saved_thread(store, alice)
     kept = await saved_thread(store, alice)
@@ -108,9 +108,7 @@ async def test_delete_removes_the_thread_and_its_items_in_the_database(
     assert (await store.load_thread_items(kept.id, None, 10, "asc", alice)).data == kept_items
 
 
-async def test_delete_of_a_missing_thread_is_a_no_op(
-    store: PostgresStore, alice: RequestContext
-) -> None:
+async def test_delete_of_a_missing_thread_is_a_no_op(store: PostgresStore, alice: Caller) -> None:
     kept = await saved_thread(store, alice)
 
     await store.delete_thread("thr_missing", alice)
@@ -130,7 +128,7 @@ async def test_delete_of_a_missing_thread_is_a_no_op(
     ids=["thread", "message", "tool_call", "sdk_hidden_context", "attachment"],
 )
 def test_generated_ids_carry_128_random_bits(
-    store: PostgresStore, alice: RequestContext, generate: object, prefix: str
+    store: PostgresStore, alice: Caller, generate: object, prefix: str
 ) -> None:
     ids = {generate(store, alice) for _ in range(50)}  # type: ignore[operator]
 

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
 from chat_app.agent import INSTRUCTIONS
-from chat_app.models import api_key, build_model, key_from_secret
+from chat_app.model_provider import api_key, build_model, key_from_secret
 from chat_app.offline_model import OfflineModel
 from chatkit_backend.errors import ConfigurationError
 from chatkit_backend.settings import Settings

@@ -14,12 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from chatkit_backend.db import Database
+from chatkit_backend.errors import BadRequest, NotFound
+from chatkit_backend.tables import TaskRow, utcnow
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, select, update
-
-from .db import Database
-from .errors import BadRequest, NotFound
-from .models import TaskRow, utcnow
 
 TITLE_MAX_CHARS = 500
 """The ``tasks.title`` column width."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
-class RequestContext:
+class Caller:
     """Who is asking. Built only from a verified token (or the dev-server user), never from a body.
 
     ``bearer_token`` is kept so the chat function can forward it to remote MCP servers; it is
