@@ -16,9 +16,9 @@ from typing import Any
 
 from chatkit_backend.db import Database
 from chatkit_backend.errors import BadRequest, NotFound
-from chatkit_backend.tables import TaskRow, utcnow
+from chatkit_backend.tables import TASKS, utcnow
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 
 TITLE_MAX_CHARS = 500
 """The ``tasks.title`` column width."""
@@ -50,32 +50,39 @@ class TaskRepository:
         self._database = database
 
     async def add(self, user_id: str, title: str, description: str | None = None) -> TaskOut:
-        row = TaskRow(
-            user_id=user_id,
-            title=_clean_title(title),
-            description=_clean_description(description),
+        now = utcnow()
+        statement = (
+            insert(TASKS)
+            .values(
+                user_id=user_id,
+                title=_clean_title(title),
+                description=_clean_description(description),
+                completed=False,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(*_FIELDS)
         )
         async with self._database.session() as session:
-            session.add(row)
-            await session.flush()
-            return TaskOut.model_validate(row)
+            row = (await session.execute(statement)).one()
+        return TaskOut.model_validate(row)
 
     async def list(
         self, user_id: str, *, include_completed: bool = True, limit: int = LIST_LIMIT
     ) -> list[TaskOut]:
         """The user's tasks in creation order (only the open ones unless ``include_completed``)."""
-        statement = select(TaskRow).where(TaskRow.user_id == user_id)  # type: ignore[arg-type]
+        statement = select(*_FIELDS).where(TASKS.c.user_id == user_id)
         if not include_completed:
-            statement = statement.where(TaskRow.completed.is_(False))  # type: ignore[attr-defined]
-        statement = statement.order_by(TaskRow.id).limit(limit)  # type: ignore[arg-type]
+            statement = statement.where(TASKS.c.completed.is_(False))
+        statement = statement.order_by(TASKS.c.id).limit(limit)
         async with self._database.session() as session:
-            rows = (await session.scalars(statement)).all()
+            rows = (await session.execute(statement)).all()
         return [TaskOut.model_validate(row) for row in rows]
 
     async def get(self, user_id: str, task_id: int) -> TaskOut:
-        statement = select(TaskRow).where(_owned(user_id, task_id))
+        statement = select(*_FIELDS).where(_owned(user_id, task_id))
         async with self._database.session() as session:
-            row = (await session.scalars(statement)).one_or_none()
+            row = (await session.execute(statement)).one_or_none()
         if row is None:
             raise _not_found(task_id)
         return TaskOut.model_validate(row)
@@ -104,30 +111,34 @@ class TaskRepository:
 
     async def delete(self, user_id: str, task_id: int) -> TaskOut:
         """Delete the task and return what it was."""
-        statement = delete(TaskRow).where(_owned(user_id, task_id)).returning(TaskRow)
+        statement = delete(TASKS).where(_owned(user_id, task_id)).returning(*_FIELDS)
         async with self._database.session() as session:
-            row = (await session.scalars(statement)).one_or_none()
+            row = (await session.execute(statement)).one_or_none()
         if row is None:
             raise _not_found(task_id)
         return TaskOut.model_validate(row)
 
     async def _update(self, user_id: str, task_id: int, values: dict[str, Any]) -> TaskOut:
         statement = (
-            update(TaskRow)
+            update(TASKS)
             .where(_owned(user_id, task_id))
             .values(**values, updated_at=utcnow())
-            .returning(TaskRow)
+            .returning(*_FIELDS)
         )
         async with self._database.session() as session:
-            row = (await session.scalars(statement)).one_or_none()
+            row = (await session.execute(statement)).one_or_none()
         if row is None:
             raise _not_found(task_id)
         return TaskOut.model_validate(row)
 
 
-def _owned(user_id: str, task_id: int) -> Any:
+_FIELDS = tuple(TASKS.c[name] for name in TaskOut.model_fields)
+"""The columns of the wire shape: ``user_id`` is never selected."""
+
+
+def _owned(user_id: str, task_id: int) -> ColumnElement[bool]:
     """The one ownership predicate every single-task statement uses."""
-    return (TaskRow.user_id == user_id) & (TaskRow.id == task_id)
+    return (TASKS.c.user_id == user_id) & (TASKS.c.id == task_id)
 
 
 def _not_found(task_id: int) -> NotFound:

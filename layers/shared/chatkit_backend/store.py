@@ -57,11 +57,7 @@ from .caller import Caller
 from .db import Database
 from .ids import new_id
 from .item_projection import project_item
-from .tables import AttachmentRow, ThreadItemRow, ThreadRow, utcnow
-
-THREADS: Table = ThreadRow.__table__  # type: ignore[attr-defined]
-ITEMS: Table = ThreadItemRow.__table__  # type: ignore[attr-defined]
-ATTACHMENTS: Table = AttachmentRow.__table__  # type: ignore[attr-defined]
+from .tables import ATTACHMENTS, ITEMS, THREADS, utcnow
 
 ITEM_ADAPTER: TypeAdapter[ThreadItem] = TypeAdapter(ThreadItem)
 ATTACHMENT_ADAPTER: TypeAdapter[Attachment] = TypeAdapter(Attachment)

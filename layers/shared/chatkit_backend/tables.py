@@ -31,6 +31,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -178,3 +179,11 @@ class TaskRow(SQLModel, table=True):
     completed: bool = Field(default=False, sa_type=Boolean, nullable=False)
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
+
+
+# The one data-access style of the project: SQLAlchemy Core statements over these tables (the
+# SQLModel classes above describe the schema; no code loads rows as ORM objects).
+THREADS: Table = metadata.tables["threads"]
+ITEMS: Table = metadata.tables["thread_items"]
+ATTACHMENTS: Table = metadata.tables["attachments"]
+TASKS: Table = metadata.tables["tasks"]
