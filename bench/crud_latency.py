@@ -42,11 +42,11 @@ import httpx
 import jwt
 from chatkit_backend import observability
 from chatkit_backend.auth import build_authenticator
-from chatkit_backend.conversations import encode_cursor
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
-from chatkit_backend.store import ITEMS, THREADS
+from chatkit_backend.tables import ITEMS, THREADS
 from conversations_app.api import create_app
+from conversations_app.cursors import encode_cursor
 from pydantic import SecretStr
 from sqlalchemy import Select, event, func, select, tuple_
 from starlette.types import ASGIApp, Receive, Scope, Send

@@ -58,10 +58,10 @@ from chatkit.types import (
     WidgetItem,
 )
 from chatkit_backend.caller import Caller
-from chatkit_backend.conversations import Title
 from chatkit_backend.errors import AppError, BadRequest, PayloadTooLarge
 from chatkit_backend.settings import Settings
 from chatkit_backend.store import PostgresStore
+from chatkit_backend.titles import Title
 from chatkit_backend.tool_calls import ToolCallRecord
 from openai.types.responses import ResponseInputTextParam
 from openai.types.responses.response_function_tool_call_param import (

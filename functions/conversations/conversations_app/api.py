@@ -1,6 +1,6 @@
 """The conversations API: routes that parse the request, call the service and return its model.
 
-All logic lives in :mod:`chatkit_backend.conversations`; this module is the HTTP shape only, so
+The operations live in :mod:`conversations_app.service`; this module is the HTTP shape only, so
 the OpenAPI document (``/openapi.json``, ``/docs``) is generated from the same pydantic models
 the routes return. Errors are ``{"detail": ...}`` JSON through :mod:`chatkit_backend.web`.
 
@@ -17,19 +17,6 @@ from typing import Annotated, Any
 from chatkit_backend import observability
 from chatkit_backend.auth import Authenticator
 from chatkit_backend.caller import Caller
-from chatkit_backend.conversations import (
-    DEFAULT_CONVERSATIONS_PAGE,
-    DEFAULT_MESSAGES_PAGE,
-    MAX_PAGE_SIZE,
-    Conversation,
-    ConversationPage,
-    ConversationService,
-    ConversationWithMessages,
-    CreateConversation,
-    DeletedConversation,
-    MessagePage,
-    RenameConversation,
-)
 from chatkit_backend.db import Database, get_database
 from chatkit_backend.settings import Settings, get_settings
 from chatkit_backend.web import (
@@ -39,29 +26,28 @@ from chatkit_backend.web import (
     install_error_handlers,
 )
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, status
-from pydantic import BaseModel
+
+from .schemas import (
+    Conversation,
+    ConversationPage,
+    ConversationWithMessages,
+    CreateConversation,
+    DeletedConversation,
+    ErrorBody,
+    Health,
+    MessagePage,
+    RenameConversation,
+    ValidationErrorBody,
+)
+from .service import (
+    DEFAULT_CONVERSATIONS_PAGE,
+    DEFAULT_MESSAGES_PAGE,
+    MAX_PAGE_SIZE,
+    ConversationService,
+)
 
 MAX_OFFSET = 100_000
 """Offset paging scans every skipped row; deeper than this, the cursor (``after``) is the way."""
-
-
-class ErrorBody(BaseModel):
-    detail: str
-
-
-class ValidationErrorItem(BaseModel):
-    loc: list[str | int]
-    msg: str
-    type: str
-
-
-class ValidationErrorBody(BaseModel):
-    detail: str
-    errors: list[ValidationErrorItem]
-
-
-class Health(BaseModel):
-    status: str = "ok"
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:

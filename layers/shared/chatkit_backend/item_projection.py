@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from chatkit.types import (
     AssistantMessageItem,
@@ -28,9 +28,8 @@ from chatkit.types import (
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
+from .tables import MessageRole
 from .tool_calls import ToolCallRecord
-
-Role = Literal["user", "assistant", "tool"]
 
 TOOL_TEXT_LIMIT = 500
 """Longest ``content_text`` of a tool row: a preview, the full output is in ``tool_calls``."""
@@ -40,7 +39,7 @@ TOOL_TEXT_LIMIT = 500
 class ItemProjection:
     """The query columns of one ``thread_items`` row."""
 
-    role: Role | None = None
+    role: MessageRole | None = None
     content_text: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
 

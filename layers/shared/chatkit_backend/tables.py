@@ -18,7 +18,7 @@ Design notes (the "why" behind the shapes):
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
@@ -80,6 +80,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+MessageRole = Literal["user", "assistant", "tool"]
+"""Values of ``thread_items.role``: the items the REST view lists as messages (others are NULL)."""
 
 
 def utcnow() -> datetime:

@@ -16,17 +16,14 @@ import pytest
 from chatkit.store import NotFoundError
 from chatkit.types import ThreadItem
 from chatkit_backend.caller import Caller
-from chatkit_backend.conversations import (
-    ConversationPage,
-    ConversationService,
-    MessagePage,
-    decode_cursor,
-    encode_cursor,
-)
 from chatkit_backend.db import Database
 from chatkit_backend.errors import BadRequest, NotFound
-from chatkit_backend.store import ITEMS, THREADS, PostgresStore
+from chatkit_backend.store import PostgresStore
+from chatkit_backend.tables import ITEMS, THREADS
 from chatkit_backend.tool_calls import ToolCallRecord
+from conversations_app.cursors import decode_cursor, encode_cursor
+from conversations_app.schemas import ConversationPage, MessagePage
+from conversations_app.service import ConversationService
 from sqlalchemy import func, select, update
 
 from tests.integration.conversations.chat_items import (
@@ -45,8 +42,8 @@ def store(any_database: Database) -> PostgresStore:
 
 
 @pytest.fixture
-def service(any_database: Database, store: PostgresStore) -> ConversationService:
-    return ConversationService(any_database, store)
+def service(any_database: Database) -> ConversationService:
+    return ConversationService(any_database)
 
 
 async def create_many(service: ConversationService, user: Caller, count: int) -> list[str]:

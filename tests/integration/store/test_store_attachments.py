@@ -10,7 +10,8 @@ from chatkit.types import AttachmentCreateParams, FileAttachment, ImageAttachmen
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.ids import new_id
-from chatkit_backend.store import ATTACHMENTS, PostgresStore
+from chatkit_backend.store import PostgresStore
+from chatkit_backend.tables import ATTACHMENTS
 from pydantic import AnyUrl
 from store_samples import saved_thread, table_rows
 

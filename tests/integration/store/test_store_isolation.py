@@ -17,7 +17,8 @@ from chatkit.types import FileAttachment, ThreadItem, ThreadMetadata
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.ids import new_id
-from chatkit_backend.store import ATTACHMENTS, ITEMS, THREADS, PostgresStore
+from chatkit_backend.store import PostgresStore
+from chatkit_backend.tables import ATTACHMENTS, ITEMS, THREADS
 from sqlalchemy import select
 from store_samples import added_messages, assistant_message, make_thread, saved_thread
 

@@ -6,7 +6,8 @@ import pytest
 from chatkit.store import NotFoundError
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
-from chatkit_backend.store import ITEMS, PostgresStore
+from chatkit_backend.store import PostgresStore
+from chatkit_backend.tables import ITEMS
 from store_samples import added_messages, assistant_message, naive, saved_thread, table_rows
 
 

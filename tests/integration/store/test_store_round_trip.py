@@ -13,7 +13,8 @@ from chatkit.types import Page, Thread, ThreadMetadata
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.item_projection import TOOL_TEXT_LIMIT
-from chatkit_backend.store import ITEMS, THREADS, PostgresStore
+from chatkit_backend.store import PostgresStore
+from chatkit_backend.tables import ITEMS, THREADS
 from chatkit_backend.tool_calls import ToolCallRecord
 from store_samples import (
     ITEM_VARIANT_NAMES,

@@ -11,7 +11,8 @@ from chatkit.store import NotFoundError
 from chatkit.types import ClosedStatus
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
-from chatkit_backend.store import ITEMS, THREADS, PostgresStore
+from chatkit_backend.store import PostgresStore
+from chatkit_backend.tables import ITEMS, THREADS
 from sqlalchemy import Row
 from store_samples import added_messages, make_thread, naive, saved_thread, table_rows
 

@@ -1,0 +1,151 @@
+"""Conversation CRUD: the operations behind the routes, each one short transaction.
+
+A conversation *is* a ChatKit thread (same ``threads`` row and JSON) and a message is a thread
+item whose projected ``role`` is set, so the chat function's threads are listed here and the
+conversations created here continue in the chat. ``offset`` paging is kept for the original
+API and costs a scan of every skipped row; ``after`` (a cursor) costs the same at any depth.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chatkit_backend.caller import Caller
+from chatkit_backend.db import Database
+from chatkit_backend.errors import BadRequest, NotFound
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from . import queries
+from .cursors import decode_cursor, encode_cursor
+from .queries import AnyRow
+from .schemas import (
+    Conversation,
+    ConversationPage,
+    ConversationWithMessages,
+    DeletedConversation,
+    Message,
+    MessagePage,
+)
+
+MAX_PAGE_SIZE = 100
+DEFAULT_CONVERSATIONS_PAGE = 50
+DEFAULT_MESSAGES_PAGE = 100
+CONVERSATION_NOT_FOUND = "Conversation not found"
+
+
+class ConversationService:
+    """Conversation CRUD for one process; every method is scoped by the caller's user id."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def list(
+        self,
+        caller: Caller,
+        *,
+        limit: int = DEFAULT_CONVERSATIONS_PAGE,
+        offset: int = 0,
+        after: str | None = None,
+    ) -> ConversationPage:
+        """Most recently updated first; ``after`` (a cursor) and ``offset`` are exclusive."""
+        if after is not None and offset:
+            raise BadRequest("Use either offset or after, not both")
+        query = queries.conversations(caller.user_id).limit(limit + 1).offset(offset)
+        if after is not None:
+            query = queries.conversations_before(query, *decode_cursor("conversations", after))
+        async with self.database.session() as session:
+            rows = (await session.execute(query)).all()
+        page, more = rows[:limit], len(rows) > limit
+        last = page[-1] if more else None
+        return ConversationPage(
+            conversations=[_conversation(row) for row in page],
+            next_cursor=encode_cursor("conversations", last.updated_at, last.pk) if last else None,
+        )
+
+    async def most_recent(self, caller: Caller) -> Conversation | None:
+        async with self.database.session() as session:
+            row = (await session.execute(queries.conversations(caller.user_id).limit(1))).first()
+        return _conversation(row) if row else None
+
+    async def get(
+        self, caller: Caller, conversation_id: str, *, limit: int = DEFAULT_MESSAGES_PAGE
+    ) -> ConversationWithMessages:
+        """The conversation and its first ``limit`` messages (one short transaction)."""
+        async with self.database.session() as session:
+            row = await _find(session, caller, conversation_id)
+            messages = await _message_page(session, caller, conversation_id, limit, None)
+        return ConversationWithMessages(
+            **_conversation(row).model_dump(),
+            messages=messages.messages,
+            next_cursor=messages.next_cursor,
+        )
+
+    async def messages(
+        self,
+        caller: Caller,
+        conversation_id: str,
+        *,
+        limit: int = DEFAULT_MESSAGES_PAGE,
+        after: str | None = None,
+    ) -> MessagePage:
+        cursor = decode_cursor("messages", after) if after is not None else None
+        async with self.database.session() as session:
+            await _find(session, caller, conversation_id)
+            return await _message_page(session, caller, conversation_id, limit, cursor)
+
+    async def create(self, caller: Caller, title: str | None = None) -> Conversation:
+        """A new, empty thread, readable by the ChatKit store like one the chat created."""
+        async with self.database.session() as session:
+            return _conversation(await queries.insert_conversation(session, caller.user_id, title))
+
+    async def rename(self, caller: Caller, conversation_id: str, title: str) -> Conversation:
+        async with self.database.session() as session:
+            row = await queries.rename_conversation(session, caller.user_id, conversation_id, title)
+        if row is None:
+            raise NotFound(CONVERSATION_NOT_FOUND)
+        return _conversation(row)
+
+    async def delete(self, caller: Caller, conversation_id: str) -> DeletedConversation:
+        """Delete the thread with its items; a missing (or foreign) one is a 404, every time."""
+        async with self.database.session() as session:
+            deleted = await queries.delete_conversation(session, caller.user_id, conversation_id)
+        if not deleted:
+            raise NotFound(CONVERSATION_NOT_FOUND)
+        return DeletedConversation(id=conversation_id)
+
+
+async def _find(session: AsyncSession, caller: Caller, conversation_id: str) -> AnyRow:
+    row = await queries.find_conversation(session, caller.user_id, conversation_id)
+    if row is None:
+        raise NotFound(CONVERSATION_NOT_FOUND)
+    return row
+
+
+async def _message_page(
+    session: AsyncSession,
+    caller: Caller,
+    conversation_id: str,
+    limit: int,
+    cursor: tuple[datetime, int] | None,
+) -> MessagePage:
+    rows = await queries.message_rows(session, caller.user_id, conversation_id, limit + 1, cursor)
+    page, more = rows[:limit], len(rows) > limit
+    return MessagePage(
+        messages=[
+            Message(
+                id=row.id,
+                role=row.role,
+                content=row.content_text or "",
+                created_at=row.created_at,
+                tool_calls=row.tool_calls,
+            )
+            for row in page
+        ],
+        next_cursor=encode_cursor("messages", page[-1].created_at, page[-1].pk) if more else None,
+    )
+
+
+def _conversation(row: AnyRow) -> Conversation:
+    return Conversation(
+        id=row.id, title=row.title, created_at=row.created_at, updated_at=row.updated_at
+    )
