@@ -174,9 +174,12 @@ async def test_metrics_are_flushed_after_each_request(
     assert capsys.readouterr().out == ""
 
 
-def test_bind_user_outside_a_request_is_a_no_op() -> None:
+def test_bind_user_outside_a_request_is_a_no_op(log_lines: LogReader) -> None:
     bind_user("nobody")
-    assert observability.current_request() is None
+    get_logger().info("outside any request")
+    (line,) = log_lines()
+    assert "user_id" not in line
+    assert "correlation_id" not in line
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ from chatkit_backend.observability import RequestLogMiddleware
 from chatkit_backend.settings import Settings, get_settings
 from chatkit_backend.web import (
     BodySizeLimitMiddleware,
-    NulCharacterMiddleware,
+    InputGuardMiddleware,
     current_user,
     install_error_handlers,
 )
@@ -82,7 +82,7 @@ def create_app(
 
     app = FastAPI(title="Chat", lifespan=lifespan, docs_url=None, redoc_url=None)
     install_error_handlers(app)
-    app.add_middleware(NulCharacterMiddleware)
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestLogMiddleware)
 

@@ -25,7 +25,6 @@ from chatkit.types import ErrorEvent as ChatKitErrorEvent
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.errors import BadRequest, NotFound
-from chatkit_backend.input_checks import NUL_MESSAGE, contains_nul
 from chatkit_backend.settings import Settings
 from chatkit_backend.store import PostgresStore
 from chatkit_backend.web import THREAD_ID_HEADER, validation_errors, validation_summary
@@ -118,8 +117,6 @@ def _json_object(body: bytes) -> dict[str, Any]:
         raise BadRequest("Request body is not valid JSON") from exc
     if not isinstance(payload, dict):
         raise BadRequest("Request body must be a JSON object")
-    if contains_nul(payload):
-        raise BadRequest(NUL_MESSAGE)
     return payload
 
 

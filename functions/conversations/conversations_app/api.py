@@ -21,7 +21,7 @@ from chatkit_backend.db import Database, get_database
 from chatkit_backend.settings import Settings, get_settings
 from chatkit_backend.web import (
     BodySizeLimitMiddleware,
-    NulCharacterMiddleware,
+    InputGuardMiddleware,
     current_user,
     install_error_handlers,
 )
@@ -169,7 +169,7 @@ def create_app(
         summary="Conversations (ChatKit threads) and their messages, as plain JSON.",
     )
     install_error_handlers(app)
-    app.add_middleware(NulCharacterMiddleware)
+    app.add_middleware(InputGuardMiddleware)
 
     @app.get("/health", response_model=Health, tags=["health"])
     async def health() -> Health:

@@ -6,7 +6,7 @@ never a stack trace); :func:`error_body` gives the JSON shape every function ans
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class AppError(Exception):
@@ -14,6 +14,7 @@ class AppError(Exception):
 
     status_code: int = 500
     default_message: str = "Internal error"
+    headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, message: str | None = None, **extra: Any) -> None:
         self.message = message or self.default_message
@@ -26,6 +27,7 @@ class AuthError(AppError):
 
     status_code = 401
     default_message = "Not authenticated"
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
 
 class NotFound(AppError):
@@ -43,6 +45,14 @@ class BadRequest(AppError):
 class PayloadTooLarge(AppError):
     status_code = 413
     default_message = "Request too large"
+
+
+class DatabaseUnavailable(AppError):
+    """The database cannot be reached right now (down, failing over, out of connections)."""
+
+    status_code = 503
+    default_message = "The database is unavailable right now. Please retry shortly."
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
 
 
 class ConfigurationError(RuntimeError):

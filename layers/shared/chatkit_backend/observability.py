@@ -59,10 +59,6 @@ _current: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar(
 )
 
 
-def current_request() -> RequestState | None:
-    return _current.get()
-
-
 def bind_user(user_id: str) -> None:
     """Tag the current request's log lines with ``user_id`` (a no-op outside a request)."""
     state = _current.get()
@@ -185,6 +181,31 @@ def flush_metrics() -> None:
 # --- middleware ---------------------------------------------------------------------------------
 
 
+class ResponseWatcher:
+    """An ASGI ``send`` that records the response status as it passes (None: not started yet).
+
+    Middleware uses it to know whether an error can still be answered, and what was answered;
+    ``extra_headers`` are added to the response start.
+    """
+
+    def __init__(self, send: Send, extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        self._send = send
+        self._extra_headers = extra_headers or []
+        self.status: int | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.status is not None
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            if self._extra_headers:
+                headers = [*message.get("headers", ()), *self._extra_headers]
+                message = {**message, "headers": headers}
+        await self._send(message)
+
+
 class RequestLogMiddleware:
     """Correlation id for each HTTP request, an ``X-Request-Id`` response header, one log line
     per request, and the metrics flushed when it ends (Lambda Web Adapter has no handler
@@ -199,27 +220,18 @@ class RequestLogMiddleware:
             return
         state = RequestState(request_id=request_id_from_scope(scope))
         token = _current.set(state)
-        status = 500  # what the client gets if the app raises before answering
         started_at = time.perf_counter()
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", ()))
-                headers.append((b"x-request-id", state.request_id.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
+        response = ResponseWatcher(send, [(b"x-request-id", state.request_id.encode())])
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, response)
         finally:
             get_logger().info(
                 "request",
                 extra={
                     "method": scope.get("method"),
                     "path": scope.get("path"),
-                    "status": status,
+                    # 500: what the client gets if the app raised before answering
+                    "status": response.status or 500,
                     "duration_ms": round((time.perf_counter() - started_at) * 1000, 2),
                 },
             )

@@ -8,7 +8,7 @@ Order of installation (Starlette wraps the last added middleware outermost)::
 
     app = FastAPI()
     install_error_handlers(app)            # innermost: unhandled errors become 500 JSON
-    app.add_middleware(NulCharacterMiddleware)
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestLogMiddleware)  # outermost: logs every request
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
+from urllib.parse import unquote_to_bytes
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,9 +32,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import Authenticator
 from .caller import Caller
-from .errors import AppError, AuthError, error_body
-from .input_checks import NUL_MESSAGE
-from .observability import bind_user, get_logger, request_id_for
+from .errors import AppError, DatabaseUnavailable, error_body
+from .input_checks import ENCODING_MESSAGE, NUL_MESSAGE, body_problem
+from .observability import ResponseWatcher, bind_user, get_logger, request_id_for
 
 INTERNAL_ERROR = "Internal error"
 MAX_LISTED_VALIDATION_ERRORS = 5
@@ -45,11 +46,38 @@ REQUEST_ID_HEADER = "X-Request-Id"
 
 
 def app_error_response(exc: AppError) -> JSONResponse:
-    """The response for an :class:`AppError` (401s carry ``WWW-Authenticate: Bearer``)."""
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
+    """The response for an :class:`AppError`, with its headers (``WWW-Authenticate``, ...)."""
     return JSONResponse(
-        error_body(exc.message, **exc.extra), status_code=exc.status_code, headers=headers
+        error_body(exc.message, **exc.extra), status_code=exc.status_code, headers=exc.headers
     )
+
+
+def database_outage(exc: BaseException) -> DatabaseUnavailable | None:
+    """The 503 for an error that means "the database cannot be reached", else None.
+
+    Connection failures, dropped connections and pool timeouts are outages (a retry may work);
+    any other database error is a bug and stays a 500. Exception groups (task groups) count
+    when every error in them is an outage.
+    """
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = exc.exceptions
+        return DatabaseUnavailable() if all(database_outage(e) for e in leaves) else None
+    outage = isinstance(exc, OperationalError | InterfaceError | PoolTimeout) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+    return DatabaseUnavailable() if outage else None
+
+
+def _answer_outage(exc: BaseException) -> JSONResponse | None:
+    """One concise log line (no traceback: an outage floods the log otherwise) and the 503."""
+    unavailable = database_outage(exc)
+    if unavailable is None:
+        return None
+    get_logger().warning("database unavailable: %s", type(exc).__name__)
+    return app_error_response(unavailable)
 
 
 def internal_error_response() -> JSONResponse:
@@ -107,6 +135,9 @@ def log_unhandled(exc: BaseException) -> None:
 
 
 async def _on_unhandled(request: Request, exc: Exception) -> Response:
+    outage = _answer_outage(exc)
+    if outage is not None:
+        return outage
     log_unhandled(exc)
     return internal_error_response()
 
@@ -127,19 +158,18 @@ class UnhandledErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        response = ResponseWatcher(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, response)
         except Exception as exc:
-            log_unhandled(exc)
-            if not started:
-                await internal_error_response()(scope, receive, send)
+            if response.started:
+                log_unhandled(exc)
+                return
+            answer = _answer_outage(exc)
+            if answer is None:
+                log_unhandled(exc)
+                answer = internal_error_response()
+            await answer(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -168,11 +198,11 @@ def current_user(authenticator: Authenticator) -> Callable[..., Awaitable[Caller
         request: Request,
         _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
     ) -> Caller:
-        context = await authenticator.authenticate(
+        caller = await authenticator.authenticate(
             request.headers.get("authorization"), request_id_for(request.scope)
         )
-        bind_user(context.user_id)
-        return context
+        bind_user(caller.user_id)
+        return caller
 
     return authenticated_user
 
@@ -217,7 +247,7 @@ class BodySizeLimitMiddleware:
             await self._reject(scope, receive, send, declared.isdigit())
             return
         received = 0
-        started = False
+        response = ResponseWatcher(send)
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -228,15 +258,10 @@ class BodySizeLimitMiddleware:
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, response)
         except Exception as exc:
-            if started or not _only_body_too_large(exc):
+            if response.started or not _only_body_too_large(exc):
                 raise
             await self._reject(scope, receive, send, too_large=True)
 
@@ -248,21 +273,70 @@ class BodySizeLimitMiddleware:
         await JSONResponse(body, status_code=status)(scope, receive, send)
 
 
-class NulCharacterMiddleware:
-    """Answers 400 JSON when the path or the query string holds a NUL (``%00``).
+class InputGuardMiddleware:
+    """Answers 400 JSON for input no route may see (see :mod:`chatkit_backend.input_checks`).
 
-    PostgreSQL cannot compare or store it, so an id or a message carrying one would fail inside a
-    query; bodies are checked where they are parsed (see :mod:`chatkit_backend.input_checks`).
+    Checked before the app runs, so nothing is stored, streamed or even authenticated: a NUL
+    in the path, a query string that is not UTF-8 once percent-decoded or holds a NUL, and a
+    body with NUL, unpaired surrogates, nesting past the limit or bytes that are not UTF-8.
+    The body (already bounded by :class:`BodySizeLimitMiddleware`, installed outside this one)
+    is read once, then handed to the app unchanged; ``receive`` after that is the client's
+    own again, so disconnects still reach a streaming response.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (
-            "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
-        ):
-            response = JSONResponse(error_body(NUL_MESSAGE), status_code=400)
-            await response(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        problem = _url_problem(scope)
+        replay: Receive = receive
+        if problem is None and scope["method"] in ("POST", "PUT", "PATCH"):
+            body = await _read_body(receive)
+            problem = body_problem(body) if body else None
+            replay = _replaying(body, receive)
+        if problem is not None:
+            await JSONResponse(error_body(problem), status_code=400)(scope, receive, send)
+            return
+        await self.app(scope, replay, send)
+
+
+def _url_problem(scope: Scope) -> str | None:
+    if "\x00" in scope["path"]:
+        return NUL_MESSAGE
+    query = unquote_to_bytes(scope.get("query_string", b"").replace(b"+", b" "))
+    if b"\x00" in query:
+        return NUL_MESSAGE
+    try:
+        query.decode("utf-8")
+    except UnicodeDecodeError:
+        return ENCODING_MESSAGE
+    return None
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away while sending
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` once, then defers to the client's."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
