@@ -1,0 +1,113 @@
+"""With the database gone, both functions answer 503 JSON with ``Retry-After``, log one line per
+failure, and serve again once it is back, without a restart.
+
+The database sits behind a TCP proxy the test cuts and restores (the real driver sees refused
+and dropped connections, as in a failover); both apps run in-process over it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from chat_app.app import create_app as create_chat_app
+from chatkit_backend.auth import build_authenticator
+from chatkit_backend.db import Database
+from chatkit_backend.errors import DatabaseUnavailable
+from chatkit_backend.observability import get_logger
+from chatkit_backend.settings import Settings
+from conversations_app.api import create_app as create_conversations_app
+from sqlalchemy.engine import make_url
+
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.tokens import TEST_JWT_SECRET, auth_header
+
+pytestmark = pytest.mark.postgres_only
+
+FAILING_REQUESTS = [
+    ("GET", "/api/conversations", None),
+    ("POST", "/api/conversations", {"title": "during the outage"}),
+    ("GET", "/api/conversations/recent/first", None),
+    ("POST", "/chatkit", {"type": "threads.list", "params": {}}),
+    ("POST", "/chatkit", {"message": "hello?"}),
+    ("POST", "/api/chat/stream?message=hello", None),
+]
+
+
+@pytest.fixture
+async def proxy(pg_url: str) -> AsyncIterator[TcpProxy]:
+    target = make_url(pg_url)
+    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+    await proxy.start()
+    yield proxy
+    await proxy.cut()
+
+
+@pytest.fixture
+async def client(pg_url: str, proxy: TcpProxy) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(jwt_secret=TEST_JWT_SECRET, db_pool_size=2)
+    database = Database.from_url(make_url(pg_url).set(port=proxy.port), settings)
+    authenticator = build_authenticator(settings)
+    chat = create_chat_app(settings=settings, database=database, authenticator=authenticator)
+    crud = create_conversations_app(
+        settings=settings, database=database, authenticator=authenticator
+    )
+
+    async def router(scope: Any, receive: Any, send: Any) -> None:
+        target = crud if scope.get("path", "").startswith("/api/conversations") else chat
+        await target(scope, receive, send)
+
+    transport = httpx.ASGITransport(app=router)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as http:
+        http.headers.update(auth_header("outage-user"))
+        yield http
+    await database.dispose()
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    handler = get_logger().registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(previous)
+
+
+async def test_outage_is_503_then_service_resumes(
+    client: httpx.AsyncClient, proxy: TcpProxy, log_lines: io.StringIO
+) -> None:
+    before = await client.post("/api/conversations", json={"title": "kept"})
+    assert before.status_code == 201
+
+    await proxy.cut()
+    log_lines.seek(0)
+    log_lines.truncate()
+    for method, path, body in FAILING_REQUESTS:
+        response = await client.request(method, path, json=body)
+        assert response.status_code == 503, (path, response.text)
+        assert response.headers["retry-after"] == DatabaseUnavailable.headers["Retry-After"]
+        assert response.json() == {"detail": DatabaseUnavailable.default_message}
+
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    assert "Traceback" not in log_lines.getvalue()
+    outages = [line for line in lines if line["message"].startswith("database unavailable")]
+    assert len(outages) == len(FAILING_REQUESTS)
+    requests = [line for line in lines if line["message"] == "request"]
+    assert [line["status"] for line in requests] == [503] * len(FAILING_REQUESTS)
+    assert {line["correlation_id"] for line in outages} == {
+        line["correlation_id"] for line in requests
+    }
+
+    await proxy.restore()
+    listed = await client.get("/api/conversations")
+    assert listed.status_code == 200
+    assert [c["title"] for c in listed.json()["conversations"]] == ["kept"]
+    answer = await client.post("/chatkit", json={"message": "back again?"})
+    assert answer.status_code == 200
+    assert "data: [DONE]" in answer.text
