@@ -28,6 +28,7 @@ dev: setup ## Run the local server on http://127.0.0.1:$PORT (embedded SQLite un
 
 test: setup ## Run the whole test suite against PostgreSQL (started if it is down)
 	@bash scripts/ensure-postgres.sh
+	@bash scripts/ensure-browser.sh
 	$(RUN) pytest
 
 test-unit: setup ## Unit tests only (no database)
