@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.applications import Starlette
 from starlette.responses import RedirectResponse
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -30,7 +32,8 @@ class PlaygroundSite:
 
     def __init__(self, app: ASGIApp, directory: Path = PLAYGROUND_DIR) -> None:
         self.app = app
-        self.files = StaticFiles(directory=directory, html=True)
+        # inside a Starlette app, so a missing file is a plain 404 (bare StaticFiles raises)
+        self.files = Starlette(routes=[Mount(PREFIX, StaticFiles(directory=directory, html=True))])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
@@ -42,8 +45,6 @@ class PlaygroundSite:
             target = f"{PREFIX}/" + (f"?{query}" if query else "")
             await RedirectResponse(target, status_code=307)(scope, receive, send)
         elif path.startswith(PREFIX + "/"):
-            # as a Starlette Mount does: full path kept, the prefix moved into root_path
-            mounted = {**scope, "root_path": scope.get("root_path", "") + PREFIX}
-            await self.files(mounted, receive, send)
+            await self.files(scope, receive, send)
         else:
             await self.app(scope, receive, send)

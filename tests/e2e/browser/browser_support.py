@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -37,6 +38,8 @@ from conversations_app.api import create_app as create_conversations_app
 from devserver import PathRouter
 from playground_site import PLAYGROUND_DIR, PlaygroundSite
 from playwright.sync_api import Locator, Page, expect
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
@@ -44,6 +47,8 @@ from tests.support.servers import AppFactory, UvicornThread, app_over
 from tests.support.tokens import TEST_JWT_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+ADDED_MILK = re.compile(r'Added task #\d+ "buy milk"')
+"""The offline model's answer to "add a task to buy milk" (task ids are global serials)."""
 WAIT_MS = 15_000
 """Upper bound of every wait on the page (a streamed answer takes a few seconds at most)."""
 
@@ -103,7 +108,7 @@ def playground_server(settings: Settings, model: OfflineModel) -> UvicornThread:
 
 def static_site() -> UvicornThread:
     """The playground folder served alone (no API): a second origin for the CORS tests."""
-    files = StaticFiles(directory=PLAYGROUND_DIR, html=True)
+    files = Starlette(routes=[Mount("/", StaticFiles(directory=PLAYGROUND_DIR, html=True))])
 
     def factory() -> Any:
         from contextlib import asynccontextmanager

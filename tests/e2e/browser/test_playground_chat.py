@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from browser_support import WAIT_MS, PacedOfflineModel, api_get
+from browser_support import ADDED_MILK, WAIT_MS, PacedOfflineModel, api_get
 from conftest import OpenPlayground
 from playwright.sync_api import expect
 
@@ -65,7 +65,7 @@ def test_tool_call_shows_its_arguments_and_result(
     expect(card.locator(".tool-arguments")).to_contain_text('"title": "buy milk"')
     expect(card.locator(".tool-result")).to_contain_text('"title": "buy milk"')
     expect(card.locator(".tool-result")).to_contain_text('"completed": false')
-    expect(playground.last_answer()).to_contain_text('Added task #1 "buy milk"')
+    expect(playground.last_answer()).to_contain_text(ADDED_MILK)
     # the user's message, then the tool call, then the answer: in the order they happened
     roles = playground.messages.locator(".message").evaluate_all(
         "ms => ms.map(m => m.classList[1])"

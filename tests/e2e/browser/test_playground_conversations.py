@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from browser_support import WAIT_MS, api_get
+from browser_support import ADDED_MILK, WAIT_MS, api_get
 from conftest import OpenPlayground
 from playwright.sync_api import Request, expect
 
@@ -28,7 +28,7 @@ def test_reload_find_open_and_continue_a_conversation(
     expect(playground.page.get_by_role("heading", name="add a task to buy milk")).to_be_visible()
     expect(playground.messages.locator(".message.user")).to_have_text(["add a task to buy milk"])
     expect(playground.tool_cards("add_task")).to_have_count(1)
-    expect(playground.last_answer()).to_contain_text('Added task #1 "buy milk"')
+    expect(playground.last_answer()).to_contain_text(ADDED_MILK)
 
     playground.send("list my tasks")
     playground.wait_answered()
