@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from tests.support.servers import AppFactory, UvicornThread, app_over
+from tests.support.servers import UvicornThread, app_over
 from tests.support.tokens import TEST_JWT_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -62,7 +63,7 @@ class PacedOfflineModel(OfflineModel):
     def __init__(self) -> None:
         self.delay = 0.0
 
-    async def stream_response(  # type: ignore[override]
+    async def stream_response(
         self, *args: Any, **kwargs: Any
     ) -> AsyncIterator[TResponseStreamEvent]:
         async for event in super().stream_response(*args, **kwargs):
@@ -106,21 +107,14 @@ def playground_server(settings: Settings, model: OfflineModel) -> UvicornThread:
     return UvicornThread(app, name="playground-server")
 
 
+@asynccontextmanager
+async def _playground_files() -> AsyncIterator[ASGIApp]:
+    yield Starlette(routes=[Mount("/", StaticFiles(directory=PLAYGROUND_DIR, html=True))])
+
+
 def static_site() -> UvicornThread:
     """The playground folder served alone (no API): a second origin for the CORS tests."""
-    files = Starlette(routes=[Mount("/", StaticFiles(directory=PLAYGROUND_DIR, html=True))])
-
-    def factory() -> Any:
-        from contextlib import asynccontextmanager
-
-        @asynccontextmanager
-        async def app() -> AsyncIterator[ASGIApp]:
-            yield files
-
-        return app()
-
-    app: AppFactory = factory
-    return UvicornThread(app, lifespan="off", name="static-site")
+    return UvicornThread(_playground_files, lifespan="off", name="static-site")
 
 
 def _free_port() -> int:

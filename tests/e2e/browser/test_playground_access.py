@@ -79,7 +79,10 @@ def test_page_on_another_origin_uses_the_api_through_cors(
 
 
 def test_origin_not_allowed_by_cors_is_reported(
-    server: UvicornThread, foreign_origin: UvicornThread, open_playground: OpenPlayground, token: str
+    server: UvicornThread,
+    foreign_origin: UvicornThread,
+    open_playground: OpenPlayground,
+    token: str,
 ) -> None:
     playground = open_playground(foreign_origin.url)
     playground.configure(chat_url=server.url, crud_url=server.url, token=token)

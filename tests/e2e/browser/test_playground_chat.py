@@ -6,6 +6,7 @@ test must watch the answer grow (see ``browser_support``).
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from browser_support import ADDED_MILK, WAIT_MS, PacedOfflineModel, api_get
@@ -19,7 +20,10 @@ HELP_PROMPT = "what can you do for me today?"
 
 
 def test_answer_grows_on_screen_before_the_stream_ends(
-    server: UvicornThread, open_playground: OpenPlayground, token: str, paced_model: PacedOfflineModel
+    server: UvicornThread,
+    open_playground: OpenPlayground,
+    token: str,
+    paced_model: PacedOfflineModel,
 ) -> None:
     """Token by token: several growing prefixes are seen while the answer is still streaming."""
     paced_model.delay = 0.06
@@ -32,7 +36,9 @@ def test_answer_grows_on_screen_before_the_stream_ends(
     seen: list[str] = []
     deadline = time.monotonic() + WAIT_MS / 1000
     while time.monotonic() < deadline:
-        text, state = answer.evaluate("m => [m.querySelector('.bubble').textContent, m.dataset.state]")
+        text, state = answer.evaluate(
+            "m => [m.querySelector('.bubble').textContent, m.dataset.state]"
+        )
         if state != "streaming":
             break
         if text and (not seen or text != seen[-1]):
@@ -42,9 +48,11 @@ def test_answer_grows_on_screen_before_the_stream_ends(
 
     final = answer.locator(".bubble").inner_text()
     assert len(seen) >= 4, seen
-    for shorter, longer in zip(seen, seen[1:], strict=False):
-        assert longer.startswith(shorter) and len(longer) > len(shorter), (shorter, longer)
-    assert final.startswith(seen[-1]) and len(final) > len(seen[0])
+    for shorter, longer in itertools.pairwise(seen):
+        assert longer.startswith(shorter), (shorter, longer)
+        assert len(longer) > len(shorter), (shorter, longer)
+    assert final.startswith(seen[-1])
+    assert len(final) > len(seen[0])
     assert final.startswith("(Offline model)")
     assert HELP_PROMPT in final  # the offline model echoes the request at the very end
     expect(answer).to_have_attribute("data-state", "done")
@@ -75,7 +83,10 @@ def test_tool_call_shows_its_arguments_and_result(
 
 
 def test_stop_keeps_the_partial_answer_here_and_on_the_server(
-    server: UvicornThread, open_playground: OpenPlayground, token: str, paced_model: PacedOfflineModel
+    server: UvicornThread,
+    open_playground: OpenPlayground,
+    token: str,
+    paced_model: PacedOfflineModel,
 ) -> None:
     paced_model.delay = 0.25
     playground = open_playground(server.url, settings={"token": token})

@@ -69,7 +69,9 @@ def test_rename_and_delete_with_confirmation(
     expect(playground.sidebar.locator(".conversation-title")).to_have_text(
         ["Weekly groceries", "Holiday plans"]
     )
-    titles = [c["title"] for c in api_get(f"{server.url}/api/conversations", token)["conversations"]]
+    titles = [
+        c["title"] for c in api_get(f"{server.url}/api/conversations", token)["conversations"]
+    ]
     assert titles == ["Weekly groceries", "Holiday plans"]
 
     playground.sidebar.get_by_role("button", name="Rename Holiday plans").click()
@@ -115,8 +117,11 @@ def test_sidebar_and_messages_page_by_cursor_as_you_scroll(
     with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
         for number in range(1, 26):
             client.post("/api/conversations", json={"title": f"Topic {number:02d}"})
-    playground = open_playground(f"{server.url}/playground/?conversations_page=10&messages_page=2",
-                                 settings={"token": token}, height=700)
+    playground = open_playground(
+        f"{server.url}/playground/?conversations_page=10&messages_page=2",
+        settings={"token": token},
+        height=700,
+    )
     requests: list[str] = []
     playground.page.on("request", lambda request: _record(request, requests))
     titles = playground.sidebar.locator(".conversation-title")
@@ -126,7 +131,9 @@ def test_sidebar_and_messages_page_by_cursor_as_you_scroll(
     playground.page.wait_for_timeout(300)
     expect(titles).to_have_count(20)
 
-    playground.sidebar.locator(".conversation-scroller").evaluate("s => s.scrollTo(0, s.scrollHeight)")
+    playground.sidebar.locator(".conversation-scroller").evaluate(
+        "s => s.scrollTo(0, s.scrollHeight)"
+    )
     expect(titles).to_have_count(25, timeout=WAIT_MS)
     assert playground.conversation_titles() == [f"Topic {n:02d}" for n in range(25, 0, -1)]
     expect(playground.sidebar.get_by_role("button", name="Load more conversations")).to_be_hidden()
@@ -156,7 +163,7 @@ def _record(request: Request, into: list[str]) -> None:
 
 
 def _shown_count(messages: list[dict[str, object]]) -> int:
-    """Messages the page shows for stored ones: one per user/assistant message, one per tool call."""
+    """How many entries the page shows: one per user/assistant message, one per tool call."""
     count = 0
     for message in messages:
         calls = message.get("tool_calls")
