@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -221,6 +221,10 @@ class Playground:
             dialog.get_by_label("Bearer token (JWT)").fill(token)
         dialog.get_by_role("button", name="Save").click()
         expect(dialog).to_be_hidden(timeout=WAIT_MS)
+
+
+OpenPlayground = Callable[..., Playground]
+"""The ``open_playground`` fixture: open the page at a URL, optionally with stored settings."""
 
 
 def api_get(url: str, token: str | None) -> Any:

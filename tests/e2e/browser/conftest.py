@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from agents import set_tracing_disabled
 from browser_support import (
     WAIT_MS,
+    OpenPlayground,
     PacedOfflineModel,
     Playground,
     playground_server,
@@ -47,8 +48,11 @@ def chromium_path() -> str:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Browser]:
+    """One Chromium per test module. Not per session: Playwright's sync API holds an event loop
+    in the main thread while it runs, and pytest-asyncio cannot run the async tests of other
+    modules under it."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium_path, timeout=WAIT_MS * 2)
         try:
@@ -98,9 +102,6 @@ def server(
 def token() -> str:
     """A bearer token for a user of this test alone."""
     return mint_hs256(f"browser-{secrets.token_hex(6)}")
-
-
-OpenPlayground = Callable[..., Playground]
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import ADDED_MILK, WAIT_MS, DevServerProcess, api_get
-from conftest import OpenPlayground
+from browser_support import ADDED_MILK, WAIT_MS, DevServerProcess, OpenPlayground, api_get
 from playwright.sync_api import expect
 
 from tests.support.databases import scratch_database

@@ -9,8 +9,7 @@ from __future__ import annotations
 import itertools
 import time
 
-from browser_support import ADDED_MILK, WAIT_MS, PacedOfflineModel, api_get
-from conftest import OpenPlayground
+from browser_support import ADDED_MILK, WAIT_MS, OpenPlayground, PacedOfflineModel, api_get
 from playwright.sync_api import expect
 
 from tests.support.servers import UvicornThread

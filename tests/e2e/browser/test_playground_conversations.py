@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from browser_support import ADDED_MILK, WAIT_MS, api_get
-from conftest import OpenPlayground
+from browser_support import ADDED_MILK, WAIT_MS, OpenPlayground, api_get
 from playwright.sync_api import Request, expect
 
 from tests.support.servers import UvicornThread
