@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen --no-sync
 PORT ?= 8000
 
 .PHONY: help setup dev test test-unit test-integration test-e2e lint typecheck check bench bench-quick clean \
-	build check-artifacts lint-template layer-requirements actionlint deploy
+	build check-artifacts lint-template layer-requirements actionlint deploy example-typecheck
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -28,6 +28,7 @@ dev: setup ## Run the local server on http://127.0.0.1:$PORT (embedded SQLite un
 
 test: setup ## Run the whole test suite against PostgreSQL (started if it is down)
 	@bash scripts/ensure-postgres.sh
+	@bash scripts/ensure-browser.sh
 	$(RUN) pytest
 
 test-unit: setup ## Unit tests only (no database)
@@ -49,6 +50,9 @@ typecheck: setup ## mypy
 	$(RUN) mypy
 
 check: lint typecheck lint-template actionlint test check-artifacts ## Everything CI runs
+
+example-typecheck: ## Type-check examples/chatkit-react against the published ChatKit types (npm ci + tsc)
+	cd examples/chatkit-react && npm ci --no-audit --no-fund && npx tsc --noEmit
 
 # --- deployment: sam (aws-sam-cli from PyPI, pinned) runs through `uv tool run`. `sam build` needs a
 # Python 3.12 on PATH: PYTHON_FOR_VENV's folder is appended (appended, not prepended: pyenv's 3.12

@@ -27,6 +27,7 @@ from chatkit_backend.db import Database, resolve_database_url, set_database  # n
 from chatkit_backend.observability import logger  # noqa: E402
 from chatkit_backend.settings import Settings, get_settings  # noqa: E402
 from cors import cors  # noqa: E402
+from playground_site import PlaygroundSite  # noqa: E402
 from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
 CONVERSATIONS_PATHS = ("/api/conversations", "/openapi.json", "/docs")
@@ -66,7 +67,7 @@ def build_app(settings: Settings) -> ASGIApp:
     conversations = create_conversations_app(
         settings=settings, database=database, authenticator=authenticator
     )
-    app: ASGIApp = PathRouter(chat, conversations)
+    app: ASGIApp = PlaygroundSite(PathRouter(chat, conversations))  # the page at /
     if settings.cors_allow_origins:
         app = cors(app, settings.cors_allow_origins)
     logger.info(

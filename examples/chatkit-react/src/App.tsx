@@ -1,0 +1,106 @@
+import { ChatKit, useChatKit } from "@openai/chatkit-react";
+import { useCallback, useEffect, useMemo, useState } from "react";
+
+import { authFetch } from "./authFetch";
+import { readConfig } from "./config";
+import { type Conversation, ConversationsClient } from "./conversations";
+
+const config = readConfig();
+
+/** The conversation list (REST API) next to the official ChatKit component (ChatKit protocol). */
+export function App() {
+  const conversations = useMemo(() => new ConversationsClient(config.conversationsUrl), []);
+  const [items, setItems] = useState<Conversation[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [activeId, setActiveId] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  const reload = useCallback(async () => {
+    try {
+      const page = await conversations.list();
+      setItems(page.conversations);
+      setCursor(page.next_cursor);
+      setError(null);
+    } catch (failure) {
+      setError(String(failure));
+    }
+  }, [conversations]);
+
+  const loadMore = useCallback(async () => {
+    if (!cursor) return;
+    try {
+      const page = await conversations.list(cursor);
+      setItems((current) => [...current, ...page.conversations]);
+      setCursor(page.next_cursor);
+    } catch (failure) {
+      setError(String(failure));
+    }
+  }, [conversations, cursor]);
+
+  const chatkit = useChatKit({
+    api: {
+      url: `${config.chatUrl}chatkit`,
+      domainKey: config.domainKey,
+      fetch: authFetch,
+    },
+    initialThread: null,
+    history: { enabled: false },
+    onThreadChange: ({ threadId }) => setActiveId(threadId),
+    onResponseEnd: () => void reload(),
+    onError: ({ error: failure }) => setError(failure.message),
+  });
+
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+
+  const open = (id: string | null) => {
+    setActiveId(id);
+    void chatkit.setThreadId(id);
+  };
+
+  const remove = async (conversation: Conversation) => {
+    if (!window.confirm(`Delete “${conversation.title ?? "Untitled"}”?`)) return;
+    try {
+      await conversations.remove(conversation.id);
+      if (conversation.id === activeId) open(null);
+      await reload();
+    } catch (failure) {
+      setError(String(failure));
+    }
+  };
+
+  return (
+    <div style={{ display: "grid", gridTemplateColumns: "260px 1fr", height: "100vh" }}>
+      <nav aria-label="Conversations" style={{ borderRight: "1px solid #ddd", padding: 12, overflowY: "auto" }}>
+        <button type="button" onClick={() => open(null)}>
+          New chat
+        </button>
+        {error && <p role="alert">{error}</p>}
+        <ul style={{ listStyle: "none", padding: 0 }}>
+          {items.map((conversation) => (
+            <li key={conversation.id} style={{ display: "flex", gap: 4 }}>
+              <button
+                type="button"
+                aria-current={conversation.id === activeId ? "page" : undefined}
+                onClick={() => open(conversation.id)}
+                style={{ flex: 1, textAlign: "left" }}
+              >
+                {conversation.title ?? "Untitled"}
+              </button>
+              <button type="button" aria-label={`Delete ${conversation.title ?? "Untitled"}`} onClick={() => void remove(conversation)}>
+                ×
+              </button>
+            </li>
+          ))}
+        </ul>
+        {cursor && (
+          <button type="button" onClick={() => void loadMore()}>
+            Load more
+          </button>
+        )}
+      </nav>
+      <ChatKit control={chatkit.control} style={{ height: "100%", width: "100%" }} />
+    </div>
+  );
+}
