@@ -147,7 +147,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         return Page(
             data=[ThreadMetadata.model_validate(row.data) for row in rows],
             has_more=has_more,
-            after=rows[-1].id if rows else None,
+            after=rows[-1].id if has_more else None,
         )
 
     async def delete_thread(self, thread_id: str, context: Caller) -> None:
@@ -245,7 +245,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         return Page(
             data=[ITEM_ADAPTER.validate_python(row.data) for row in rows],
             has_more=has_more,
-            after=rows[-1].id if rows else None,
+            after=rows[-1].id if has_more else None,
         )
 
     async def delete_thread_item(self, thread_id: str, item_id: str, context: Caller) -> None:

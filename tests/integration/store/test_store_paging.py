@@ -97,7 +97,8 @@ async def test_walking_all_pages_visits_every_entry_once_in_order(
 
     assert [entry for page in pages for entry in ids_of(page)] == in_order(ids, order)
     assert all(len(page.data) == limit for page in pages[:-1])
-    assert all(page.after == ids_of(page)[-1] for page in pages)
+    # The SDK's contract: ``after`` continues a page that has more, and is None on the last one.
+    assert [page.after for page in pages] == [ids_of(page)[-1] for page in pages[:-1]] + [None]
     assert [page.has_more for page in pages] == [True] * (len(pages) - 1) + [False]
 
 
@@ -116,7 +117,7 @@ async def test_has_more_edges(
 
     assert ids_of(page) == in_order(ids, order)[:returned]
     assert page.has_more is has_more
-    assert page.after == ids_of(page)[-1]
+    assert page.after == (ids_of(page)[-1] if has_more else None)
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
