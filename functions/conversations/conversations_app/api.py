@@ -27,6 +27,7 @@ from chatkit_backend.web import (
 )
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, status
 
+from .cursors import MAX_CURSOR_CHARS
 from .schemas import (
     Conversation,
     ConversationPage,
@@ -50,13 +51,33 @@ MAX_OFFSET = 100_000
 """Offset paging scans every skipped row; deeper than this, the cursor (``after``) is the way."""
 
 
+REFUSED_INPUT = (
+    "Input no route accepts: a body or query that is not UTF-8, NUL characters, unpaired "
+    "surrogates, JSON nested too deep"
+)
+ALWAYS_POSSIBLE: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": REFUSED_INPUT},
+    413: {"model": ErrorBody, "description": "Request body too large"},
+}
+"""What the shared middleware answers on any route, before the route runs."""
+
+
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error answers a route can give (all ``{"detail": ...}``)."""
+    """OpenAPI entries for every error answer a route can give (all ``{"detail": ...}``)."""
     responses: dict[int | str, dict[str, Any]] = {
+        **ALWAYS_POSSIBLE,
         401: {"model": ErrorBody, "description": "Missing or invalid bearer token"},
         422: {"model": ValidationErrorBody, "description": "Invalid parameters or body"},
+        503: {
+            "model": ErrorBody,
+            "description": "Database unavailable; retry after `Retry-After` seconds",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
     }
-    described = {400: "Invalid cursor or paging mode", 404: "Conversation not found"}
+    described = {
+        400: f"Invalid cursor or paging mode. {REFUSED_INPUT}",
+        404: "Conversation not found",
+    }
     for code in codes:
         responses[code] = {"model": ErrorBody, "description": described[code]}
     return responses
@@ -69,7 +90,13 @@ def conversations_router(service: ConversationService, authenticator: Authentica
     ConversationId = Annotated[str, Path(description="The conversation (ChatKit thread) id")]
     Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")]
     After = Annotated[
-        str | None, Query(description="`next_cursor` of the previous page (exclusive)")
+        str | None,
+        Query(
+            description="`next_cursor` of the previous page (exclusive)",
+            min_length=1,
+            max_length=MAX_CURSOR_CHARS,
+            pattern=r"^[A-Za-z0-9_-]+$",
+        ),
     ]
 
     @router.get("", response_model=ConversationPage, responses=_errors(400))
@@ -171,7 +198,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(InputGuardMiddleware)
 
-    @app.get("/health", response_model=Health, tags=["health"])
+    @app.get("/health", response_model=Health, tags=["health"], responses=ALWAYS_POSSIBLE)
     async def health() -> Health:
         """Liveness: no auth, no database."""
         return Health()

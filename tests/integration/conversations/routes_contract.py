@@ -423,7 +423,9 @@ class RouteContract:
         [
             ("messages", "limit=0", 422),
             ("messages", "limit=101", 422),
-            ("messages", "after=!!!", 400),
+            ("messages", "after=!!!", 422),  # not a cursor's alphabet: the schema says so
+            ("messages", "after=", 422),
+            ("messages", "after=bm90LWEtY3Vyc29y", 400),  # well-formed, but no page issued it
             ("get", "limit=0", 422),
             ("get", "limit=abc", 422),
         ],
