@@ -10,9 +10,10 @@ Choices that matter for safety:
   therefore never verify.
 * ``exp`` and ``sub`` are required; ``nbf``/``iat`` are checked when present; ``iss`` and ``aud``
   when configured; all with ``JWT_LEEWAY_SECONDS`` of clock skew.
-* The JWKS is cached for ``JWKS_CACHE_SECONDS`` and fetched in a worker thread (never on the event
-  loop). An unknown ``kid`` refreshes it at most once per ``min_refresh_seconds``, so a flood of
-  tokens with random key ids costs the identity provider one request, not one per token.
+* The JWKS is fetched and parsed by PyJWT (``PyJWKClient``) in a worker thread, cached for
+  ``JWKS_CACHE_SECONDS``; an unknown ``kid`` refreshes it at most once per
+  ``min_refresh_seconds`` (PyJWT has no such limit), so a flood of tokens with random key ids
+  costs the identity provider one request, not one per token.
 * Error messages say what is wrong with the token, never echo it, and tokens and secrets are never
   logged.
 """
@@ -20,18 +21,16 @@ Choices that matter for safety:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import jwt
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt import PyJWK, PyJWKClient, PyJWKClientError, PyJWKSet
 
 from .caller import Caller
 from .errors import AuthError, ConfigurationError
@@ -47,7 +46,6 @@ MIN_RSA_BITS = 2048
 MAX_TOKEN_CHARS = 16_384
 MAX_SUBJECT_CHARS = 255
 """The width of every ``user_id`` column."""
-MAX_JWKS_BYTES = 1_000_000
 JWKS_MIN_REFRESH_SECONDS = 30.0
 JWKS_TIMEOUT_SECONDS = 5.0
 
@@ -95,54 +93,52 @@ class JwksUnavailable(Exception):
 def parse_jwks(document: Any) -> dict[str, SigningKey]:
     """Usable signing keys by ``kid``: RSA (>= 2048 bits) for RS256, EC P-256 for ES256.
 
-    Keys for encryption, of other types or curves, without a ``kid``, or whose ``alg`` disagrees
-    with their type are skipped: a key set may legitimately carry keys this service never accepts.
+    PyJWT parses the JWKs; this keeps only what the policy accepts. Keys for encryption, of other
+    types or curves, without a ``kid``, private, or whose ``alg`` disagrees with their type are
+    skipped: a key set may legitimately carry keys this service never accepts.
     """
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise JwksUnavailable("JWKS document has no 'keys' list")
-    keys: dict[str, SigningKey] = {}
-    for jwk in document["keys"]:
-        signing_key = _signing_key(jwk)
-        if signing_key is not None:
-            keys[signing_key.kid] = signing_key
+    try:
+        key_set = PyJWKSet.from_dict(
+            {"keys": [jwk for jwk in document["keys"] if isinstance(jwk, dict)]}
+        )
+    except jwt.PyJWTError:
+        key_set = PyJWKSet([])
+    keys = {key.kid: key for jwk in key_set.keys if (key := _signing_key(jwk)) is not None}
     if not keys:
         raise JwksUnavailable("JWKS holds no usable RS256/ES256 signing key with a kid")
     return keys
 
 
-def _signing_key(jwk: Any) -> SigningKey | None:
-    if not isinstance(jwk, dict):
+def _signing_key(jwk: PyJWK) -> SigningKey | None:
+    if not jwk.key_id or (jwk.public_key_use or "sig") != "sig":
         return None
-    kid = jwk.get("kid")
-    if not isinstance(kid, str) or not kid or jwk.get("use", "sig") != "sig":
+    key = jwk.key
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size >= MIN_RSA_BITS:
+        algorithm = "RS256"
+    elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        algorithm = "ES256"
+    else:  # other types and sizes, and private keys: never accepted
         return None
-    kty, crv = jwk.get("kty"), jwk.get("crv")
-    algorithm = "RS256" if kty == "RSA" else "ES256" if kty == "EC" and crv == "P-256" else None
-    if algorithm is None or jwk.get("alg", algorithm) != algorithm:
+    if jwk.algorithm_name != algorithm:
         return None
-    try:
-        key: Any = (RSAAlgorithm if kty == "RSA" else ECAlgorithm).from_jwk(jwk)
-    except (jwt.PyJWTError, ValueError, TypeError):
-        return None
-    if kty == "RSA" and key.key_size < MIN_RSA_BITS:
-        return None
-    if not hasattr(key, "verify"):  # a private JWK parses to a private key: refuse it
-        return None
-    return SigningKey(kid=kid, algorithm=algorithm, key=key)
+    return SigningKey(kid=jwk.key_id, algorithm=algorithm, key=key)
 
 
 def fetch_jwks(url: str, timeout: float) -> dict[str, SigningKey]:
-    """Blocking fetch and parse of the JWKS (run it in a worker thread)."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+    """Blocking fetch (PyJWT's ``PyJWKClient``) and parse of the JWKS; run it in a worker thread."""
+    client = PyJWKClient(
+        url,
+        cache_keys=False,
+        cache_jwk_set=False,  # JwksCache decides when to fetch, with a clock tests control
+        timeout=int(timeout),
+        headers={"Accept": "application/json"},
+    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            body = response.read(MAX_JWKS_BYTES + 1)
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        document = client.fetch_data()
+    except PyJWKClientError as exc:
         raise JwksUnavailable(f"cannot fetch JWKS: {exc}") from exc
-    if len(body) > MAX_JWKS_BYTES:
-        raise JwksUnavailable("JWKS document too large")
-    try:
-        document = json.loads(body)
     except ValueError as exc:
         raise JwksUnavailable("JWKS document is not JSON") from exc
     return parse_jwks(document)
