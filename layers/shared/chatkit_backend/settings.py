@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -101,9 +101,6 @@ class Settings(BaseSettings):
 
     # --- runtime ------------------------------------------------------------------------------
     stage: str = Field(default="local", description="Deployment stage name (local, dev, ...).")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        default="INFO", description="Log level of the Powertools logger."
-    )
 
     @field_validator("cors_allow_origins", "mcp_servers", "mcp_allowed_tools", mode="before")
     @classmethod
