@@ -1,21 +1,11 @@
 """Bearer-token authentication: who is asking, from a verified JWT and nothing else.
 
-Function URLs are ``AuthType: NONE`` (browsers cannot sign SigV4), so this module is the only gate.
-Choices that matter for safety:
-
-* The accepted algorithms follow from the *configured keys*, not from the token: ``HS256`` only
-  with ``JWT_SECRET``, ``RS256``/``ES256`` only with keys from ``JWT_JWKS_URL``, and a JWKS key
-  only verifies the one algorithm its own type allows. ``alg: none``, HMAC signed with a public
-  key ("algorithm confusion") and keys embedded in the token header (``jwk``, ``jku``, ``x5u``)
-  therefore never verify.
-* ``exp`` and ``sub`` are required; ``nbf``/``iat`` are checked when present; ``iss`` and ``aud``
-  when configured; all with ``JWT_LEEWAY_SECONDS`` of clock skew.
-* The JWKS is fetched and parsed by PyJWT (``PyJWKClient``) in a worker thread, cached for
-  ``JWKS_CACHE_SECONDS``; an unknown ``kid`` refreshes it at most once per
-  ``min_refresh_seconds`` (PyJWT has no such limit), so a flood of tokens with random key ids
-  costs the identity provider one request, not one per token.
-* Error messages say what is wrong with the token, never echo it, and tokens and secrets are never
-  logged.
+Function URLs are ``AuthType: NONE``, so this is the only gate. The accepted algorithm follows
+from the configured keys, never the token (``HS256`` only with a secret, ``RS256``/``ES256`` only
+with JWKS keys, each key one algorithm), so ``alg: none``, algorithm confusion and keys embedded
+in the header never verify. ``exp`` and ``sub`` are required. PyJWT fetches and parses the JWKS
+(off the event loop); an unknown ``kid`` refreshes it at most once per ``min_refresh_seconds``.
+Errors say what is wrong with a token without echoing it.
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
 """Powertools logger, metrics and tracer, plus the per-request correlation context.
 
-``logger``, ``metrics`` and ``tracer`` are module attributes created on first access (PEP 562):
-importing this module loads only the standard library (about 1 ms of its own), while the
-Powertools logger costs about 100 ms and the tracer (X-Ray SDK, botocore) about half a second,
-which a CRUD cold start must not pay unless it uses them. ``get_logger()`` and friends are the
-same objects with precise types.
-
-:class:`RequestLogMiddleware` gives every request a correlation id (the platform's request
-id when there is one) and writes one JSON line per request: method, path, status, duration. Every
-line the Powertools logger writes during the request carries ``correlation_id`` and, once
-:func:`bind_user` ran (the auth dependency calls it), ``user_id``. The per-request state is one
-mutable object behind a context variable, so ``bind_user`` called in a worker thread or a child
-task still reaches the request's own lines. Bodies, headers and query strings are never logged:
-they carry tokens and message text.
+``logger``, ``metrics`` and ``tracer`` are created on first access (PEP 562): the logger costs
+about 100 ms and the tracer half a second of import, which a CRUD cold start must not pay unless
+it uses them. :class:`RequestLogMiddleware` gives each request a correlation id and one JSON log
+line; every line written during the request carries it (and ``user_id`` once known). Bodies,
+headers and query strings are never logged: they carry tokens and message text.
 """
 
 from __future__ import annotations

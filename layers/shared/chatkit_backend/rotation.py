@@ -1,20 +1,10 @@
 """Database credentials that follow Secrets Manager rotation without a restart.
 
-A warm sandbox caches the secret (Powertools, ``SECRET_MAX_AGE_SECONDS`` in :mod:`.secrets`)
-and keeps its engine for its whole life. When the secret rotates, connections already open keep
-working (PostgreSQL does not end sessions on a password change), but the next *new* connection
-would log in with the cached, now invalid credentials, until the cache expires.
-
-So the engine does not keep the credentials in its URL: a ``do_connect`` hook puts the secret's
-current user and password into every new connection's arguments, and when a connection attempt
-fails it re-reads the secret with ``force_fetch=True`` once; if the secret has changed (rotation,
-including the alternating-users strategy, which changes the user name) it connects again with the
-new credentials, otherwise the original error stands. The engine, its pool and the connections
-that still work are kept: nothing is rebuilt.
-
-The failure is not classified by message (libpq reports login failures as text, localised by the
-server, with no SQLSTATE): any failed connect costs one extra ``GetSecretValue`` call, and only a
-changed secret leads to a second attempt.
+A warm sandbox caches the secret and keeps its engine for life; after a rotation the next *new*
+connection would log in with stale credentials. So the engine keeps no credentials in its URL:
+a ``do_connect`` hook puts the secret's current user and password into every new connection,
+and a failed connect re-reads the secret once (``force_fetch``) and retries only if it changed
+(libpq's login errors are localised text without a SQLSTATE, so they are not classified).
 """
 
 from __future__ import annotations

@@ -1,21 +1,10 @@
-"""The ChatKit store over PostgreSQL (and the embedded SQLite database, same code).
+"""The ChatKit ``Store`` and ``AttachmentStore`` over PostgreSQL (and embedded SQLite, same code).
 
-Rules every method follows (see ``ARCHITECTURE.md``, "Store contract"):
-
-* **User scope by construction.** Every statement filters on ``context.user_id`` and every upsert's
-  conflict target starts with ``user_id`` (the natural keys are ``(user_id, id)`` and
-  ``(user_id, thread_id, id)``), so another user's ids can only ever address the caller's own rows.
-  Missing and foreign rows look the same: ``NotFoundError`` on loads, a no-op on deletes, an empty
-  page on listings.
-* **JSON is the source of truth.** ``data`` holds ``model_dump(mode="json")`` and loads go through
-  the SDK's pydantic types, so a loaded object equals the saved one (naive timestamps stay naive,
-  aware ones aware). Plain columns are derived on every write: ``title`` for threads,
-  :mod:`chatkit_backend.item_projection` for items, ``created_at`` + ``pk`` for paging.
-* **Keyset paging.** Order by ``(created_at, pk)``: ``pk`` is the database's monotonic sequence, the
-  tie-breaker for items written in the same instant (ChatKit ids are random). ``after`` is an
-  exclusive cursor, one extra row is fetched to know ``has_more``.
-* **Short sessions.** One transaction per call, a small constant number of statements, nothing held
-  between calls (the chat function never holds a connection while the model streams).
+Every statement filters on the caller's ``user_id`` and every upsert's conflict key starts with
+it, so missing and foreign rows look alike (``NotFoundError``, a no-op delete, an empty page).
+``data`` holds the SDK's JSON and loads go through its pydantic types (a loaded object equals the
+saved one); plain columns are derived on every write. Pages are keyset pages on
+``(created_at, pk)``; each call is one short transaction, nothing is held between calls.
 """
 
 from __future__ import annotations

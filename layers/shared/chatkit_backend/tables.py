@@ -1,18 +1,9 @@
 """SQLModel tables: the single description of the schema (Alembic revisions must match it).
 
-Design notes (the "why" behind the shapes):
-
-* Every table carries ``user_id`` and every natural key is ``(user_id, id)``: each user has an id
-  namespace of their own, so an upsert of a foreign id can only ever touch the caller's rows, and
-  every lookup starts with the user on an index.
-* The ChatKit JSON (``data``) is the source of truth for threads, items and attachments; the plain
-  columns exist only because a query needs them (titles and timestamps for listing, role/text/tool
-  calls for the REST view, ``created_at`` + ``pk`` for paging).
-* ``pk`` is a database-assigned, monotonically increasing surrogate key: the tie-breaker when items
-  written in a tight loop share a creation time. ChatKit ids are random and say nothing of order.
-* Items reference their thread by ``(user_id, thread_id)`` with ``ON DELETE CASCADE`` so deleting a
-  thread is one statement and can never leave orphans (SQLite needs ``PRAGMA foreign_keys=ON``,
-  which :mod:`chatkit_backend.db` sets on every connection).
+Every natural key starts with ``user_id``, so an upsert of a foreign id can only touch the
+caller's rows. The ChatKit JSON (``data``) is the source of truth; plain columns exist only for
+queries. ``pk`` is a monotonic surrogate key, the paging tie-breaker (ChatKit ids are random).
+Items and attachments cascade with their thread (SQLite needs ``PRAGMA foreign_keys=ON``).
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
-"""HTTP glue shared by the function apps: JSON errors, the auth dependency, the body limit.
+"""HTTP glue both function apps install: JSON errors, the auth dependency, input limits.
 
-Every error a client can see is ``{"detail": "..."}`` JSON with the right status (the ChatKit
-client and the REST callers both parse it); nothing answers with an HTML page or an exception's
-text. Only FastAPI/Starlette are imported here, so the CRUD functions stay cheap to start.
-
-Order of installation (Starlette wraps the last added middleware outermost)::
-
-    app = FastAPI()
-    install_error_handlers(app)            # innermost: unhandled errors become 500 JSON
-    app.add_middleware(InputGuardMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(RequestLogMiddleware)  # outermost: logs every request
-
-CORS is not the function apps' job: deployed, the function URL answers it; locally, the dev
-server wraps both apps once (``dev/cors.py``).
+Every error a client can see is ``{"detail": "..."}`` JSON with its status; nothing answers with
+an HTML page or an exception's text. Middleware order (the last added is outermost): error
+handlers, then :class:`InputGuardMiddleware`, :class:`BodySizeLimitMiddleware`, and the request
+log outermost. CORS is the function URL's job when deployed and ``dev/cors.py``'s locally.
 """
 
 from __future__ import annotations
