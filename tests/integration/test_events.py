@@ -16,7 +16,6 @@ import base64
 import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -39,9 +38,10 @@ from sqlalchemy.pool import NullPool
 from tests.support.cloudformation import response_server
 from tests.support.databases import scratch_database
 from tests.support.migration_scripts import PROJECT_HEAD
+from tests.support.paths import REPO_ROOT
 from tests.support.tokens import TEST_JWT_SECRET, mint_hs256
 
-EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
+EVENTS_DIR = REPO_ROOT / "events"
 README = EVENTS_DIR / "README.md"
 TOKEN_PLACEHOLDER = "REPLACE_WITH_JWT"
 THREAD_PLACEHOLDER = "REPLACE_WITH_THREAD_ID"

@@ -44,10 +44,11 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from tests.support.paths import REPO_ROOT
 from tests.support.servers import UvicornThread, app_over
 from tests.support.tokens import TEST_JWT_SECRET
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = REPO_ROOT
 ADDED_MILK = re.compile(r'Added task #\d+ "buy milk"')
 """The offline model's answer to "add a task to buy milk" (task ids are global serials)."""
 WAIT_MS = 15_000

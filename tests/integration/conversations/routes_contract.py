@@ -19,7 +19,6 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
@@ -37,9 +36,10 @@ from tests.integration.conversations.chat_items import (
     tool_call,
     user_message,
 )
+from tests.support.paths import REPO_ROOT
 from tests.support.tokens import mint_hs256
 
-EVENTS_DIR = Path(__file__).resolve().parents[3] / "events" / "conversations"
+EVENTS_DIR = REPO_ROOT / "events" / "conversations"
 TOKEN_PLACEHOLDER = "REPLACE_WITH_JWT"
 ID_PLACEHOLDER = "REPLACE_WITH_CONVERSATION_ID"
 ROUTES = ("health", "list", "create", "recent", "get", "messages", "rename", "delete")

@@ -10,7 +10,6 @@ import logging
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -29,6 +28,7 @@ from chatkit_backend.settings import Settings
 from chatkit_backend.web import current_user, install_error_handlers
 from fastapi import Depends, FastAPI, Request
 
+from tests.support.paths import REPO_ROOT
 from tests.support.tokens import TEST_JWT_SECRET, auth_header
 
 SECRET_TEXT = "the user's very private message"
@@ -222,7 +222,7 @@ def test_importing_observability_and_web_does_not_load_powertools() -> None:
         capture_output=True,
         text=True,
         check=True,
-        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2] / "layers" / "shared")},
+        env={"PYTHONPATH": str(REPO_ROOT / "layers" / "shared")},
     )
     assert result.stdout.strip() == "[]"
 

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO_ROOT
+
+ROOT = REPO_ROOT
 SCRIPT = ROOT / "scripts" / "export-layer-requirements.py"
 AGENT_ONLY = {"openai", "openai-agents", "fastmcp", "fastmcp-slim", "mcp", "uvicorn", "httpx2"}
 

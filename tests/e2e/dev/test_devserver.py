@@ -21,9 +21,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.databases import create_scratch_database, drop_scratch_database
+from tests.support.paths import REPO_ROOT
 from tests.support.tokens import TEST_JWT_SECRET, auth_header
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = REPO_ROOT
 
 
 def _free_port() -> int:
