@@ -7,6 +7,7 @@ checked; a fresh process is the only honest way (this test process has the agent
 
 from __future__ import annotations
 
+import ast
 import json
 import pkgutil
 import subprocess
@@ -39,3 +40,23 @@ def test_no_layer_module_imports_the_agent_stack() -> None:
     )
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded == [], f"the layer imported {loaded}"
+
+
+FUNCTION_MODULES = ("chat_app", "conversations_app", "migration_runner", "migration_handler")
+
+
+def test_no_layer_module_imports_a_function() -> None:
+    """The layer is the core every function shares: a dependency on one function's code would
+    ship that code to the others and tie their deploys together."""
+    offenders = []
+    for path in sorted((LAYER / "chatkit_backend").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in FUNCTION_MODULES]
+    assert offenders == []
