@@ -131,8 +131,20 @@ def rollback_shaped(request: CustomResourceRequest, version: str | None) -> bool
     """
     if request.RequestType != "Update" or version in (None, "$LATEST"):
         return False
-    requested = request.ResourceProperties.get(VERSION_PROPERTY)
-    return requested is not None and str(requested) != version
+    requested = requested_version(request)
+    return requested is not None and requested != version
+
+
+def requested_version(request: CustomResourceRequest) -> str | None:
+    """The version number the request was made for.
+
+    The template passes ``!Ref MigrationFunction.Version``, which CloudFormation resolves to the
+    version's ARN (``arn:aws:lambda:...:function:name:7``); a bare number is accepted too.
+    """
+    value = request.ResourceProperties.get(VERSION_PROPERTY)
+    if value is None:
+        return None
+    return str(value).rsplit(":", 1)[-1]
 
 
 def handle_invocation(
@@ -188,7 +200,7 @@ def handle(
         return
     version = running_version(context)
     if rollback_shaped(request, version):
-        requested = request.ResourceProperties.get(VERSION_PROPERTY)
+        requested = requested_version(request)
         revision = _revision_or_unknown(read_revision)
         answer(
             "SUCCESS",

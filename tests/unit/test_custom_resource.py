@@ -204,12 +204,22 @@ class VersionedContext(Context):
         self.function_version = version
 
 
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:stack-MigrationFunction-X1"
+
+
 def _update(new_version: str, old_version: str) -> dict[str, Any]:
+    """An Update as CloudFormation sends it: ``Ref`` of a Lambda version is the version's ARN."""
     return _event(
         "Update",
         PhysicalResourceId="pid",
-        ResourceProperties={"ServiceToken": "arn:alias", "FunctionVersion": new_version},
-        OldResourceProperties={"ServiceToken": "arn:alias", "FunctionVersion": old_version},
+        ResourceProperties={
+            "ServiceToken": f"{FUNCTION_ARN}:live",
+            "FunctionVersion": f"{FUNCTION_ARN}:{new_version}",
+        },
+        OldResourceProperties={
+            "ServiceToken": f"{FUNCTION_ARN}:live",
+            "FunctionVersion": f"{FUNCTION_ARN}:{old_version}",
+        },
     )
 
 
