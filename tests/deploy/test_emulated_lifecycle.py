@@ -19,16 +19,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from tests.support.databases import scratch_database
-from tests.support.emulated_deploy import EmulatedAws, emulated_aws
+from tests.support.emulated_deploy import EmulatedAws
 from tests.support.migration_scripts import ADD_TABLE, FAILS_HALFWAY, PROJECT_HEAD
 
 pytestmark = pytest.mark.postgres_only
-
-
-@pytest.fixture(scope="module")
-def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedAws]:
-    with emulated_aws(tmp_path_factory.mktemp("emulated")) as running:
-        yield running
 
 
 @pytest.fixture
