@@ -1,4 +1,8 @@
-"""One emulated AWS (moto server with the shims) for every deploy test of the run."""
+"""One emulated AWS (moto server with the shims) per test module.
+
+Per module, not per session: ``mock_aws`` (used by other tests of the run) resets moto's
+process-wide backends when it starts and stops, which would empty a long-lived server too.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import pytest
 from tests.support.emulated_deploy import EmulatedAws, emulated_aws
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedAws]:
     with emulated_aws(tmp_path_factory.mktemp("emulated")) as running:
         yield running
