@@ -12,7 +12,7 @@ PORT ?= 8000
 
 .PHONY: help setup dev test test-unit test-integration test-e2e lint typecheck check bench bench-quick clean \
 	build check-artifacts lint-template layer-requirements actionlint deploy \
-	test-deploy deploy-database database-params smoke
+	test-deploy deploy-database database-params smoke deploy-built
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -88,6 +88,10 @@ DATABASE_STACK ?=
 DATABASE_PARAMS = $(RUN) python scripts/database_params.py --env $(CONFIG_ENV) --stack $(DATABASE_STACK)
 
 deploy: build ## sam deploy --config-env $CONFIG_ENV (dev|staging|prod; DATABASE_STACK=... to use its outputs)
+	$(MAKE) deploy-built
+
+deploy-built: ## sam deploy of what .aws-sam/build already holds (CI ships the artifacts it tested)
+	@test -f .aws-sam/build/template.yaml || { echo ".aws-sam/build is missing: make build"; exit 1; }
 	$(if $(DATABASE_STACK),params="$$($(DATABASE_PARAMS))" && eval "set -- $$params" &&) \
 	$(SAM) deploy --config-env $(CONFIG_ENV) $(SAM_DEPLOY_FLAGS) \
 		$(if $(DATABASE_STACK),--parameter-overrides "$$@")
@@ -98,6 +102,10 @@ deploy-database: setup ## Deploy the companion database stack infra/database.yam
 
 database-params: setup ## Print the app parameters with the database stack's outputs (ENV, DATABASE_STACK)
 	@$(RUN) python scripts/database_params.py --env $(ENV) --stack $(or $(DATABASE_STACK),chatkit-database-$(ENV))
+
+SMOKE_FLAGS ?=
+smoke: setup ## One streamed turn + read-back on the deployed stack of ENV; prints time to first byte
+	$(RUN) python scripts/smoke.py --stack $(or $(STACK),chatkit-backend-$(ENV)) $(SMOKE_FLAGS)
 
 test-deploy: setup ## The emulated deploy (moto server): lifecycle, failed-create retry, database stack
 	@bash scripts/ensure-postgres.sh
