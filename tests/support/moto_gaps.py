@@ -14,7 +14,8 @@ Lambda's side of the protocol:
 2. **The ResponseURL names ``host.docker.internal``** (moto assumes the function runs in a
    container): rewritten to the server's loopback address.
 3. **No CloudFormation model for ``AWS::Lambda::Alias``, ``AWS::Lambda::Url`` and
-   ``AWS::Lambda::EventInvokeConfig``**: small models over moto's own Lambda API.
+   ``AWS::Lambda::EventInvokeConfig``**: small models over moto's own Lambda API (whose function
+   URLs take no qualifier: a URL on an alias is recorded on the function).
 4. **``AWS::Lambda::Version``: ``Ref`` gives the logical id, ``GetAtt Version`` is missing; ``Ref``
    of ``AWS::Lambda::LayerVersion`` gives moto's model object** (a stack update then fails inside
    moto): the ARNs and the version number, as CloudFormation gives them.
@@ -280,8 +281,10 @@ class _LambdaUrl(CloudFormationModel):
         config: dict[str, Any] = {
             key: properties[key] for key in ("AuthType", "InvokeMode", "Cors") if key in properties
         }
+        # moto's URL API takes no qualifier; SAM points the URL at the alias (SnapStart)
+        unqualified = ":".join(self.function.split(":")[:7])
         backend = lambda_backends[account_id][region]
-        self.url = backend.create_function_url_config(self.function, config).url + "/"
+        self.url = backend.create_function_url_config(unqualified, config).url + "/"
 
     @staticmethod
     def cloudformation_type() -> str:
@@ -321,7 +324,8 @@ class _LambdaUrl(CloudFormationModel):
         return original_resource
 
     def delete(self, account_id: str, region_name: str) -> None:
-        lambda_backends[account_id][region_name].delete_function_url_config(self.function)
+        unqualified = ":".join(self.function.split(":")[:7])
+        lambda_backends[account_id][region_name].delete_function_url_config(unqualified)
 
 
 class _EventInvokeConfig(CloudFormationModel):

@@ -413,3 +413,48 @@ def test_rds_managed_secrets_get_their_endpoint_from_parameters(
         {"Ref": "MigrationDatabaseHost"},
     ]
     assert migration["DATABASE_HOST"]["Fn::If"][2]["Fn::If"][1] == {"Ref": "DatabaseHost"}
+
+
+# --- SnapStart (issue 11, template part) -----------------------------------------------------
+
+
+def test_snapstart_is_switchable_on_the_app_functions(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    assert template["Parameters"]["SnapStart"]["Default"] == "false"
+    assert template["Conditions"]["UseSnapStart"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "true"]}
+    runtime = template["Globals"]["Function"]["Runtime"]
+    assert tuple(int(p) for p in runtime.removeprefix("python").split(".")) >= (3, 12)
+    for name in APP_FUNCTIONS:
+        properties = resources[name]["Properties"]
+        assert properties["SnapStart"] == {
+            "Fn::If": ["UseSnapStart", {"ApplyOn": "PublishedVersions"}, {"Ref": "AWS::NoValue"}]
+        }
+        # SnapStart serves published versions only: the URL is on the alias SAM creates
+        assert properties["AutoPublishAlias"] == "live"
+        assert "FunctionUrlConfig" in properties
+        # what SnapStart cannot be combined with
+        assert "ProvisionedConcurrencyConfig" not in properties
+        assert "FileSystemConfigs" not in properties
+        assert properties.get("EphemeralStorage", {}).get("Size", 512) <= 512
+
+
+def test_the_web_adapter_bridges_the_snapshot(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    env = environment(template, resources["ChatFunction"]["Properties"])
+    assert env["AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH"] == "/_lwa/before-checkpoint"
+    assert env["AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH"] == "/_lwa/after-restore"
+    assert template["Parameters"]["WebAdapterLayerVersion"]["MinValue"] >= 30  # v1.1.0
+
+
+def test_snapstart_per_stage() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    values = {
+        env: dict(
+            item.split("=", 1)
+            for item in config[env]["deploy"]["parameters"]["parameter_overrides"]
+        )["SnapStart"]
+        for env in ("dev", "staging", "prod")
+    }
+    assert values == {"dev": "false", "staging": "true", "prod": "true"}
