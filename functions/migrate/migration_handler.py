@@ -27,7 +27,14 @@ def run_migrations() -> str:
     return migration_runner.upgrade_deployed(get_settings(), directory=directory)
 
 
+def read_revision() -> str | None:
+    """The configured database's current revision, read only (a rollback's answer)."""
+    return migration_runner.current_revision_deployed(get_settings())
+
+
 def handler(
     event: Mapping[str, Any], context: custom_resource.LambdaContextLike | None
 ) -> dict[str, str] | None:
-    return custom_resource.handle_invocation(event, context, run_migrations=run_migrations)
+    return custom_resource.handle_invocation(
+        event, context, run_migrations=run_migrations, read_revision=read_revision
+    )

@@ -133,6 +133,24 @@ def upgrade_deployed(settings: Settings, *, directory: Path | None = None) -> st
     return revision
 
 
+def current_revision(url: str | URL) -> str | None:
+    """The database's current revision (None before the first migration); reads, never writes."""
+    sync_url = to_sync_url(url)
+    is_postgres = sync_url.get_backend_name() == "postgresql"
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS} if is_postgres else {}
+    engine = create_engine(sync_url, poolclass=NullPool, connect_args=connect_args)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def current_revision_deployed(settings: Settings) -> str | None:
+    """:func:`current_revision` of the migration job's database."""
+    return current_revision(deployed_database_url(settings))
+
+
 def _run(
     url: str | URL,
     action: Literal["upgrade", "downgrade"],

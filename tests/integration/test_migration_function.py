@@ -46,6 +46,7 @@ class FakeContext:
     """The part of the Lambda context the handler reads."""
 
     remaining_ms: int = 300_000
+    function_version: str = "$LATEST"
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
@@ -331,3 +332,47 @@ def test_plain_invoke_refuses_other_events(stack: Stack) -> None:
     with pytest.raises(ValueError, match='"action": "upgrade"'):
         migration_handler.handler({"action": "downgrade"}, FakeContext())
     assert stack.revision() is None
+
+
+def _versioned_update(stack: Stack, physical_id: str, new: str, old: str) -> dict[str, Any]:
+    event = stack.event("Update", physical_id)
+    event["ResourceProperties"] = {"FunctionVersion": new}
+    event["OldResourceProperties"] = {"FunctionVersion": old}
+    return event
+
+
+def test_failed_update_then_rollback_shaped_update_leaves_the_stack_rollbackable(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Version 2 carries a failing revision; the rollback asks for version 1 while 2 still runs.
+
+    Before the rule, the rollback re-ran the failing revision, answered FAILED, and the stack
+    ended in UPDATE_ROLLBACK_FAILED.
+    """
+    physical_id = stack.invoke(stack.event("Create")).body["PhysicalResourceId"]
+    _use_migrations(monkeypatch, migrations_with(tmp_path / "migrations", FAILS_HALFWAY))
+    new_code = FakeContext(function_version="2")
+
+    failed = stack.invoke(_versioned_update(stack, physical_id, "2", "1"), new_code)
+    rollback = stack.invoke(_versioned_update(stack, physical_id, "1", "2"), new_code)
+
+    assert failed.body["Status"] == "FAILED"
+    assert rollback.body["Status"] == "SUCCESS"
+    assert rollback.body["Data"] == {"Revision": PROJECT_HEAD}
+    assert "not the running version 2" in rollback.body["Reason"]
+    assert stack.revision() == PROJECT_HEAD
+
+
+def test_rds_managed_secret_with_the_host_from_the_template(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An RDS-managed master secret (username, password only) plus DATABASE_HOST/PORT/NAME."""
+    parsed = make_url(stack.url)
+    stack.set_secret(username=parsed.username, password=PASSWORD)
+    monkeypatch.setenv("DATABASE_HOST", str(parsed.host))
+    monkeypatch.setenv("DATABASE_PORT", str(parsed.port or 5432))
+    monkeypatch.setenv("DATABASE_NAME", str(parsed.database))
+    get_settings.cache_clear()
+    response = stack.invoke(stack.event("Create"))
+    assert response.body["Status"] == "SUCCESS"
+    assert stack.revision() == PROJECT_HEAD

@@ -194,3 +194,108 @@ def test_send_response_gives_up(server: ResponseServer, monkeypatch: pytest.Monk
 def test_send_response_refuses_other_schemes() -> None:
     with pytest.raises(ValueError, match="HTTP"):
         send_response("file:///etc/passwd", _response())
+
+
+class VersionedContext(Context):
+    """A context as Lambda gives it when the alias resolves to a published version."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(300_000)
+        self.function_version = version
+
+
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:stack-MigrationFunction-X1"
+
+
+def _update(new_version: str, old_version: str) -> dict[str, Any]:
+    """An Update as CloudFormation sends it: ``Ref`` of a Lambda version is the version's ARN."""
+    return _event(
+        "Update",
+        PhysicalResourceId="pid",
+        ResourceProperties={
+            "ServiceToken": f"{FUNCTION_ARN}:live",
+            "FunctionVersion": f"{FUNCTION_ARN}:{new_version}",
+        },
+        OldResourceProperties={
+            "ServiceToken": f"{FUNCTION_ARN}:live",
+            "FunctionVersion": f"{FUNCTION_ARN}:{old_version}",
+        },
+    )
+
+
+def test_rollback_shaped_update_answers_success_without_migrating() -> None:
+    """Version 8 failed; CloudFormation asks for 7 again while the alias still runs 8."""
+    recorder = Recorder()
+    custom_resource.handle(
+        _update("7", "8"),
+        VersionedContext("8"),
+        run_migrations=_never_called,
+        read_revision=lambda: "0003",
+        send=recorder,
+    )
+    [(_, response)] = recorder.sent
+    assert response.Status == "SUCCESS"
+    assert response.Data == {"Revision": "0003"}
+    assert "FunctionVersion 7 is not the running version 8" in response.Reason
+    assert response.PhysicalResourceId == "pid"
+
+
+def test_rollback_answer_survives_an_unreadable_database() -> None:
+    recorder = Recorder()
+
+    def unreadable() -> str:
+        raise OSError("connection refused")
+
+    custom_resource.handle(
+        _update("7", "8"),
+        VersionedContext("8"),
+        run_migrations=_never_called,
+        read_revision=unreadable,
+        send=recorder,
+    )
+    [(_, response)] = recorder.sent
+    assert (response.Status, response.Data) == ("SUCCESS", {"Revision": "unknown"})
+
+
+def test_update_for_the_running_version_migrates() -> None:
+    recorder = Recorder()
+    custom_resource.handle(
+        _update("8", "7"), VersionedContext("8"), run_migrations=lambda: "0004", send=recorder
+    )
+    [(_, response)] = recorder.sent
+    assert (response.Status, response.Data) == ("SUCCESS", {"Revision": "0004"})
+
+
+def test_rollback_after_the_alias_moved_back_runs_the_old_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alias already back on 7: the old code upgrades to its head, a no-op on that schema."""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_VERSION", "7")
+    recorder = Recorder()
+    custom_resource.handle(
+        _update("7", "8"), Context(300_000), run_migrations=lambda: "0003", send=recorder
+    )
+    [(_, response)] = recorder.sent
+    assert response.Data == {"Revision": "0003"}
+    assert "rollback" not in response.Reason
+
+
+@pytest.mark.parametrize("version", ["$LATEST", None])
+def test_unpublished_code_cannot_tell_and_migrates(
+    version: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_VERSION", raising=False)
+    context = VersionedContext(version) if version else Context(300_000)
+    recorder = Recorder()
+    custom_resource.handle(_update("7", "8"), context, run_migrations=lambda: "0004", send=recorder)
+    [(_, response)] = recorder.sent
+    assert response.Data == {"Revision": "0004"}
+
+
+def test_create_is_never_rollback_shaped() -> None:
+    recorder = Recorder()
+    event = _event("Create", ResourceProperties={"FunctionVersion": "1"})
+    custom_resource.handle(
+        event, VersionedContext("2"), run_migrations=lambda: "0001", send=recorder
+    )
+    assert recorder.sent[0][1].Data == {"Revision": "0001"}

@@ -241,6 +241,9 @@ def test_samconfig_has_a_complete_config_per_environment(
         pattern = parameters[name].get("AllowedPattern")
         if pattern:
             assert re.fullmatch(pattern, value), f"{env}: {name}={value}"
+    assert _rules_hold(
+        template, overrides.get("SubnetIds", ""), overrides.get("SecurityGroupIds", "")
+    ), f"{env}: SubnetIds and SecurityGroupIds go together"
 
 
 def test_layers_are_built_by_the_layers_makefile(resources: dict[str, Any]) -> None:
@@ -251,3 +254,207 @@ def test_layers_are_built_by_the_layers_makefile(resources: dict[str, Any]) -> N
         assert layer["Metadata"]["ContextPath"] == "layers"
         assert f"build-{name}:" in makefile
         assert (ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").is_file()
+
+
+# --- first deploy that fails safely (issue 12) -----------------------------------------------
+
+FULL_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:chatkit/dev/database-AbC123"
+
+
+def test_log_groups_do_not_block_a_retry_after_a_failed_create(resources: dict[str, Any]) -> None:
+    """A failed first create must not leave a group behind whose fixed name blocks the retry."""
+    groups = {n: r for n, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"}
+    assert len(groups) == 3
+    for name, group in groups.items():
+        # kept when the stack is deleted, removed when the create that made it rolls back
+        assert group["DeletionPolicy"] == "RetainExceptOnCreate", name
+        # and no fixed name, so a group kept from a deleted stack never collides with a new one
+        assert "LogGroupName" not in group["Properties"], name
+
+
+def test_the_migration_function_is_never_retried_by_lambda(resources: dict[str, Any]) -> None:
+    """Custom resources are invoked asynchronously; Lambda's two retries would run after FAILED."""
+    function = resources["MigrationFunction"]["Properties"]
+    assert function["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+
+
+@pytest.mark.parametrize("parameter", SECRET_PARAMETERS)
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        (FULL_SECRET_ARN, True),
+        ("arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:db-Zz9Yy8", True),
+        # what `aws secretsmanager describe-secret` does NOT print: no suffix, IAM never matches
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:chatkit/dev/database", False),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:chatkit/dev/database-*", False),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbC12", False),
+    ],
+)
+def test_secret_parameters_require_the_full_arn(
+    template: dict[str, Any], parameter: str, value: str, accepted: bool
+) -> None:
+    pattern = template["Parameters"][parameter]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, value)) is accepted
+
+
+def test_public_urls_have_a_concurrency_cap(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    parameters = template["Parameters"]
+    for name, parameter in (
+        ("ChatFunction", "ChatReservedConcurrency"),
+        ("ConversationsFunction", "ConversationsReservedConcurrency"),
+    ):
+        properties = resources[name]["Properties"]
+        assert properties["FunctionUrlConfig"]["AuthType"] == "NONE"
+        assert properties["ReservedConcurrentExecutions"] == {"Ref": parameter}
+        assert parameters[parameter]["MinValue"] >= 1, "0 would throttle every request"
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    caps = {}
+    for env in ("dev", "staging", "prod"):
+        overrides = dict(
+            item.split("=", 1)
+            for item in config[env]["deploy"]["parameters"]["parameter_overrides"]
+        )
+        caps[env] = int(overrides["ChatReservedConcurrency"]) + int(
+            overrides["ConversationsReservedConcurrency"]
+        )
+    assert caps["dev"] <= caps["staging"] <= caps["prod"]
+    # Without RDS Proxy each sandbox may hold DB_POOL_SIZE + DB_MAX_OVERFLOW connections: the dev
+    # and staging caps stay under the smallest Aurora Serverless v2 instance's connection limit.
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    per_sandbox = int(env["DB_POOL_SIZE"]) + int(env["DB_MAX_OVERFLOW"])
+    assert caps["staging"] * per_sandbox + 1 <= AURORA_MIN_ACU_CONNECTIONS
+
+
+AURORA_MIN_ACU_CONNECTIONS = 189
+"""max_connections of Aurora PostgreSQL Serverless v2 with a 1-ACU maximum (AWS documentation)."""
+
+
+def _evaluate_rule(expression: Any, values: dict[str, list[str]]) -> Any:
+    """The Rules intrinsic subset the template uses, evaluated for given parameter values."""
+    if isinstance(expression, dict):
+        [(key, argument)] = expression.items()
+        match key:
+            case "Ref":
+                return values[argument]
+            case "Fn::Or":
+                return any(_evaluate_rule(item, values) for item in argument)
+            case "Fn::And":
+                return all(_evaluate_rule(item, values) for item in argument)
+            case "Fn::Not":
+                return not _evaluate_rule(argument[0], values)
+            case "Fn::EachMemberEquals":
+                members = _evaluate_rule(argument[0], values)
+                return all(member == argument[1] for member in members)
+        raise AssertionError(f"unsupported rule function {key}")
+    return expression
+
+
+def _rules_hold(template: dict[str, Any], subnets: str, groups: str) -> bool:
+    values = {"SubnetIds": subnets.split(","), "SecurityGroupIds": groups.split(",")}
+    return all(
+        _evaluate_rule(assertion["Assert"], values)
+        for rule in template["Rules"].values()
+        for assertion in rule["Assertions"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("subnets", "groups", "valid"),
+    [
+        ("", "", True),
+        ("subnet-a,subnet-b", "sg-1", True),
+        ("subnet-a,subnet-b", "", False),  # Lambda would reject the VpcConfig mid-deploy
+        ("", "sg-1", False),  # silently no VPC before
+    ],
+)
+def test_vpc_needs_subnets_and_security_groups_together(
+    template: dict[str, Any], subnets: str, groups: str, valid: bool
+) -> None:
+    assert _rules_hold(template, subnets, groups) is valid
+
+
+def test_web_adapter_is_the_snapstart_capable_release(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["WebAdapterLayerVersion"]
+    assert parameter["Default"] == 30  # v1.1.0
+    assert parameter["MinValue"] == 30
+
+
+def test_deployed_chat_refuses_the_offline_model_unless_asked(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    env = environment(template, resources["ChatFunction"]["Properties"])
+    assert env["STAGE"] == {"Ref": "Stage"}
+    assert env["MODEL_REQUIRED"] == {"Fn::If": ["IsDevStage", "false", "true"]}
+    assert env["MODEL"] == {"Fn::If": ["IsOfflineModel", "offline", {"Ref": "AWS::NoValue"}]}
+    assert template["Conditions"]["IsDevStage"] == {"Fn::Equals": [{"Ref": "Stage"}, "dev"]}
+    assert template["Conditions"]["IsOfflineModel"] == {
+        "Fn::Equals": [{"Ref": "ModelName"}, "offline"]
+    }
+    for name in ("ConversationsFunction", "MigrationFunction"):  # they never build a model
+        assert "MODEL_REQUIRED" not in environment(template, resources[name]["Properties"])
+
+
+def test_rds_managed_secrets_get_their_endpoint_from_parameters(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    """An RDS-managed master secret holds only username and password: the host comes from here."""
+    app = environment(template, resources["ConversationsFunction"]["Properties"])
+    assert app["DATABASE_HOST"] == {
+        "Fn::If": ["HasDatabaseHost", {"Ref": "DatabaseHost"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert app["DATABASE_PORT"]["Fn::If"][1] == {"Ref": "DatabasePort"}
+    assert app["DATABASE_NAME"]["Fn::If"][1] == {"Ref": "DatabaseName"}
+    migration = environment(template, resources["MigrationFunction"]["Properties"])
+    # the migration job's own host (the database, not the proxy), else the app's
+    assert migration["DATABASE_HOST"]["Fn::If"][:2] == [
+        "HasMigrationDatabaseHost",
+        {"Ref": "MigrationDatabaseHost"},
+    ]
+    assert migration["DATABASE_HOST"]["Fn::If"][2]["Fn::If"][1] == {"Ref": "DatabaseHost"}
+
+
+# --- SnapStart (issue 11, template part) -----------------------------------------------------
+
+
+def test_snapstart_is_switchable_on_the_app_functions(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    assert template["Parameters"]["SnapStart"]["Default"] == "false"
+    assert template["Conditions"]["UseSnapStart"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "true"]}
+    runtime = template["Globals"]["Function"]["Runtime"]
+    assert tuple(int(p) for p in runtime.removeprefix("python").split(".")) >= (3, 12)
+    for name in APP_FUNCTIONS:
+        properties = resources[name]["Properties"]
+        assert properties["SnapStart"] == {
+            "Fn::If": ["UseSnapStart", {"ApplyOn": "PublishedVersions"}, {"Ref": "AWS::NoValue"}]
+        }
+        # SnapStart serves published versions only: the URL is on the alias SAM creates
+        assert properties["AutoPublishAlias"] == "live"
+        assert "FunctionUrlConfig" in properties
+        # what SnapStart cannot be combined with
+        assert "ProvisionedConcurrencyConfig" not in properties
+        assert "FileSystemConfigs" not in properties
+        assert properties.get("EphemeralStorage", {}).get("Size", 512) <= 512
+
+
+def test_the_web_adapter_bridges_the_snapshot(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    env = environment(template, resources["ChatFunction"]["Properties"])
+    assert env["AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH"] == "/_lwa/before-checkpoint"
+    assert env["AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH"] == "/_lwa/after-restore"
+    assert template["Parameters"]["WebAdapterLayerVersion"]["MinValue"] >= 30  # v1.1.0
+
+
+def test_snapstart_per_stage() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    values = {
+        env: dict(
+            item.split("=", 1)
+            for item in config[env]["deploy"]["parameters"]["parameter_overrides"]
+        )["SnapStart"]
+        for env in ("dev", "staging", "prod")
+    }
+    assert values == {"dev": "false", "staging": "true", "prod": "true"}

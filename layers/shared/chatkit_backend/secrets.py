@@ -45,24 +45,36 @@ def database_url_from_secret(arn: str, *, force_fetch: bool = False) -> str:
     """Build a ``postgresql+psycopg://`` URL from an RDS-style secret.
 
     Accepts the shape RDS and ``AWS::SecretsManager::SecretTargetAttachment`` write
-    (``host``, ``port``, ``username``, ``password``, ``dbname``), or ``{"url": ...}``.
+    (``host``, ``port``, ``username``, ``password``, ``dbname``), or ``{"url": ...}``. An
+    RDS-managed master secret holds only ``username`` and ``password``: the endpoint then comes
+    from the settings ``DATABASE_HOST`` / ``DATABASE_PORT`` / ``DATABASE_NAME``, which also win
+    over the secret's values (one secret, two endpoints: RDS Proxy for the app functions, the
+    database itself for the migration job).
     """
+    from .settings import get_settings
+
+    settings = get_settings()
     secret = get_json_secret(arn, force_fetch=force_fetch)
     if "url" in secret:
         return str(secret["url"])
-    missing = [key for key in ("host", "username", "password") if key not in secret]
+    host = settings.database_host or secret.get("host")
+    missing = [key for key in ("username", "password") if key not in secret]
+    if not host:
+        missing.insert(0, "host")
     if missing:
         raise ConfigurationError(
-            f"secret {_short(arn)} lacks {', '.join(missing)} (expected host, username, password)"
+            f"secret {_short(arn)} lacks {', '.join(missing)} (expected username, password and "
+            "host; give the host as DATABASE_HOST with an RDS-managed secret)"
         )
     try:
-        port = int(secret.get("port", 5432))
+        port = settings.database_port or int(secret.get("port", 5432))
     except (TypeError, ValueError):
         raise ConfigurationError(f"secret {_short(arn)} has a port that is not a number") from None
     user = quote(str(secret["username"]), safe="")
     password = quote(str(secret["password"]), safe="")
-    dbname = quote(str(secret.get("dbname", "postgres")), safe="")
-    return f"postgresql+psycopg://{user}:{password}@{secret['host']}:{port}/{dbname}"
+    name = settings.database_name or secret.get("dbname") or "postgres"
+    dbname = quote(str(name), safe="")
+    return f"postgresql+psycopg://{user}:{password}@{host}:{port}/{dbname}"
 
 
 def _short(arn: str) -> str:

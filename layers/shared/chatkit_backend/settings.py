@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 StringList = Annotated[list[str], NoDecode]
@@ -41,6 +41,17 @@ class Settings(BaseSettings):
         default=None,
         description="Secrets Manager secret in the RDS JSON shape "
         "(host, port, username, password, dbname).",
+    )
+    database_host: str | None = Field(
+        default=None,
+        description="Database host; wins over the secret's. Needed with an RDS-managed master "
+        "secret (it holds only username and password).",
+    )
+    database_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Database port when the secret has none."
+    )
+    database_name: str | None = Field(
+        default=None, description="Database name when the secret has none (else postgres)."
     )
     db_pool_size: int = Field(default=2, ge=1, description="Connections kept per process.")
     db_max_overflow: int = Field(default=8, ge=0, description="Extra connections under burst.")
@@ -88,6 +99,14 @@ class Settings(BaseSettings):
         default=None, description="Any OpenAI-compatible server (Chat Completions API)."
     )
     model_name: str = Field(default="gpt-4.1-mini", description="Model used with a key.")
+    model: Literal["offline"] | None = Field(
+        default=None, description="`offline`: the built-in offline model, chosen explicitly."
+    )
+    model_required: bool = Field(
+        default=False,
+        description="Refuse to start without a model key, a base URL or MODEL=offline "
+        "(the template sets it outside the dev stage).",
+    )
     agent_max_turns: int = Field(default=8, ge=1, description="Model calls per user turn.")
     agent_turn_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Wall clock limit of one user turn."
@@ -111,6 +130,20 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _model_configured_when_required(self) -> Settings:
+        """A deployed chat function must not answer with the offline model by accident."""
+        configured = any(
+            value is not None
+            for value in (self.openai_api_key, self.openai_api_key_secret_arn, self.openai_base_url)
+        )
+        if self.model_required and not configured and self.model != "offline":
+            raise ValueError(
+                "no model configured: set OPENAI_API_KEY_SECRET_ARN (ModelApiKeySecretArn) or "
+                "OPENAI_BASE_URL, or MODEL=offline (ModelName=offline) to serve the offline model"
+            )
+        return self
 
     @property
     def auth_configured(self) -> bool:
