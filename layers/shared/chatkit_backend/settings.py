@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(
         default=None, description="Any OpenAI-compatible server (Chat Completions API)."
     )
+    openai_api: Literal["auto", "responses", "chat_completions"] = Field(
+        default="auto",
+        description="Model API: auto is Chat Completions with OPENAI_BASE_URL, else Responses.",
+    )
     model_name: str = Field(default="gpt-4.1-mini", description="Model used with a key.")
     agent_max_turns: int = Field(default=8, ge=1, description="Model calls per user turn.")
     agent_turn_timeout_seconds: float = Field(
