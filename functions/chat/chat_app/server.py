@@ -31,6 +31,7 @@ from chatkit.agents import ThreadItemConverter
 from chatkit.server import ChatKitServer
 from chatkit.types import (
     Action,
+    AssistantMessageItem,
     Attachment,
     AttachmentsDeleteReq,
     AudioInput,
@@ -63,7 +64,7 @@ from chatkit_backend.errors import AppError, BadRequest, PayloadTooLarge
 from chatkit_backend.settings import Settings
 from chatkit_backend.store import PostgresStore
 from chatkit_backend.tool_calls import ToolCallRecord
-from openai.types.responses import ResponseInputTextParam
+from openai.types.responses import EasyInputMessageParam, ResponseInputTextParam
 from openai.types.responses.response_function_tool_call_param import (
     ResponseFunctionToolCallParam,
 )
@@ -122,6 +123,22 @@ class ToolCallConverter(ThreadItemConverter):
                 output=output if isinstance(output, str | list) else json.dumps(output),
             ),
         ]
+
+    async def assistant_message_to_input(
+        self, item: AssistantMessageItem
+    ) -> TResponseInputItem | list[TResponseInputItem] | None:
+        """A stored answer as an assistant message with plain string content.
+
+        The SDK's converter sends ``output_text`` parts, which the Responses API takes but the
+        Agents SDK's Chat Completions converter rejects (``UserError: Unknown content``) before
+        any request is sent, so every second turn over ``OPENAI_BASE_URL`` failed. A string is
+        the one assistant content both APIs accept. An empty answer is left out: a stored
+        partial answer is never empty, and an empty assistant message is refused by some servers.
+        """
+        text = "".join(part.text for part in item.content)
+        if not text.strip():
+            return None
+        return EasyInputMessageParam(type="message", role="assistant", content=text)
 
     async def attachment_to_message_content(self, attachment: Attachment) -> Any:
         return ResponseInputTextParam(
