@@ -12,8 +12,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 import httpx
-from chat_support import headers_for, parse_events, sse_messages, text_deltas, user_input
-from chatkit.types import ErrorEvent, ThreadCreatedEvent
+from chat_support import headers_for, parse_events, sse_messages, user_input
+from chatkit.types import (
+    AssistantMessageContentPartTextDelta,
+    AssistantMessageItem,
+    ErrorEvent,
+    ThreadCreatedEvent,
+    ThreadItemDoneEvent,
+    ThreadItemUpdatedEvent,
+    ThreadStreamEvent,
+)
 from chatkit_backend.caller import Caller
 
 Protocol = Literal["chatkit", "simple", "text"]
@@ -76,9 +84,8 @@ async def send(
         events = parse_events(datas)
         created = [event.thread.id for event in events if isinstance(event, ThreadCreatedEvent)]
         errors = [event.message or event.code for event in events if isinstance(event, ErrorEvent)]
-        return Turn(
-            200, created[0] if created else thread, "".join(text_deltas(events)), errors, datas
-        )
+        answer = chatkit_answer(events)
+        return Turn(200, created[0] if created else thread, answer, errors, datas)
     assert datas[-1] == "[DONE]", datas
     if protocol == "simple":
         events_json = [json.loads(data) for data in datas[:-1]]
@@ -88,3 +95,19 @@ async def send(
     answer = "".join(m["data"] for m in messages[:-1] if "event" not in m)
     errors = [m["data"] for m in messages if m.get("event") == "error"]
     return Turn(200, thread, answer, errors, datas)
+
+
+def chatkit_answer(events: list[ThreadStreamEvent]) -> str:
+    """The assistant text a ChatKit client shows: each message's deltas, or its ``done`` text
+    (which replaces them), messages joined in the order they appeared."""
+    texts: dict[str, str] = {}
+    for event in events:
+        if isinstance(event, ThreadItemUpdatedEvent) and isinstance(
+            event.update, AssistantMessageContentPartTextDelta
+        ):
+            texts[event.item_id] = texts.get(event.item_id, "") + event.update.delta
+        elif isinstance(event, ThreadItemDoneEvent) and isinstance(
+            event.item, AssistantMessageItem
+        ):
+            texts[event.item.id] = "".join(part.text for part in event.item.content)
+    return "".join(texts.values())

@@ -15,7 +15,6 @@ from protocol_clients import PROTOCOLS, Protocol, send
 from tests.support.fake_openai import Api, FakeOpenAI, call, error, text
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 8: the words before a cut are lost")
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_five_turns_with_tools_and_a_failed_answer(
     api: Api, api_client: httpx.AsyncClient, fake: FakeOpenAI, protocol: Protocol, alice: Caller
