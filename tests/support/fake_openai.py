@@ -56,7 +56,7 @@ class Reply:
     ``retry_after`` as the Retry-After header. ``hang``: seconds to stall before answering.
     ``cut_after``: end the stream abruptly (connection dropped) after that many deltas, before
     the response completes. ``invalid_after``: after that many deltas, send a chunk that is not
-    JSON. ``usage``: (input, output) tokens reported at the end.
+    JSON. ``usage``: (input, output) tokens reported at the end. ``pace``: seconds between events.
     """
 
     deltas: tuple[str, ...] = ()
@@ -67,6 +67,7 @@ class Reply:
     cut_after: int | None = None
     invalid_after: int | None = None
     usage: tuple[int, int] = (11, 7)
+    pace: float = 0.0
 
 
 def text(*deltas: str, **options: Any) -> Reply:
@@ -290,7 +291,7 @@ async def _sse(
         data = event if isinstance(event, str) else json.dumps(event)
         yield f"data: {data}\n\n".encode()
         deltas += is_delta
-        await asyncio.sleep(0)
+        await asyncio.sleep(reply.pace)
 
 
 def _responses_events(reply: Reply, model: str) -> Iterator[tuple[dict[str, Any] | str, bool]]:
