@@ -72,10 +72,10 @@ class AgentFactory:
         return isinstance(self._model, OfflineModel)
 
     @asynccontextmanager
-    async def open(self, request_context: Caller) -> AsyncIterator[Agent[Any]]:
+    async def open(self, caller: Caller) -> AsyncIterator[Agent[Any]]:
         """A ready agent for this user's turn; its MCP servers are closed when the block exits."""
         async with open_mcp_servers(
-            self._todo_server, request_context, self._remote_urls, self._allowed_tools
+            self._todo_server, caller, self._remote_urls, self._allowed_tools
         ) as servers:
             yield Agent(
                 name=AGENT_NAME,

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from .streaming import AgentSource
 
 
-class ServiceSlot:
+class LazyChatService:
     """Builds the :class:`ChatService` once, on the first :meth:`get` (see the module docstring)."""
 
     def __init__(
@@ -72,12 +72,12 @@ def create_app(
     """The chat app. Defaults: process settings, process database, JWT auth, the real agent."""
     settings = settings or get_settings()
     authenticator = authenticator or build_authenticator(settings)
-    slot = ServiceSlot(settings, database, agent_factory)
+    chat_service = LazyChatService(settings, database, agent_factory)
     User = Annotated[Caller, Depends(current_user(authenticator))]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        slot.get()
+        chat_service.get()
         yield
 
     app = FastAPI(title="Chat", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -92,16 +92,16 @@ def create_app(
         return {"status": "ok"}
 
     @app.post("/chatkit")
-    async def chatkit(request: Request, user: User) -> Response:
+    async def chatkit(request: Request, caller: User) -> Response:
         """The ChatKit protocol (body with ``type``) or the simple one (body with ``message``)."""
-        return await slot.get().chatkit(await request.body(), user)
+        return await chat_service.get().chatkit(await request.body(), caller)
 
     @app.post("/api/chat/stream")
     async def chat_stream(
-        user: User, message: str | None = None, conversation_id: str | None = None
+        caller: User, message: str | None = None, conversation_id: str | None = None
     ) -> Response:
         """The answer to ``message`` as plain text chunks over SSE."""
-        return await slot.get().text_stream(message, conversation_id, user)
+        return await chat_service.get().text_stream(message, conversation_id, caller)
 
     return app
 

@@ -1,22 +1,49 @@
-"""Finishing work that must not be lost to a cancellation.
+"""How work stops early without losing what it must finish.
 
-When a client disconnects, the request's task is cancelled, and the cleanup that runs next (saving
-the partial answer, closing the turn) awaits the database. Under anyio cancel scopes (Starlette's
-own streaming response) a cancellation is *level-triggered*: every further ``await`` in the
-cancelled scope raises again, so an unshielded write would itself be cancelled and the partial
-answer lost. :func:`shielded` runs the work in a task of its own, which no cancellation of the
-caller reaches, and waits for it however many cancellations arrive before re-raising one.
+* :class:`HangUp`: the client of the current stream went away. It is a signal, not a task
+  cancellation: the turn stops its run at its next step and raises ``CancelledError`` itself,
+  from inside ``respond()``, so the SDK saves the partial answer and no store write (nor the SDK's
+  own helper tasks) is ever interrupted half-way.
+* :func:`shielded`: work that must complete even if the caller is cancelled (repeatedly, as
+  anyio cancel scopes do), e.g. the writes of a cancelled stream.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TypeVar
 
 from chatkit_backend.observability import get_logger
 
 T = TypeVar("T")
+
+
+class HangUp:
+    """Set once the client of one stream has gone; subscribers are told at once."""
+
+    def __init__(self) -> None:
+        self.happened = False
+        self._subscribers: list[Callable[[], None]] = []
+
+    def signal(self) -> None:
+        if self.happened:
+            return
+        self.happened = True
+        for subscriber in list(self._subscribers):
+            subscriber()
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` on hang-up (now, if it already happened); returns the unsubscribe."""
+        self._subscribers.append(callback)
+        if self.happened:
+            callback()
+        return lambda: self._subscribers.remove(callback)
+
+
+CURRENT_HANG_UP: ContextVar[HangUp | None] = ContextVar("chat_hang_up", default=None)
+"""The hang-up signal of the stream the current task produces (unset: nobody can hang up)."""
 
 
 async def shielded(awaitable: Awaitable[T]) -> T:

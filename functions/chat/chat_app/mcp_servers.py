@@ -49,9 +49,9 @@ def user_meta(context: MCPToolMetaContext) -> dict[str, Any] | None:
 
     Returning ``None`` (no request context) sends no user, and the server refuses the call.
     """
-    request_context = getattr(context.run_context.context, "request_context", None)
-    if isinstance(request_context, Caller) and request_context.user_id:
-        return {USER_META_KEY: request_context.user_id}
+    caller = getattr(context.run_context.context, "request_context", None)
+    if isinstance(caller, Caller) and caller.user_id:
+        return {USER_META_KEY: caller.user_id}
     return None
 
 
@@ -147,7 +147,7 @@ def server_label(url: str) -> str:
 @asynccontextmanager
 async def open_mcp_servers(
     todo_server: FastMCP,
-    request_context: Caller,
+    caller: Caller,
     remote_urls: Sequence[str] = (),
     allowed_tools: Sequence[str] = (),
 ) -> AsyncIterator[list[MCPServer]]:
@@ -162,7 +162,7 @@ async def open_mcp_servers(
         stack.push_async_callback(todo.cleanup)
         servers: list[MCPServer] = [todo]
         for url in remote_urls:
-            remote = remote_server(url, allowed_tools, request_context.bearer_token)
+            remote = remote_server(url, allowed_tools, caller.bearer_token)
             try:
                 await remote.connect()
             except Exception as exc:

@@ -1,8 +1,9 @@
 """Which model answers: OpenAI, an OpenAI-compatible server, or the built-in offline model.
 
-* ``OPENAI_BASE_URL`` set: any OpenAI-compatible server through the Chat Completions API (the one
-  API such servers share); the key is optional there (local servers usually need none).
-* else a key (``OPENAI_API_KEY`` or ``OPENAI_API_KEY_SECRET_ARN``): OpenAI's Responses API.
+* ``OPENAI_BASE_URL`` set: any OpenAI-compatible server, through the Chat Completions API (the one
+  API such servers share) unless ``OPENAI_API=responses``; the key is optional there.
+* else a key (``OPENAI_API_KEY`` or ``OPENAI_API_KEY_SECRET_ARN``): OpenAI's Responses API (or
+  Chat Completions with ``OPENAI_API=chat_completions``).
 * else the :class:`~chat_app.offline_model.OfflineModel`, so a fresh checkout works offline.
 
 The key is handed to the OpenAI client only. A key from Secrets Manager is read lazily through an
@@ -74,17 +75,21 @@ def key_from_secret(raw: str) -> str:
 def build_model(settings: Settings) -> Model:
     """The model the settings ask for (build once per process; it holds an HTTP client)."""
     key = api_key(settings)
-    if settings.openai_base_url:
-        parts = urlsplit(settings.openai_base_url)
-        logger.info(
-            "model: %s via OpenAI-compatible server %s", settings.model_name, parts.hostname
-        )
-        client = AsyncOpenAI(api_key=key or NO_KEY, base_url=settings.openai_base_url)
+    base_url = settings.openai_base_url
+    if base_url is None and key is None:
+        logger.info("model: the built-in offline model (no OPENAI_API_KEY configured)")
+        return OfflineModel()
+    client = AsyncOpenAI(api_key=key or NO_KEY, base_url=base_url)
+    where = f"OpenAI-compatible server {urlsplit(base_url).hostname}" if base_url else "OpenAI"
+    if uses_chat_completions(settings):
+        logger.info("model: %s via the Chat Completions API of %s", settings.model_name, where)
         return OpenAIChatCompletionsModel(model=settings.model_name, openai_client=client)
-    if key is not None:
-        logger.info("model: %s via the OpenAI Responses API", settings.model_name)
-        return OpenAIResponsesModel(
-            model=settings.model_name, openai_client=AsyncOpenAI(api_key=key)
-        )
-    logger.info("model: the built-in offline model (no OPENAI_API_KEY configured)")
-    return OfflineModel()
+    logger.info("model: %s via the Responses API of %s", settings.model_name, where)
+    return OpenAIResponsesModel(model=settings.model_name, openai_client=client)
+
+
+def uses_chat_completions(settings: Settings) -> bool:
+    """``OPENAI_API``, or for ``auto``: Chat Completions exactly when a base URL is set."""
+    if settings.openai_api == "auto":
+        return settings.openai_base_url is not None
+    return settings.openai_api == "chat_completions"

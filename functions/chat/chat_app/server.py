@@ -1,22 +1,11 @@
 """The ChatKit server: the SDK's ``ChatKitServer`` over the project's store, running the agent.
 
-The SDK does the protocol (request types, thread/item bookkeeping, SSE event order, persisting
-finished items). This subclass adds what the SDK leaves to integrations:
-
-* ``respond()``: the thread's history from the store (bounded), converted to model input by
-  :class:`ToolCallConverter`, run as an :class:`~chat_app.streaming.AgentTurn`; the thread title
-  from the first message.
-* Checks the SDK does not make before its stream starts (:meth:`ChatServer.check`): ownership of
-  the thread for requests whose store call would silently do nothing for a foreign id (items
-  list, feedback, delete), of the attachments a new thread would reference, of the item a retry
-  names; message length. They raise before the first byte, so the client gets a 404/400/413 JSON
-  answer instead of a dead ``200`` stream, and a failing ``threads.create`` leaves no empty thread.
-* Feedback, attachment deletion and a cancelled stream's writes (shielded).
-
-Two private SDK methods are used, here only: ``_process_streaming_impl`` (the typed event stream,
-so both the ChatKit and the simple protocols are views of the same events) and
-``_process_non_streaming``; the request is parsed once by the caller instead of twice. The SDK is
-pinned in ``uv.lock`` and the end-to-end tests exercise both paths.
+The SDK does the protocol (request types, bookkeeping, event order, persisting finished items).
+This subclass adds what it leaves to integrations: ``respond()`` (the history up to the turn's
+own message, converted by :class:`ToolCallConverter`, answered by an
+:class:`~chat_app.streaming.AgentTurn`; the title from the first message), the checks the SDK does
+not make before its stream starts (:meth:`ChatServer.check`: 404/400/413 before any write),
+feedback, attachments, and shielded writes for a cancelled stream.
 """
 
 from __future__ import annotations
@@ -31,6 +20,7 @@ from chatkit.agents import ThreadItemConverter
 from chatkit.server import ChatKitServer
 from chatkit.types import (
     Action,
+    AssistantMessageItem,
     Attachment,
     AttachmentsDeleteReq,
     AudioInput,
@@ -63,7 +53,7 @@ from chatkit_backend.settings import Settings
 from chatkit_backend.store import PostgresStore
 from chatkit_backend.titles import Title
 from chatkit_backend.tool_calls import ToolCallRecord
-from openai.types.responses import ResponseInputTextParam
+from openai.types.responses import EasyInputMessageParam, ResponseInputTextParam
 from openai.types.responses.response_function_tool_call_param import (
     ResponseFunctionToolCallParam,
 )
@@ -123,6 +113,22 @@ class ToolCallConverter(ThreadItemConverter):
             ),
         ]
 
+    async def assistant_message_to_input(
+        self, item: AssistantMessageItem
+    ) -> TResponseInputItem | list[TResponseInputItem] | None:
+        """A stored answer as an assistant message with plain string content.
+
+        The SDK's converter sends ``output_text`` parts, which the Responses API takes but the
+        Agents SDK's Chat Completions converter rejects (``UserError: Unknown content``) before
+        any request is sent, so every second turn over ``OPENAI_BASE_URL`` failed. A string is
+        the one assistant content both APIs accept. An empty answer is left out: a stored
+        partial answer is never empty, and an empty assistant message is refused by some servers.
+        """
+        text = "".join(part.text for part in item.content)
+        if not text.strip():
+            return None
+        return EasyInputMessageParam(type="message", role="assistant", content=text)
+
     async def attachment_to_message_content(self, attachment: Attachment) -> Any:
         return ResponseInputTextParam(
             type="input_text",
@@ -146,35 +152,23 @@ class ChatServer(ChatKitServer[Caller]):
         self.settings = settings
         self.converter = ToolCallConverter()
 
-    # --- entry points of the HTTP layer ---------------------------------------------------------
-
-    async def open_stream(
-        self, request: StreamingReq, context: Caller
-    ) -> AsyncIterator[ThreadStreamEvent]:
-        """Check the request, then return the SDK's event stream for it."""
-        await self.check(request, context)
-        return self._process_streaming_impl(request, context)
-
-    async def answer(self, request: NonStreamingReq, context: Caller) -> bytes:
-        """Check the request, then the SDK's JSON answer to it."""
-        await self.check(request, context)
-        return await self._process_non_streaming(request, context)
-
-    async def check(self, request: StreamingReq | NonStreamingReq, context: Caller) -> None:
+    async def check(self, request: StreamingReq | NonStreamingReq, caller: Caller) -> None:
         """Refuse, before anything is written or streamed, what the SDK would get wrong.
 
-        ``NotFoundError`` (missing and foreign alike) becomes 404 at the HTTP edge.
+        Ownership of what a request names where the SDK's store call would silently do nothing
+        for a foreign id, and message length. ``NotFoundError`` (missing and foreign alike)
+        becomes 404 at the HTTP edge; a failing ``threads.create`` leaves no empty thread.
         """
         match request:
             case ThreadsCreateReq():
                 self._check_message(request.params.input)
                 for attachment_id in request.params.input.attachments:
-                    await self.store.load_attachment(attachment_id, context)
+                    await self.store.load_attachment(attachment_id, caller)
             case ThreadsAddUserMessageReq():
                 self._check_message(request.params.input)
             case ThreadsRetryAfterItemReq():
                 item = await self.store.load_item(
-                    request.params.thread_id, request.params.item_id, context
+                    request.params.thread_id, request.params.item_id, caller
                 )
                 if not isinstance(item, UserMessageItem):
                     raise BadRequest("Only a user message can be retried")
@@ -185,11 +179,11 @@ class ChatServer(ChatKitServer[Caller]):
                 except ValidationError as exc:
                     raise BadRequest(f"title: {exc.errors()[0]['msg']}") from exc
             case ItemsListReq() | ItemsFeedbackReq() | ThreadsDeleteReq():
-                await self.store.load_thread(request.params.thread_id, context)
+                await self.store.load_thread(request.params.thread_id, caller)
             case AttachmentsDeleteReq():
-                await self.store.load_attachment(request.params.attachment_id, context)
+                await self.store.load_attachment(request.params.attachment_id, caller)
             case ThreadsCustomActionReq():
-                await self.store.load_thread(request.params.thread_id, context)
+                await self.store.load_thread(request.params.thread_id, caller)
                 raise unknown_action(request.params.action)
 
     def _check_message(self, message: UserMessageInput) -> None:
@@ -205,21 +199,19 @@ class ChatServer(ChatKitServer[Caller]):
         self,
         thread: ThreadMetadata,
         input_user_message: UserMessageItem | None,
-        context: Caller,
+        caller: Caller,
     ) -> AsyncIterator[ThreadStreamEvent]:
         if input_user_message is not None and not thread.title:
             # The SDK saves the thread and sends thread.updated when it sees the change.
             thread.title = title_from(input_user_message)
-        history = await self.store.load_thread_items(
-            thread.id, None, HISTORY_LIMIT, "desc", context
-        )
-        input_items = await self.converter.to_agent_input(list(reversed(history.data)))
         turn = AgentTurn(
             agents=self.agents,
             store=self.postgres,
             thread=thread,
-            request_context=context,
-            input_items=input_items,
+            caller=caller,
+            input_items=await self.converter.to_agent_input(
+                await self.history(thread, input_user_message, caller)
+            ),
             settings=TurnSettings(
                 max_turns=self.settings.agent_max_turns,
                 timeout_seconds=self.settings.agent_turn_timeout_seconds,
@@ -228,20 +220,40 @@ class ChatServer(ChatKitServer[Caller]):
         async for event in turn.events():
             yield event
 
+    async def history(
+        self, thread: ThreadMetadata, own_message: UserMessageItem | None, caller: Caller
+    ) -> list[ThreadItem]:
+        """The turn's history, oldest first: at most :data:`HISTORY_LIMIT` items, ending at the
+        turn's own message, so a message that arrived later (another turn on the same thread)
+        is never answered by this one. Without a message of its own: the newest items."""
+        if own_message is None:
+            page = await self.store.load_thread_items(
+                thread.id, None, HISTORY_LIMIT, "desc", caller
+            )
+            return list(reversed(page.data))
+        page = await self.store.load_thread_items(
+            thread.id, own_message.id, HISTORY_LIMIT - 1, "desc", caller
+        )
+        return [*reversed(page.data), own_message]
+
     async def handle_stream_cancelled(
-        self, thread: ThreadMetadata, pending_items: list[ThreadItem], context: Caller
+        self, thread: ThreadMetadata, pending_items: list[ThreadItem], caller: Caller
     ) -> None:
         """The SDK's cancel handling (store the partial answer and a note), never interrupted."""
-        await shielded(super().handle_stream_cancelled(thread, pending_items, context))
+        await shielded(super().handle_stream_cancelled(thread, pending_items, caller))
 
     # --- other request types --------------------------------------------------------------------
 
     async def add_feedback(
-        self, thread_id: str, item_ids: list[str], feedback: FeedbackKind, context: Caller
+        self, thread_id: str, item_ids: list[str], feedback: FeedbackKind, caller: Caller
     ) -> None:
-        await self.postgres.set_feedback(thread_id, item_ids, feedback, context)
+        await self.postgres.set_feedback(thread_id, item_ids, feedback, caller)
 
-    async def transcribe(self, audio_input: AudioInput, context: Caller) -> TranscriptionResult:
+    async def transcribe(
+        self,
+        audio_input: AudioInput,
+        context: Caller,  # the SDK passes it by this name
+    ) -> TranscriptionResult:
         raise NotSupported("Dictation is not supported by this server")
 
     async def sync_action(
@@ -249,7 +261,7 @@ class ChatServer(ChatKitServer[Caller]):
         thread: ThreadMetadata,
         action: Action[str, Any],
         sender: WidgetItem | None,
-        context: Caller,
+        caller: Caller,
     ) -> SyncCustomActionResponse:
         raise unknown_action(action)
 

@@ -1,14 +1,11 @@
 """What the chat function's HTTP routes do: pick the protocol, run it, map errors before streaming.
 
-Every streaming answer is an :class:`~chat_app.sse.EventStream` whose first chunk is awaited
-before the response is returned: whatever fails before the first byte (a missing or foreign
-thread, an invalid request, a too long message) is raised here and answered as JSON with its
-status by the app's error handlers, never as a ``200`` stream holding only an error.
-
-Error mapping (before the stream starts): the store's ``NotFoundError`` (missing and foreign
-alike) -> 404; pydantic validation -> 400 with the validation message; the ``ValueError``\\ s the
-ChatKit SDK raises for requests that do not fit the thread (e.g. retrying an item that is not a
-user message) -> 400; :class:`~chatkit_backend.errors.AppError` keeps its own status.
+A streaming answer is an :class:`~chat_app.sse.EventStream` that is awaited until it is ready
+(the user message stored, ``stream_options`` reached) before the response is returned, so what
+fails before (a missing or foreign thread, an invalid request, a too long message) is answered
+as JSON with its status (``NotFoundError`` -> 404, validation and the SDK's ``ValueError``\\ s ->
+400, :class:`~chatkit_backend.errors.AppError` its own), never as a ``200`` holding an error.
+Non-streaming requests go through the SDK's public ``process()``.
 """
 
 from __future__ import annotations
@@ -19,8 +16,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from chatkit.errors import ErrorCode
+from chatkit.server import NonStreamingResult
 from chatkit.store import NotFoundError
-from chatkit.types import ChatKitReq, ThreadStreamEvent, is_streaming_req
+from chatkit.types import ChatKitReq, StreamOptionsEvent, ThreadStreamEvent, is_streaming_req
 from chatkit.types import ErrorEvent as ChatKitErrorEvent
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
@@ -31,9 +29,10 @@ from chatkit_backend.web import THREAD_ID_HEADER, validation_errors, validation_
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
+from .sdk_events import thread_events
 from .server import ChatServer
 from .simple_protocol import Framing, JsonEventFraming, SimpleChatRequest, SimpleView, TextFraming
-from .sse import EventStream, sse_json
+from .sse import READY, Chunks, EventStream, sse_json
 from .streaming import AgentSource
 
 CHATKIT_REQUEST: TypeAdapter[ChatKitReq] = TypeAdapter(ChatKitReq)
@@ -52,51 +51,62 @@ class ChatService:
     def build(cls, settings: Settings, database: Database, agents: AgentSource) -> ChatService:
         return cls(ChatServer(PostgresStore(database), agents, settings))
 
-    async def chatkit(self, body: bytes, user: Caller) -> Response:
+    async def chatkit(self, body: bytes, caller: Caller) -> Response:
         """``POST /chatkit``: ChatKit protocol when the body has ``type``, else the simple one."""
         payload = _json_object(body)
         if "type" in payload:
-            return await self._chatkit(payload, user)
+            return await self._chatkit(payload, caller)
         if "message" in payload:
             with _client_errors():
                 request = SimpleChatRequest.model_validate(payload)
-            return await self.simple(request, user, JSON_EVENTS)
+            return await self.stream_simple_answer(request, caller, JSON_EVENTS)
         raise BadRequest("Expected a ChatKit request (with 'type') or {'message': ...}")
 
     async def text_stream(
-        self, message: str | None, conversation_id: str | None, user: Caller
+        self, message: str | None, conversation_id: str | None, caller: Caller
     ) -> Response:
         """``POST /api/chat/stream``: the answer as plain text chunks."""
         with _client_errors():
             request = SimpleChatRequest.model_validate(
                 {"message": message, "thread_id": conversation_id}
             )
-        return await self.simple(request, user, TEXT_CHUNKS)
+        return await self.stream_simple_answer(request, caller, TEXT_CHUNKS)
 
-    async def simple(self, request: SimpleChatRequest, user: Caller, framing: Framing) -> Response:
+    async def stream_simple_answer(
+        self, request: SimpleChatRequest, caller: Caller, framing: Framing
+    ) -> Response:
+        """One message of a simple protocol, answered as ``framing`` writes the events."""
         view = SimpleView(request.thread_id)
+        chatkit_request = request.to_chatkit()
         with _client_errors():
-            events = await self.server.open_stream(request.to_chatkit(), user)
+            await self.server.check(chatkit_request, caller)
+            events = thread_events(self.server, chatkit_request, caller)
             stream = EventStream(framing.encode(view.events(events)), framing.failure)
             await stream.started()
         headers = {THREAD_ID_HEADER: view.thread_id} if view.thread_id else None
         return stream.response(headers)
 
-    async def _chatkit(self, payload: dict[str, Any], user: Caller) -> Response:
+    async def _chatkit(self, payload: dict[str, Any], caller: Caller) -> Response:
         with _client_errors():
             request = CHATKIT_REQUEST.validate_python(payload)
+            await self.server.check(request, caller)
             if not is_streaming_req(request):
-                answer = await self.server.answer(request, user)
-                return Response(answer, media_type="application/json")
-            events = await self.server.open_stream(request, user)
-            stream = EventStream(_chatkit_chunks(events), _chatkit_failure)
+                # Re-serialised: check() may have normalised it (the title of threads.update).
+                result = await self.server.process(CHATKIT_REQUEST.dump_json(request), caller)
+                assert isinstance(result, NonStreamingResult)
+                return Response(result.json, media_type="application/json")
+            stream = EventStream(
+                _chatkit_chunks(thread_events(self.server, request, caller)), _chatkit_failure
+            )
             await stream.started()
         return stream.response()
 
 
-async def _chatkit_chunks(events: AsyncIterator[ThreadStreamEvent]) -> AsyncIterator[bytes]:
+async def _chatkit_chunks(events: AsyncIterator[ThreadStreamEvent]) -> Chunks:
     async for event in events:
         yield sse_json(chatkit_json(event))
+        if isinstance(event, StreamOptionsEvent):
+            yield READY
 
 
 def chatkit_json(event: ThreadStreamEvent | ChatKitErrorEvent) -> bytes:

@@ -25,6 +25,7 @@ from chatkit.types import (
     AssistantMessageItem,
     InferenceOptions,
     ProgressUpdateEvent,
+    StreamOptionsEvent,
     ThreadAddUserMessageParams,
     ThreadCreatedEvent,
     ThreadCreateParams,
@@ -40,7 +41,7 @@ from chatkit.types import (
 from chatkit.types import ErrorEvent as ChatKitErrorEvent
 from pydantic import BaseModel, Field, field_validator
 
-from .sse import DONE, sse_json, sse_text
+from .sse import DONE, READY, Chunks, Ready, sse_json, sse_text
 from .streaming import FAILURE_MESSAGE, ToolProgressEvent
 
 MESSAGE_SEPARATOR = "\n\n"
@@ -129,7 +130,10 @@ class SimpleView:
         self._wrote_text = False
         self._streamed_items: set[str] = set()
 
-    async def events(self, source: AsyncIterator[ThreadStreamEvent]) -> AsyncIterator[SimpleEvent]:
+    async def events(
+        self, source: AsyncIterator[ThreadStreamEvent]
+    ) -> AsyncIterator[SimpleEvent | Ready]:
+        """The simple events, with :data:`~chat_app.sse.READY` where the SDK's head ends."""
         started = False
         async for event in source:
             if isinstance(event, ThreadCreatedEvent):
@@ -139,6 +143,8 @@ class SimpleView:
                 yield ThinkingEvent(thread_id=self.thread_id)
             for simple in self._translate(event):
                 yield simple
+            if isinstance(event, StreamOptionsEvent):
+                yield READY
 
     def _translate(self, event: ThreadStreamEvent) -> list[SimpleEvent]:
         match event:
@@ -179,8 +185,8 @@ class SimpleView:
 class Framing(Protocol):
     """How one of the simple protocols writes its events."""
 
-    def encode(self, events: AsyncIterator[SimpleEvent]) -> AsyncIterator[bytes]:
-        """The response body for ``events``, ending with ``[DONE]``."""
+    def encode(self, events: AsyncIterator[SimpleEvent | Ready]) -> Chunks:
+        """The response body for ``events``, ending with ``[DONE]`` (``READY`` passed on)."""
 
     def failure(self, exc: Exception) -> bytes:
         """The last bytes of a stream that failed after it started."""
@@ -189,9 +195,13 @@ class Framing(Protocol):
 class JsonEventFraming:
     """``data: {"type": ...}`` per event (``POST /chatkit`` with a ``message`` body)."""
 
-    async def encode(self, events: AsyncIterator[SimpleEvent]) -> AsyncIterator[bytes]:
+    async def encode(self, events: AsyncIterator[SimpleEvent | Ready]) -> Chunks:
         async for event in events:
-            yield sse_json(event.model_dump_json(exclude_none=True))
+            yield (
+                event
+                if isinstance(event, Ready)
+                else sse_json(event.model_dump_json(exclude_none=True))
+            )
         yield DONE
 
     def failure(self, exc: Exception) -> bytes:
@@ -201,9 +211,11 @@ class JsonEventFraming:
 class TextFraming:
     """Only the answer's text (``POST /api/chat/stream``)."""
 
-    async def encode(self, events: AsyncIterator[SimpleEvent]) -> AsyncIterator[bytes]:
+    async def encode(self, events: AsyncIterator[SimpleEvent | Ready]) -> Chunks:
         async for event in events:
             match event:
+                case Ready():
+                    yield event
                 case ThinkingEvent(thread_id=str(thread_id)):
                     yield f": thread {thread_id}\n\n".encode()
                 case TextEvent(content=content):

@@ -1,18 +1,11 @@
-"""Server-Sent Events: framing, and a response whose producer a disconnect reliably stops.
+"""Server-Sent Events: framing, and the one task and queue between an answer and the socket.
 
-Why not Starlette's ``StreamingResponse``: under uvicorn (ASGI spec 2.3) it iterates the body in
-an anyio task group and cancels that scope on ``http.disconnect``. The cancellation lands wherever
-the iteration happens to be and is re-delivered on every later ``await``; when the body generator
-is suspended at a ``yield`` (the usual case while a chunk is being sent) the ChatKit SDK's
-``except CancelledError`` handler, which saves the partial answer, never runs at all.
-
-Here the body is produced by a task of its own (:class:`EventStream`) that only ever awaits the
-source, never the socket: chunks go into an unbounded queue (an answer's size bounds it) and the
-response sends whatever has accumulated as one write. A disconnect cancels that task, so the
-cancellation is delivered exactly once, inside the source, where the SDK expects it; the
-producer is then awaited (shielded) so the partial answer is stored before the request ends.
-Coalescing queued chunks into one ``send`` is also what keeps the events per second high when the
-model is faster than the socket, without delaying any chunk that is ready.
+:class:`EventStream` produces the body in a task of its own that only awaits the source (the
+SDK's event stream, with the agent turn inside it), never the socket; the response writes what
+has queued as one ``send`` (coalesced writes keep up with a fast model). The response starts only
+once the source passes :data:`READY` (the SDK's ``stream_options``, after the user message is
+stored): errors before it become JSON 4xx answers, and a hang-up cannot cut those writes. A
+hang-up is a :class:`~chat_app.cancellation.HangUp` signal, not a task cancellation (see there).
 """
 
 from __future__ import annotations
@@ -26,7 +19,7 @@ from chatkit_backend.observability import get_logger
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from .cancellation import shielded
+from .cancellation import CURRENT_HANG_UP, HangUp, shielded
 
 SSE_HEADERS: dict[str, str] = {
     "Cache-Control": "no-cache",
@@ -38,6 +31,15 @@ DONE = b"data: [DONE]\n\n"
 """End marker of the simple protocols."""
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+class Ready:
+    """Marks, in a stream's source, the end of what must happen before the response starts."""
+
+
+READY = Ready()
+
+Chunks = AsyncIterator[bytes | Ready]
 
 
 def sse_json(payload: str | bytes) -> bytes:
@@ -61,23 +63,25 @@ class EventStream:
     """An SSE body produced by its own task; see the module docstring for why.
 
     Create it inside the request handler, then ``await started()``: anything the source raises
-    before its first chunk is raised there, so the handler can still answer with a JSON error
-    instead of a dead ``200`` stream. Errors after the first chunk are logged and turned into a
-    final chunk by ``on_error`` (the protocol's error event).
+    before :data:`READY` is raised there. Errors after it are logged and turned into a final
+    chunk by ``on_error`` (the protocol's error event).
     """
 
-    def __init__(
-        self, source: AsyncIterator[bytes], on_error: Callable[[Exception], bytes]
-    ) -> None:
+    def __init__(self, source: Chunks, on_error: Callable[[Exception], bytes]) -> None:
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._on_error = on_error
+        self.hang_up = HangUp()
         self._task = asyncio.create_task(self._produce(source))
 
     async def started(self) -> None:
-        """Wait for the first chunk; raise what the source raised before producing one."""
+        """Wait for :data:`READY`; raise what the source raised before it.
+
+        If the handler itself is cancelled meanwhile, the head still completes (shielded: a
+        stored user message is never half-written), then the stream stops as for a hang-up.
+        """
         try:
-            await asyncio.shield(self._first)
+            await asyncio.shield(self._ready)
         except asyncio.CancelledError:
             await self.close()
             raise
@@ -100,34 +104,40 @@ class EventStream:
             if ended:
                 return
 
-    def cancel(self) -> None:
-        """Stop the producer (the client is gone); :meth:`close` waits for its cleanup."""
-        self._task.cancel()
-
     async def close(self) -> None:
-        """Stop the producer if it still runs and wait, shielded, until its cleanup is done."""
-        self._task.cancel()
+        """Stop the producer if it still runs (as a hang-up) and wait until it has finished."""
+        if not self._task.done():
+            self.hang_up.signal()
         await shielded(asyncio.wait({self._task}))
 
     def response(self, headers: Mapping[str, str] | None = None) -> EventStreamResponse:
         return EventStreamResponse(self, headers)
 
-    async def _produce(self, source: AsyncIterator[bytes]) -> None:
+    async def _produce(self, source: Chunks) -> None:
+        CURRENT_HANG_UP.set(self.hang_up)  # this task's context only
         try:
             async for chunk in source:
-                self._queue.put_nowait(chunk)
-                if not self._first.done():
-                    self._first.set_result(None)
+                if isinstance(chunk, Ready):
+                    self._set_ready()
+                else:
+                    self._queue.put_nowait(chunk)
+        except asyncio.CancelledError:
+            if not self._ready.done():
+                self._ready.set_exception(asyncio.CancelledError())
+            raise
         except Exception as exc:
-            if not self._first.done():
-                self._first.set_exception(exc)
+            if not self._ready.done():
+                self._ready.set_exception(exc)
                 return
             get_logger().exception("event stream failed after it started")
             self._queue.put_nowait(self._on_error(exc))
         finally:
             self._queue.put_nowait(None)
-            if not self._first.done():
-                self._first.set_result(None)
+            self._set_ready()
+
+    def _set_ready(self) -> None:
+        if not self._ready.done():
+            self._ready.set_result(None)
 
 
 class EventStreamResponse(StreamingResponse):
@@ -159,9 +169,10 @@ class EventStreamResponse(StreamingResponse):
         finally:
             watcher.cancel()
             await self._stream.close()
+            await shielded(asyncio.wait({watcher}))
 
     async def _watch_disconnect(self, receive: Receive) -> None:
         with contextlib.suppress(OSError):
             while (await receive())["type"] != "http.disconnect":
                 pass
-        self._stream.cancel()
+        self._stream.hang_up.signal()

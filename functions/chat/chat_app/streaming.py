@@ -1,50 +1,28 @@
 """One agent turn behind ``ChatServer.respond()``: run, show tool activity, fail and stop cleanly.
 
-Shape: :class:`AgentTurn` runs the agent in a task of its own and hands the ChatKit events to
-``respond()`` through a queue. Reasons:
-
-* **Cleanup in the right task.** The turn opens MCP sessions (anyio task groups) that must be
-  closed by the task that opened them, and the run must be cancelled when the client goes away.
-  If ``respond()`` owned them, a cancellation that reaches the SDK while it is writing to the store
-  (between two ``yield``\\ s of ``respond()``) would leave ``respond()`` suspended, to be finalised
-  later in some other task. Here the consumer side only has to cancel the turn task, which then
-  unwinds itself: cancels the run, closes the MCP sessions.
-* **A timeout without yields inside it.** ``agent_turn_timeout_seconds`` bounds the whole turn
-  (MCP connect, every model call and tool call) with one ``asyncio.timeout`` around code that never
-  suspends into a consumer.
-
-What the user sees and what is remembered:
-
-* Tool activity is streamed live as ``progress_update`` events (:class:`ToolProgressEvent`, which
-  also carries the structured call for the simple protocol's view; the extra fields never reach
-  the wire). Each finished call is persisted as a ``HiddenContextItem`` holding a
-  :class:`~chatkit_backend.tool_calls.ToolCallRecord`, which the SDK stores and hides from ChatKit
-  clients, and which the server's converter replays into the next turn's model input.
-* On a model error, tool error, ``max_turns`` or timeout, the partial answer is completed as a
-  ``thread.item.done`` (stored like any answer), and so are messages the model had finished but
-  whose events the SDK dropped with the failed run; empty partial messages are removed, calls
-  that never finished are recorded as failed, and an ``error`` event ends the stream. The thread
-  stays usable: every stored item is complete.
-* On cancellation (client gone) the SDK's ``handle_stream_cancelled`` stores the partial answer;
-  this module cancels the run and re-adds the turn's tool records (``add_thread_item`` is
-  idempotent, so a record whose write was interrupted is written, and no record twice).
-
-Nothing here touches the database while the model streams except the SDK's own item writes at
-``thread.item.done`` (one per finished item, never per delta).
+The turn runs inline in ``respond()`` (the SDK's run task is the only task under it) and never
+has a task cancelled under it: a hang-up or the turn's deadline stops the run
+(``RunResultStreaming.cancel()``), whose event stream then ends, so the SDK helpers finish their
+own tasks. Tool activity streams as ``progress_update`` events and each finished call is stored
+as a hidden record the next turn's input replays. A failed turn completes what the client saw
+start (plus the words received before a cut) and ends with an ``error`` event; a hang-up
+raises ``CancelledError`` so the SDK stores the partial answer. No database access per delta.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 from agents import (
     ItemHelpers,
+    Model,
     ModelResponse,
     RunConfig,
     RunContextWrapper,
@@ -58,6 +36,8 @@ from agents import (
     ToolCallOutputItem,
 )
 from agents.exceptions import MaxTurnsExceeded
+from agents.items import TResponseStreamEvent
+from agents.retry import ModelRetryAdvice, ModelRetryAdviceRequest
 from agents.tool_context import ToolContext
 from chatkit.agents import AgentContext, stream_agent_response
 from chatkit.types import (
@@ -80,11 +60,17 @@ from chatkit_backend.caller import Caller
 from chatkit_backend.observability import get_logger, get_metrics
 from chatkit_backend.store import PostgresStore
 from chatkit_backend.tool_calls import ToolCallRecord
-from openai.types.responses import ResponseOutputMessage, ResponseOutputText
+from openai.types.responses import (
+    ResponseCompletedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseOutputMessage,
+    ResponseOutputText,
+    ResponseTextDeltaEvent,
+)
 from pydantic import Field
 from pydantic_core import to_jsonable_python
 
-from .cancellation import shielded
+from .cancellation import CURRENT_HANG_UP, shielded
 
 TIMEOUT_MESSAGE = "The answer took too long and was stopped. Please try again."
 MAX_TURNS_MESSAGE = "The assistant needed too many steps and was stopped. Please try again."
@@ -99,7 +85,7 @@ class AgentSource(Protocol):
     def is_offline(self) -> bool:
         """True for the built-in offline model: then there is nowhere to export traces to."""
 
-    def open(self, request_context: Caller) -> Any:
+    def open(self, caller: Caller) -> Any:
         """An async context manager yielding the ``Agent`` of this user's turn."""
 
 
@@ -297,14 +283,25 @@ class _Answers:
                 if partial is not None:
                     _apply(partial, update)
 
-    def close(self, produced: list[str]) -> list[ThreadStreamEvent]:
-        """Done events for what the client has not seen finish; ``produced``: the text of every
-        message the model finished this turn, in order. Unfinished empty messages are removed."""
+    def close(self, produced: list[str], unfinished: str) -> list[ThreadStreamEvent]:
+        """Events that finish what the client has not seen finish.
+
+        ``produced``: the text of every message the model finished this turn, in order;
+        ``unfinished``: the text received of the message it was writing when the run failed.
+        Text the client has not been sent yet is sent as a delta first (what the client was
+        sent is what is stored); unfinished empty messages are removed.
+        """
         events: list[ThreadStreamEvent] = []
         still_open = list(self._open.values())
-        for text in produced[self._finished :]:
+        for text in [*produced[self._finished :], *([unfinished] if unfinished else [])]:
             item = still_open.pop(0) if still_open else self._new_message()
-            item.content = [AssistantMessageContent(text=text)]
+            seen = "".join(part.text for part in item.content)
+            if item.id in self._open and text.startswith(seen) and len(text) > len(seen):
+                delta = AssistantMessageContentPartTextDelta(
+                    content_index=0, delta=text[len(seen) :]
+                )
+                events.append(ThreadItemUpdatedEvent(item_id=item.id, update=delta))
+            item.content = [AssistantMessageContent(text=text if len(text) >= len(seen) else seen)]
             events.append(ThreadItemDoneEvent(item=item))
         for item in still_open:
             if any(part.text.strip() for part in item.content):
@@ -411,6 +408,39 @@ class _TurnMetrics:
         return (time.perf_counter() - self._started) * 1000
 
 
+class _ReceivedText(Model):
+    """The turn's model, noting the text of the message it is streaming until that is done.
+
+    When a stream breaks, the Agents SDK drops the events it had queued for the consumer: words
+    the model sent just before the cut would be lost. This is what arrived, from the model's
+    side, so a failed turn can still send and store it.
+    """
+
+    def __init__(self, model: Model) -> None:
+        self._model = model
+        self.unfinished = ""
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        return await self._model.get_response(*args, **kwargs)
+
+    async def stream_response(
+        self, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[TResponseStreamEvent]:
+        self.unfinished = ""
+        async for event in self._model.stream_response(*args, **kwargs):
+            if isinstance(event, ResponseTextDeltaEvent):
+                self.unfinished += event.delta
+            elif isinstance(event, ResponseOutputItemDoneEvent | ResponseCompletedEvent):
+                self.unfinished = ""
+            yield event
+
+    def get_retry_advice(self, request: ModelRetryAdviceRequest) -> ModelRetryAdvice | None:
+        return self._model.get_retry_advice(request)
+
+    async def close(self) -> None:
+        await self._model.close()
+
+
 class AgentTurn:
     """The events of one agent turn over ``input_items`` (see the module docstring)."""
 
@@ -420,99 +450,105 @@ class AgentTurn:
         agents: AgentSource,
         store: PostgresStore,
         thread: ThreadMetadata,
-        request_context: Caller,
+        caller: Caller,
         input_items: list[Any],
         settings: TurnSettings,
     ) -> None:
         self._agents = agents
         self._store = store
         self._thread = thread
-        self._request_context = request_context
+        self._caller = caller
         self._input_items = input_items
         self._settings = settings
-        self._context = AgentContext[Caller](
-            thread=thread, store=store, request_context=request_context
-        )
+        self._context = AgentContext[Caller](thread=thread, store=store, request_context=caller)
         self._tracker = _RunTracker(self._context)
         self._answers = _Answers(thread, self._context)
         self._message_ids = _MessageIds(self._context)
         self._forwarded: set[str] = set()
-        self._queue: asyncio.Queue[ThreadStreamEvent | _Done] = asyncio.Queue()
+        self._stopped_by: Literal["hang_up", "timeout"] | None = None
+        self._result: RunResultStreaming | None = None
+        self._received: _ReceivedText | None = None
 
     async def events(self) -> AsyncIterator[ThreadStreamEvent]:
-        """The turn's ChatKit events, ending with an ``error`` event if the turn failed."""
-        task = asyncio.create_task(self._run())
-        finished = False
-        try:
-            while not isinstance(event := await self._next(), _Done):
-                yield event
-            finished = True
-        finally:
-            if not finished:
-                task.cancel()
-                _count("ChatTurnCancelled")
-            await shielded(self._settle(task, finished))
+        """The turn's ChatKit events, ending with an ``error`` event if the turn failed.
 
-    async def _next(self) -> ThreadStreamEvent | _Done:
-        """The next event; when one is already waiting, let the event loop run first.
-
-        A turn that runs ahead (a model bursting its answer) fills the queue, and a ``get`` that
-        never waits would let this request's chain serialise the whole answer before the task
-        that writes to the socket runs once: the client would see nothing until the end. The
-        yield is here, inside ``respond()``, so that a cancellation arriving during it still
-        reaches the SDK's handler for cancelled streams.
+        Raises ``CancelledError`` (after storing the records of the tools that ran) when the
+        client hung up, so the SDK stores the partial answer.
         """
-        if self._queue.empty():
-            return await self._queue.get()
-        await asyncio.sleep(0)
-        return self._queue.get_nowait()
-
-    async def _settle(self, task: asyncio.Task[None], finished: bool) -> None:
-        """Wait for the turn task to unwind; after a cancellation, make sure its records exist."""
-        await asyncio.wait({task})
-        if finished:
-            return
-        for record in self._tracker.settle():
-            await self._store.add_thread_item(self._thread.id, record, self._request_context)
-
-    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.timeout_seconds
+        timer = loop.call_at(deadline, self._stop, "timeout")
+        hang_up = CURRENT_HANG_UP.get()
+        unsubscribe = hang_up.subscribe(lambda: self._stop("hang_up")) if hang_up else None
         metrics = _TurnMetrics()
-        result: RunResultStreaming | None = None
         try:
-            async with (
-                asyncio.timeout(self._settings.timeout_seconds),
-                self._agents.open(self._request_context) as agent,
-            ):
-                result = Runner.run_streamed(
-                    agent,
-                    self._input_items,
-                    context=self._context,
-                    max_turns=self._settings.max_turns,
-                    hooks=self._tracker,
-                    run_config=RunConfig(
-                        workflow_name="Chat turn", tracing_disabled=self._agents.is_offline
-                    ),
-                )
-                try:
-                    async for event in stream_agent_response(
-                        self._context, self._tracker.watch(result)
-                    ):
-                        self._message_ids.rewrite(event)
-                        self._answers.observe(event)
-                        metrics.observe(event)
-                        if (key := _tool_event_key(event)) is not None:
-                            self._forwarded.add(key)
-                        self._queue.put_nowait(event)
-                    _count("ChatTurnCompleted")
-                finally:
-                    if not result.is_complete:
-                        result.cancel()
+            async for event in self._run(deadline, metrics):
+                yield event
+            if self._stopped_by == "timeout":
+                raise TimeoutError
+            if self._stopped_by == "hang_up":
+                _count("ChatTurnCancelled")
+                for record in self._tracker.settle():
+                    await shielded(
+                        self._store.add_thread_item(self._thread.id, record, self._caller)
+                    )
+                raise asyncio.CancelledError("the client went away")
+            _count("ChatTurnCompleted")
         except Exception as exc:
             for event in self._failure_events(exc):
-                self._queue.put_nowait(event)
+                yield event
         finally:
-            metrics.finish(result)
-            self._queue.put_nowait(_DONE)
+            timer.cancel()
+            if unsubscribe is not None:
+                unsubscribe()
+            metrics.finish(self._result)
+
+    async def _run(
+        self, deadline: float, metrics: _TurnMetrics
+    ) -> AsyncIterator[ThreadStreamEvent]:
+        """Run the agent; stops early (without raising) once :meth:`_stop` was called."""
+        async with contextlib.AsyncExitStack() as stack:
+            async with asyncio.timeout_at(deadline):  # connecting the MCP servers
+                agent = await stack.enter_async_context(self._agents.open(self._caller))
+            if self._stopped_by is not None:
+                return
+            self._received = _ReceivedText(agent.model) if isinstance(agent.model, Model) else None
+            if self._received is not None:
+                agent = agent.clone(model=self._received)
+            self._result = result = Runner.run_streamed(
+                agent,
+                self._input_items,
+                context=self._context,
+                max_turns=self._settings.max_turns,
+                hooks=self._tracker,
+                run_config=RunConfig(
+                    workflow_name="Chat turn", tracing_disabled=self._agents.is_offline
+                ),
+            )
+            try:
+                # After a stop the run ends its event stream; consuming it to the end (instead of
+                # abandoning it) lets the SDKs finish their own helper tasks.
+                async for event in stream_agent_response(
+                    self._context, self._tracker.watch(result)
+                ):
+                    if self._stopped_by is not None:
+                        continue
+                    self._message_ids.rewrite(event)
+                    self._answers.observe(event)
+                    metrics.observe(event)
+                    if (key := _tool_event_key(event)) is not None:
+                        self._forwarded.add(key)
+                    yield event
+            finally:
+                if not result.is_complete:
+                    result.cancel()
+
+    def _stop(self, reason: Literal["hang_up", "timeout"]) -> None:
+        """Stop the run (its event stream then ends); the reason decides how the turn ends."""
+        if self._stopped_by is None:
+            self._stopped_by = reason
+        if self._result is not None and not self._result.is_complete:
+            self._result.cancel()
 
     def _failure_events(self, exc: Exception) -> list[ThreadStreamEvent]:
         """Close what the client saw start, record unfinished calls, then the error itself."""
@@ -528,8 +564,9 @@ class AgentTurn:
         else:
             get_logger().exception("agent turn failed", extra={"thread_id": self._thread.id})
             _count("ChatTurnFailed")
+        unfinished = self._received.unfinished if self._received is not None else ""
         # Messages before tool events: the items' creation times give their order in the thread.
-        answers = self._answers.close(self._tracker.messages)
+        answers = self._answers.close(self._tracker.messages, unfinished)
         # Tool events the SDK dropped (queued when the run failed) or never had (failed calls).
         self._tracker.settle()
         return [

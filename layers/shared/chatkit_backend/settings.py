@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(
         default=None, description="Any OpenAI-compatible server (Chat Completions API)."
     )
+    openai_api: Literal["auto", "responses", "chat_completions"] = Field(
+        default="auto",
+        description="Model API: auto is Chat Completions with OPENAI_BASE_URL, else Responses.",
+    )
     model_name: str = Field(default="gpt-4.1-mini", description="Model used with a key.")
     model: Literal["offline"] | None = Field(
         default=None, description="`offline`: the built-in offline model, chosen explicitly."

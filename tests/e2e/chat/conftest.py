@@ -20,6 +20,8 @@ from chat_support import (
 from chatkit_backend.db import Database
 from chatkit_backend.store import PostgresStore
 
+from tests.support.fake_openai import APIS, Api, FakeOpenAI
+
 
 @pytest.fixture(scope="session")
 def switch_model() -> SwitchModel:
@@ -79,3 +81,55 @@ async def client(chat_server: ChatServerThread) -> AsyncIterator[httpx.AsyncClie
 def store(pg_database: Database) -> PostgresStore:
     """The store seen from the test's side (same database, the test's own engine)."""
     return PostgresStore(pg_database)
+
+
+# --- the real model path against the fake OpenAI server ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def api_servers(
+    pg_url: str, fake_openai: FakeOpenAI, switch_model: SwitchModel
+) -> Iterator[dict[Api, ChatServerThread]]:
+    """One chat server per model API, its model built from settings (``OPENAI_BASE_URL``)."""
+    servers: dict[Api, ChatServerThread] = {}
+    try:
+        for api in APIS:
+            settings = server_settings(
+                pg_url,
+                openai_base_url=fake_openai.base_url,
+                openai_api=api,
+                agent_turn_timeout_seconds=3.0,
+            )
+            servers[api] = ChatServerThread(settings, factory_with(None)).start()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+@pytest.fixture(params=APIS)
+def api(request: pytest.FixtureRequest) -> Api:
+    return request.param
+
+
+@pytest.fixture
+def fake(fake_openai: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The fake, with an empty script and no recorded requests (echo answers when idle)."""
+    fake_openai.reset()
+    yield fake_openai
+    fake_openai.reset()
+
+
+@pytest.fixture
+async def api_client(
+    api_servers: dict[Api, ChatServerThread], api: Api
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the chat server whose model speaks ``api`` to the fake."""
+    async with httpx.AsyncClient(base_url=api_servers[api].url, timeout=30) as http:
+        yield http

@@ -1,4 +1,4 @@
-"""The SSE producer/response pair: pre-stream errors, late errors, coalescing, disconnects."""
+"""The SSE producer/response pair: pre-stream errors, late errors, coalescing, hang-ups."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from chat_app.sse import DONE, EventStream, sse_json, sse_text
+from chat_app.cancellation import CURRENT_HANG_UP
+from chat_app.sse import DONE, READY, Chunks, EventStream, sse_json, sse_text
 
 
 def failure(exc: Exception) -> bytes:
@@ -25,8 +26,9 @@ async def test_error_before_the_first_chunk_is_raised_by_started() -> None:
 
 
 async def test_error_after_the_first_chunk_ends_the_stream_with_the_failure_chunk() -> None:
-    async def source() -> AsyncIterator[bytes]:
+    async def source() -> Chunks:
         yield b"one"
+        yield READY
         raise RuntimeError("late")
 
     stream = EventStream(source(), failure)
@@ -40,8 +42,9 @@ async def test_error_after_the_first_chunk_ends_the_stream_with_the_failure_chun
 async def test_chunks_ready_together_are_sent_as_one_write() -> None:
     release = asyncio.Event()
 
-    async def source() -> AsyncIterator[bytes]:
+    async def source() -> Chunks:
         yield b"a"
+        yield READY
         await release.wait()
         for letter in (b"b", b"c", b"d"):
             yield letter
@@ -55,22 +58,39 @@ async def test_chunks_ready_together_are_sent_as_one_write() -> None:
     assert [chunk async for chunk in writes] == [b"bcd"]
 
 
-async def test_close_delivers_one_cancellation_inside_the_source_and_waits_for_its_cleanup() -> (
-    None
-):
+async def test_nothing_before_ready_is_interrupted_and_errors_there_are_raised_by_started() -> None:
+    stored: list[str] = []
+
+    async def source() -> Chunks:
+        yield b"thread created"
+        await asyncio.sleep(0.01)  # the user message being stored
+        stored.append("user message")
+        raise LookupError("after the write, still before READY")
+        yield READY  # pragma: no cover
+
+    stream = EventStream(source(), failure)
+    stream.hang_up.signal()  # the client went away at once
+
+    with pytest.raises(LookupError):
+        await stream.started()
+    assert stored == ["user message"]
+
+
+async def test_close_signals_a_hang_up_to_the_source_and_waits_for_its_cleanup() -> None:
     parked = asyncio.Event()
     cleanup: list[str] = []
 
-    async def source() -> AsyncIterator[bytes]:
+    async def source() -> Chunks:
         yield b"first"
-        try:
-            parked.set()
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            await asyncio.sleep(0)  # cleanup that awaits is not cancelled again
-            cleanup.append("saved partial answer")
-            raise
-        yield b"never"  # pragma: no cover
+        yield READY
+        hang_up = CURRENT_HANG_UP.get()
+        assert hang_up is not None
+        gone = asyncio.Event()
+        hang_up.subscribe(gone.set)
+        parked.set()
+        await gone.wait()
+        await asyncio.sleep(0)  # cleanup that awaits
+        cleanup.append("saved partial answer")
 
     stream = EventStream(source(), failure)
     await stream.started()

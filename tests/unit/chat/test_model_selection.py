@@ -111,3 +111,25 @@ def test_unusable_secret_strings_are_rejected_without_echoing_them(raw: str) -> 
         key_from_secret(raw)
     if raw:
         assert raw not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"openai_base_url": "http://127.0.0.1:9/v1"}, OpenAIChatCompletionsModel),
+        (
+            {"openai_base_url": "http://127.0.0.1:9/v1", "openai_api": "responses"},
+            OpenAIResponsesModel,
+        ),
+        (
+            {"openai_api_key": SecretStr(KEY), "openai_api": "chat_completions"},
+            OpenAIChatCompletionsModel,
+        ),
+        ({"openai_api_key": SecretStr(KEY), "openai_api": "auto"}, OpenAIResponsesModel),
+    ],
+)
+def test_openai_api_chooses_the_model_api(values: dict[str, object], expected: type) -> None:
+    model = build_model(settings(**values))
+    assert isinstance(model, expected)
+    if "openai_base_url" in values:
+        assert str(model._client.base_url).startswith("http://127.0.0.1:9/v1")  # type: ignore[attr-defined]

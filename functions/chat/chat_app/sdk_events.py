@@ -1,0 +1,25 @@
+"""The ChatKit SDK's typed event stream: the one private SDK method this app relies on.
+
+``ChatKitServer.process()`` (public) hands out serialised bytes; both the ChatKit protocol (which
+must see ``stream_options`` to know when the response may start) and the simple protocols (which
+translate the events) need the typed ``ThreadStreamEvent``\\ s, which only
+``_process_streaming_impl`` yields. The SDK is pinned in ``uv.lock``, and
+``tests/integration/chat_server/test_sdk_events.py`` pins the behaviour used here: typed events,
+and for a new message the thread and the stored message before ``stream_options``, before
+``respond()`` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from chatkit.server import ChatKitServer
+from chatkit.types import StreamingReq, ThreadStreamEvent
+from chatkit_backend.caller import Caller
+
+
+def thread_events(
+    server: ChatKitServer[Caller], request: StreamingReq, caller: Caller
+) -> AsyncIterator[ThreadStreamEvent]:
+    """The events of a streaming request, as the SDK produces them before serialising."""
+    return server._process_streaming_impl(request, caller)

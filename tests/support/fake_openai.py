@@ -1,0 +1,434 @@
+"""A fake OpenAI-compatible server on 127.0.0.1: the Responses API and Chat Completions, streamed.
+
+Tests point the project's real model path at it (``OPENAI_BASE_URL`` = :attr:`FakeOpenAI.base_url`,
+``OPENAI_API`` chooses the API), so the ``openai`` client inside the Agents SDK models, its SSE
+parsing and the SDK's converters all run for real; a scripted in-process model would hide them.
+
+Each test scripts the replies (:meth:`FakeOpenAI.script`, a FIFO shared by both APIs; when it is
+empty :func:`echo` answers) and reads what the model was sent (:attr:`FakeOpenAI.requests`,
+normalised by :meth:`Recorded.transcript` so one assertion fits both APIs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, Self
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from tests.support.servers import UvicornThread
+
+Api = Literal["responses", "chat_completions"]
+APIS: tuple[Api, ...] = ("responses", "chat_completions")
+
+
+# --- what a reply can be ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the model makes; ``arguments`` are streamed in ``chunks`` pieces."""
+
+    name: str
+    arguments: dict[str, Any]
+    call_id: str = ""
+    chunks: int = 3
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted model response.
+
+    ``deltas``: the message text, one streamed delta each (none: no message). ``calls``: tool
+    calls after the message. ``status`` (not 200): an error answer instead of a stream, with
+    ``retry_after`` as the Retry-After header. ``hang``: seconds to stall before answering.
+    ``cut_after``: end the stream abruptly (connection dropped) after that many deltas, before
+    the response completes. ``invalid_after``: after that many deltas, send a chunk that is not
+    JSON. ``usage``: (input, output) tokens reported at the end. ``pace``: seconds between events.
+    """
+
+    deltas: tuple[str, ...] = ()
+    calls: tuple[ToolCall, ...] = ()
+    status: int = 200
+    retry_after: str | None = None
+    hang: float = 0.0
+    cut_after: int | None = None
+    invalid_after: int | None = None
+    usage: tuple[int, int] = (11, 7)
+    pace: float = 0.0
+
+
+def text(*deltas: str, **options: Any) -> Reply:
+    return Reply(deltas=deltas, **options)
+
+
+def call(name: str, arguments: dict[str, Any], *, before: tuple[str, ...] = ()) -> Reply:
+    """A reply that calls one tool (optionally after some text)."""
+    return Reply(deltas=before, calls=(ToolCall(name, arguments),))
+
+
+def error(status: int, retry_after: str | None = None) -> Reply:
+    return Reply(status=status, retry_after=retry_after)
+
+
+Responder = Callable[["Recorded"], Reply]
+
+
+def echo(request: Recorded) -> Reply:
+    """The default answer: ``Re: <last user text>``, in a few deltas."""
+    said = request.last_user_text()
+    return text("Re: ", *[said[i : i + 8] for i in range(0, len(said), 8)])
+
+
+# --- what the model was sent --------------------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    """One request the fake received."""
+
+    api: Api
+    body: dict[str, Any]
+
+    def transcript(self) -> list[tuple[str, str]]:
+        """The conversation as ``(role, text)`` pairs, the same shape for both APIs.
+
+        Roles: ``system``, ``user``, ``assistant``, ``call`` (text: ``name arguments``) and
+        ``result`` (text: the output). Instructions are left out.
+        """
+        if self.api == "responses":
+            return list(_responses_transcript(self.body.get("input", [])))
+        return list(_chat_transcript(self.body.get("messages", [])))
+
+    def last_user_text(self) -> str:
+        users = [said for role, said in self.transcript() if role == "user"]
+        return users[-1] if users else ""
+
+    @property
+    def tool_names(self) -> list[str]:
+        tools = self.body.get("tools") or []
+        return [tool.get("name") or tool.get("function", {}).get("name") for tool in tools]
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content or []:
+        if part.get("type") in ("input_text", "output_text", "text"):
+            parts.append(part["text"])
+        elif part.get("type") == "refusal":
+            parts.append(part["refusal"])
+        else:
+            raise AssertionError(f"unexpected content part {part!r}")
+    return "".join(parts)
+
+
+def _responses_transcript(items: Any) -> Iterator[tuple[str, str]]:
+    if isinstance(items, str):
+        yield ("user", items)
+        return
+    for item in items:
+        kind = item.get("type", "message")
+        if kind == "message":
+            if item["role"] not in ("system", "developer"):
+                yield (item["role"], _content_text(item["content"]))
+        elif kind == "function_call":
+            yield ("call", f"{item['name']} {item['arguments']}")
+        elif kind == "function_call_output":
+            output = item["output"]
+            yield ("result", output if isinstance(output, str) else _content_text(output))
+        else:
+            raise AssertionError(f"unexpected input item {item!r}")
+
+
+def _chat_transcript(messages: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:
+    for message in messages:
+        role = message["role"]
+        if role in ("system", "developer"):
+            continue
+        if role == "tool":
+            yield ("result", _content_text(message["content"]))
+            continue
+        if message.get("content"):
+            yield (role, _content_text(message["content"]))
+        for tool_call in message.get("tool_calls") or []:
+            function = tool_call["function"]
+            yield ("call", f"{function['name']} {function['arguments']}")
+
+
+# --- the server ---------------------------------------------------------------------------------
+
+
+class CutStream(Exception):
+    """Raised inside a response body: uvicorn then drops the connection mid-stream."""
+
+
+@dataclass
+class _State:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    script: deque[Reply | Responder] = field(default_factory=deque)
+    requests: list[Recorded] = field(default_factory=list)
+    responder: Responder = echo
+    closing: threading.Event = field(default_factory=threading.Event)
+
+
+class FakeOpenAI(UvicornThread):
+    """The fake server (a context manager, like :class:`UvicornThread`)."""
+
+    def __init__(self) -> None:
+        self._state = _State()
+        state = self._state
+
+        @asynccontextmanager
+        async def app() -> AsyncIterator[ASGIApp]:
+            yield _build_app(state)
+
+        super().__init__(app, lifespan="off", name="fake-openai")
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def script(self, *replies: Reply | Responder) -> None:
+        """Queue replies for the next model calls (a callable decides from the request)."""
+        with self._state.lock:
+            self._state.script.extend(replies)
+
+    def reset(self, responder: Responder = echo) -> None:
+        """Forget the script and the recorded requests; answer with ``responder`` when idle."""
+        with self._state.lock:
+            self._state.script.clear()
+            self._state.requests.clear()
+            self._state.responder = responder
+
+    @property
+    def requests(self) -> list[Recorded]:
+        with self._state.lock:
+            return list(self._state.requests)
+
+    @property
+    def pending(self) -> int:
+        """Scripted replies not used yet."""
+        with self._state.lock:
+            return len(self._state.script)
+
+    def stop(self) -> None:
+        self._state.closing.set()
+        super().stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+
+def _build_app(state: _State) -> Starlette:
+    async def handle(request: Request, api: Api) -> Response:
+        body = json.loads(await request.body())
+        recorded = Recorded(api, body)
+        with state.lock:
+            state.requests.append(recorded)
+            scripted = state.script.popleft() if state.script else state.responder
+        reply = scripted if isinstance(scripted, Reply) else scripted(recorded)
+        if reply.hang:
+            await _stall(state, reply.hang)
+        if reply.status != 200:
+            headers = {"retry-after": reply.retry_after} if reply.retry_after else {}
+            return JSONResponse(
+                {"error": {"message": f"scripted {reply.status}", "type": "scripted"}},
+                status_code=reply.status,
+                headers=headers,
+            )
+        if not body.get("stream"):
+            return JSONResponse({"error": {"message": "only streaming is faked"}}, 400)
+        model = body.get("model", "fake")
+        events = _responses_events(reply, model) if api == "responses" else _chat_chunks(reply)
+        return StreamingResponse(_sse(events, reply), media_type="text/event-stream")
+
+    async def responses(request: Request) -> Response:
+        return await handle(request, "responses")
+
+    async def chat_completions(request: Request) -> Response:
+        return await handle(request, "chat_completions")
+
+    return Starlette(
+        routes=[
+            Route("/v1/responses", responses, methods=["POST"]),
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        ]
+    )
+
+
+async def _stall(state: _State, seconds: float) -> None:
+    """Wait ``seconds``, or less if the server stops (a stalled reply must not hold it up)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not state.closing.is_set():  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
+async def _sse(
+    events: Iterator[tuple[dict[str, Any] | str, bool]], reply: Reply
+) -> AsyncIterator[bytes]:
+    """SSE frames of the events; ``True`` marks a text delta (``cut_after``, ``invalid_after``)."""
+    deltas = 0
+    for event, is_delta in events:
+        if reply.cut_after == deltas:
+            raise CutStream
+        if reply.invalid_after == deltas:
+            yield b"data: {not json\n\n"
+            return
+        data = event if isinstance(event, str) else json.dumps(event)
+        yield f"data: {data}\n\n".encode()
+        deltas += is_delta
+        await asyncio.sleep(reply.pace)
+
+
+def _responses_events(reply: Reply, model: str) -> Iterator[tuple[dict[str, Any] | str, bool]]:
+    seq = itertools.count()
+    response: dict[str, Any] = {
+        "id": f"resp_{time.monotonic_ns()}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "model": model,
+        "status": "in_progress",
+        "output": [],
+        "tool_choice": "auto",
+        "tools": [],
+        "parallel_tool_calls": True,
+    }
+
+    def event(kind: str, **fields: Any) -> dict[str, Any]:
+        return {"type": kind, "sequence_number": next(seq), **fields}
+
+    yield event("response.created", response=response), False
+    output: list[dict[str, Any]] = []
+    if reply.deltas:
+        index, item_id = len(output), f"msg_{time.monotonic_ns()}"
+        where = {"item_id": item_id, "output_index": index, "content_index": 0}
+        message = {"id": item_id, "type": "message", "role": "assistant", "content": []}
+        part = {"type": "output_text", "text": "", "annotations": []}
+        yield (
+            event(
+                "response.output_item.added",
+                output_index=index,
+                item={**message, "status": "in_progress"},
+            ),
+            False,
+        )
+        yield event("response.content_part.added", part=part, **where), False
+        for delta in reply.deltas:
+            yield event("response.output_text.delta", delta=delta, logprobs=[], **where), True
+        full = "".join(reply.deltas)
+        done_part = {**part, "text": full}
+        yield event("response.output_text.done", text=full, logprobs=[], **where), False
+        yield event("response.content_part.done", part=done_part, **where), False
+        done = {**message, "status": "completed", "content": [done_part]}
+        yield event("response.output_item.done", output_index=index, item=done), False
+        output.append(done)
+    for position, tool in enumerate(reply.calls):
+        index, item_id = len(output), f"fc_{time.monotonic_ns()}"
+        call_id = tool.call_id or f"call_{time.monotonic_ns()}_{position}"
+        item = {"id": item_id, "type": "function_call", "call_id": call_id, "name": tool.name}
+        yield (
+            event(
+                "response.output_item.added",
+                output_index=index,
+                item={**item, "arguments": "", "status": "in_progress"},
+            ),
+            False,
+        )
+        arguments = json.dumps(tool.arguments)
+        for piece in _pieces(arguments, tool.chunks):
+            yield (
+                event(
+                    "response.function_call_arguments.delta",
+                    item_id=item_id,
+                    output_index=index,
+                    delta=piece,
+                ),
+                False,
+            )
+        yield (
+            event(
+                "response.function_call_arguments.done",
+                item_id=item_id,
+                output_index=index,
+                arguments=arguments,
+                name=tool.name,
+            ),
+            False,
+        )
+        done = {**item, "arguments": arguments, "status": "completed"}
+        yield event("response.output_item.done", output_index=index, item=done), False
+        output.append(done)
+    inputs, outputs = reply.usage
+    usage = {
+        "input_tokens": inputs,
+        "output_tokens": outputs,
+        "total_tokens": inputs + outputs,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": 0},
+    }
+    final = {**response, "status": "completed", "output": output, "usage": usage}
+    yield event("response.completed", response=final), False
+
+
+def _chat_chunks(reply: Reply) -> Iterator[tuple[dict[str, Any] | str, bool]]:
+    chunk_id, created = f"chatcmpl-{time.monotonic_ns()}", int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": "fake",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    yield chunk({"role": "assistant", "content": ""}), False
+    for delta in reply.deltas:
+        yield chunk({"content": delta}), True
+    for index, tool in enumerate(reply.calls):
+        call_id = tool.call_id or f"call_{time.monotonic_ns()}_{index}"
+        opening = {"index": index, "id": call_id, "type": "function"}
+        yield (
+            chunk({"tool_calls": [{**opening, "function": {"name": tool.name, "arguments": ""}}]}),
+            False,
+        )
+        for piece in _pieces(json.dumps(tool.arguments), tool.chunks):
+            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}), False
+    yield chunk({}, "tool_calls" if reply.calls else "stop"), False
+    inputs, outputs = reply.usage
+    usage = {
+        "prompt_tokens": inputs,
+        "completion_tokens": outputs,
+        "total_tokens": inputs + outputs,
+    }
+    yield (
+        {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": "fake",
+            "choices": [],
+            "usage": usage,
+        },
+        False,
+    )
+    yield "[DONE]", False
+
+
+def _pieces(whole: str, count: int) -> list[str]:
+    size = max(1, -(-len(whole) // max(1, count)))
+    return [whole[i : i + size] for i in range(0, len(whole), size)] or [""]
