@@ -113,7 +113,7 @@ smoke: setup ## One streamed turn + read-back on the deployed stack of ENV; prin
 
 test-deploy: setup ## The emulated deploy (moto server): lifecycle, failed-create retry, database stack
 	@bash scripts/ensure-postgres.sh
-	$(RUN) pytest tests/deploy
+	$(RUN) pytest tests/e2e/deploy
 
 
 # --- benchmarks (bench/README.md): PostgreSQL scratch database on TEST_DATABASE_URL's server;

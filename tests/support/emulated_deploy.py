@@ -62,10 +62,9 @@ def sam_cli_version() -> str:
 
 def sam_tool(*arguments: str) -> list[str]:
     """A command run inside the pinned SAM CLI's own environment (``uv tool run``)."""
+    uv = os.environ.get("UV") or shutil.which("uv")  # `uv run` sets UV; the venv's python has no uv
     return [
-        "python3",
-        "-m",
-        "uv",
+        *([uv] if uv else ["python3", "-m", "uv"]),
         "tool",
         "run",
         "--from",

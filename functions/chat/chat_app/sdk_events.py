@@ -4,7 +4,7 @@
 must see ``stream_options`` to know when the response may start) and the simple protocols (which
 translate the events) need the typed ``ThreadStreamEvent``\\ s, which only
 ``_process_streaming_impl`` yields. The SDK is pinned in ``uv.lock``, and
-``tests/integration/chat_server/test_sdk_events.py`` pins the behaviour used here: typed events,
+``tests/integration/chat/test_sdk_events.py`` pins the behaviour used here: typed events,
 and for a new message the thread and the stored message before ``stream_options``, before
 ``respond()`` runs.
 """

@@ -12,15 +12,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from scripts.smoke import mint_token
+from tests.support.paths import REPO_ROOT
 from tests.support.tokens import TEST_JWT_SECRET
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 
 
 @pytest.fixture(scope="module")

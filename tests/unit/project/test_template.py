@@ -12,14 +12,15 @@ import ast
 import os
 import re
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode import cfn_yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO_ROOT
+
+ROOT = REPO_ROOT
 TEMPLATE_PATH = ROOT / "template.yaml"
 APP_FUNCTIONS = ("ChatFunction", "ConversationsFunction")
 SECRET_PARAMETERS = (

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+from tests.support.paths import REPO_ROOT
+
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 
 
 def _load(name: str) -> dict[str, Any]:

@@ -14,7 +14,6 @@ import json
 import re
 import shlex
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +25,9 @@ from sqlalchemy.engine import make_url
 
 from scripts.database_params import FED_PARAMETERS, merged_overrides, render
 from tests.support.emulated_deploy import REGION, EmulatedAws
+from tests.support.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 DATABASE_TEMPLATE = ROOT / "infra" / "database.yaml"
 
 
