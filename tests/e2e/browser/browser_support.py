@@ -7,7 +7,7 @@
   path router, CORS), over the test's database, JWT settings and model.
 * :func:`static_site`: the page's folder alone on another port: another origin, as when the page
   is opened from any static server and pointed at the function URLs.
-* :class:`DevServerProcess`: ``dev/devserver.py`` itself, as ``make dev`` runs it.
+* ``tests.support.dev_server_process``: ``dev/devserver.py`` itself, as ``make dev`` runs it.
 * :class:`Playground`: the page, driven through its labelled controls.
 """
 
@@ -15,15 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -116,55 +110,6 @@ async def _playground_files() -> AsyncIterator[ASGIApp]:
 def static_site() -> UvicornThread:
     """The playground folder served alone (no API): a second origin for the CORS tests."""
     return UvicornThread(_playground_files, lifespan="off", name="static-site")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class DevServerProcess:
-    """``python dev/devserver.py`` on a free port, as ``make dev`` starts it."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.url = f"http://127.0.0.1:{_free_port()}"
-        inherited = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(("JWT_", "DATABASE_", "OPENAI_", "MCP_", "CORS_"))
-        }
-        self.log_path = log_path
-        self._log = log_path.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, str(REPO_ROOT / "dev" / "devserver.py")],
-            env={**inherited, **env, "PORT": self.url.rsplit(":", 1)[1]},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
-        )
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"dev server exited: {self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"dev server not ready: {self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self._log.close()
 
 
 class Playground:

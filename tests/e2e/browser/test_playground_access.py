@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import ADDED_MILK, WAIT_MS, DevServerProcess, OpenPlayground, api_get
+from browser_support import ADDED_MILK, WAIT_MS, OpenPlayground, api_get
 from playwright.sync_api import expect
 
 from tests.support.databases import scratch_database
+from tests.support.dev_server_process import DevServerProcess
 from tests.support.servers import UvicornThread
 
 SCREENSHOT_ENV = "PLAYGROUND_SCREENSHOT"

@@ -8,11 +8,6 @@ JWT settings it serves the development user; with ``JWT_SECRET`` it requires tok
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,57 +16,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.databases import create_scratch_database, drop_scratch_database
-from tests.support.paths import REPO_ROOT
+from tests.support.dev_server_process import DevServerProcess
 from tests.support.tokens import TEST_JWT_SECRET, auth_header
-
-REPO_ROOT = REPO_ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class DevServer:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        clean_env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("JWT_", "DATABASE_", "OPENAI_", "MCP_"))
-        }
-        self.log_path = log_path
-        self._log = log_path.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, str(REPO_ROOT / "dev" / "devserver.py")],
-            env={**clean_env, **env, "PORT": str(self.port)},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
-        )
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"dev server exited: {self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"dev server not ready: {self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self._log.close()
 
 
 def _sse_events(response: httpx.Response) -> list[str]:
@@ -79,8 +25,8 @@ def _sse_events(response: httpx.Response) -> list[str]:
 
 
 @pytest.fixture
-def embedded_server(tmp_path: Path) -> Iterator[DevServer]:
-    server = DevServer({"DATA_DIR": str(tmp_path / "data")}, tmp_path / "server.log")
+def embedded_server(tmp_path: Path) -> Iterator[DevServerProcess]:
+    server = DevServerProcess({"DATA_DIR": str(tmp_path / "data")}, tmp_path / "server.log")
     try:
         server.wait_ready()
         yield server
@@ -89,10 +35,10 @@ def embedded_server(tmp_path: Path) -> Iterator[DevServer]:
 
 
 def test_embedded_database_chat_turn_then_listed(
-    embedded_server: DevServer, tmp_path: Path
+    embedded_server: DevServerProcess, tmp_path: Path
 ) -> None:
     """Fresh machine path: SQLite created and migrated, offline model, dev user, both apps."""
-    base = embedded_server.base_url
+    base = embedded_server.url
     assert (tmp_path / "data" / "chat.db").exists()
     with httpx.stream(
         "POST", f"{base}/chatkit", json={"message": "add a task to buy milk"}, timeout=30
@@ -131,7 +77,7 @@ def test_embedded_database_chat_turn_then_listed(
 
 def test_postgres_database_is_migrated_on_start_and_tokens_required(tmp_path: Path) -> None:
     url = create_scratch_database("ckb_dev")
-    server = DevServer(
+    server = DevServerProcess(
         {
             "DATABASE_URL": url,
             "JWT_SECRET": TEST_JWT_SECRET,
@@ -147,31 +93,31 @@ def test_postgres_database_is_migrated_on_start_and_tokens_required(tmp_path: Pa
         engine.dispose()
         assert revision
 
-        no_token = httpx.get(f"{server.base_url}/api/conversations", timeout=10)
+        no_token = httpx.get(f"{server.url}/api/conversations", timeout=10)
         assert no_token.status_code == 401
         assert "detail" in no_token.json()
         created = httpx.post(
-            f"{server.base_url}/api/conversations",
+            f"{server.url}/api/conversations",
             json={"title": "From the dev server"},
             headers=auth_header("dev-e2e-user"),
             timeout=10,
         )
         assert created.status_code in (200, 201)
         other = httpx.get(
-            f"{server.base_url}/api/conversations/{created.json()['id']}",
+            f"{server.url}/api/conversations/{created.json()['id']}",
             headers=auth_header("someone-else"),
             timeout=10,
         )
         assert other.status_code == 404
 
-        conversation = f"{server.base_url}/api/conversations/{created.json()['id']}"
+        conversation = f"{server.url}/api/conversations/{created.json()['id']}"
         headers = auth_header("dev-e2e-user")
         renamed = httpx.patch(conversation, json={"title": " New "}, headers=headers, timeout=10)
         assert renamed.json()["title"] == "New"
         assert httpx.delete(conversation, headers=headers, timeout=10).status_code == 200
         assert httpx.delete(conversation, headers=headers, timeout=10).status_code == 404
 
-        _assert_cors(server.base_url)
+        _assert_cors(server.url)
     finally:
         server.stop()
         drop_scratch_database(url)

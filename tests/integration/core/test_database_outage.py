@@ -11,19 +11,16 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import httpx
 import pytest
-from chat_app.app import create_app as create_chat_app
-from chatkit_backend.auth import build_authenticator
 from chatkit_backend.db import Database
 from chatkit_backend.errors import DatabaseUnavailable
 from chatkit_backend.observability import get_logger
 from chatkit_backend.settings import Settings
-from conversations_app.api import create_app as create_conversations_app
 from sqlalchemy.engine import make_url
 
+from tests.support.function_apps import both_function_apps
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import TEST_JWT_SECRET, auth_header
 
@@ -52,17 +49,7 @@ async def proxy(pg_url: str) -> AsyncIterator[TcpProxy]:
 async def client(pg_url: str, proxy: TcpProxy) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(jwt_secret=TEST_JWT_SECRET, db_pool_size=2)
     database = Database.from_url(make_url(pg_url).set(port=proxy.port), settings)
-    authenticator = build_authenticator(settings)
-    chat = create_chat_app(settings=settings, database=database, authenticator=authenticator)
-    crud = create_conversations_app(
-        settings=settings, database=database, authenticator=authenticator
-    )
-
-    async def router(scope: Any, receive: Any, send: Any) -> None:
-        target = crud if scope.get("path", "").startswith("/api/conversations") else chat
-        await target(scope, receive, send)
-
-    transport = httpx.ASGITransport(app=router)
+    transport = httpx.ASGITransport(app=both_function_apps(settings, database))
     async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as http:
         http.headers.update(auth_header("outage-user"))
         yield http

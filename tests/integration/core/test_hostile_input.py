@@ -15,8 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from chat_app.app import create_app as create_chat_app
-from chatkit_backend.auth import build_authenticator
 from chatkit_backend.db import Database
 from chatkit_backend.input_checks import (
     ENCODING_MESSAGE,
@@ -26,8 +24,8 @@ from chatkit_backend.input_checks import (
     reject_nul,
 )
 from chatkit_backend.settings import Settings
-from conversations_app.api import create_app as create_conversations_app
 
+from tests.support.function_apps import both_function_apps
 from tests.support.tokens import TEST_JWT_SECRET, auth_header
 
 
@@ -39,17 +37,7 @@ def test_reject_nul_names_the_problem() -> None:
 @pytest.fixture
 async def client(pg_database: Database) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(jwt_secret=TEST_JWT_SECRET)
-    authenticator = build_authenticator(settings)
-    chat = create_chat_app(settings=settings, database=pg_database, authenticator=authenticator)
-    crud = create_conversations_app(
-        settings=settings, database=pg_database, authenticator=authenticator
-    )
-
-    async def router(scope: Any, receive: Any, send: Any) -> None:
-        target = crud if scope.get("path", "").startswith("/api/conversations") else chat
-        await target(scope, receive, send)
-
-    transport = httpx.ASGITransport(app=router)
+    transport = httpx.ASGITransport(app=both_function_apps(settings, pg_database))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         http.headers.update(auth_header(f"hostile-{secrets.token_hex(6)}"))
         yield http
