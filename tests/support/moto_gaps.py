@@ -66,7 +66,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from moto.awslambda.models import LambdaFunction, LambdaVersion, LayerVersion, lambda_backends
@@ -213,7 +213,25 @@ def _reachable(cloud: EmulatedCloud, url: str) -> str:
 # --- gap 3 and 4: the Lambda resources moto's CloudFormation does not model -------------------
 
 
-class _LambdaAlias(CloudFormationModel):
+class _FromProperties(CloudFormationModel):
+    """A model built from its resource's ``Properties`` alone (what these shims need)."""
+
+    def __init__(self, account_id: str, region: str, properties: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Self:
+        return cls(account_id, region_name, cloudformation_json["Properties"])
+
+
+class _LambdaAlias(_FromProperties):
     """``AWS::Lambda::Alias`` over moto's alias API; ``Ref`` is the alias ARN."""
 
     def __init__(self, account_id: str, region: str, properties: dict[str, Any]) -> None:
@@ -239,17 +257,6 @@ class _LambdaAlias(CloudFormationModel):
         return self.arn
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> _LambdaAlias:
-        return cls(account_id, region_name, cloudformation_json["Properties"])
-
-    @classmethod
     def update_from_cloudformation_json(
         cls,
         original_resource: _LambdaAlias,
@@ -273,7 +280,7 @@ class _LambdaAlias(CloudFormationModel):
         lambda_backends[account_id][region_name].delete_alias(self.name, self.function_name)
 
 
-class _LambdaUrl(CloudFormationModel):
+class _LambdaUrl(_FromProperties):
     """``AWS::Lambda::Url`` over moto's function URL API; ``GetAtt FunctionUrl`` works."""
 
     def __init__(self, account_id: str, region: str, properties: dict[str, Any]) -> None:
@@ -302,17 +309,6 @@ class _LambdaUrl(CloudFormationModel):
         return self.url if attribute_name == "FunctionUrl" else self.function
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> _LambdaUrl:
-        return cls(account_id, region_name, cloudformation_json["Properties"])
-
-    @classmethod
     def update_from_cloudformation_json(
         cls,
         original_resource: _LambdaUrl,
@@ -328,7 +324,7 @@ class _LambdaUrl(CloudFormationModel):
         lambda_backends[account_id][region_name].delete_function_url_config(unqualified)
 
 
-class _EventInvokeConfig(CloudFormationModel):
+class _EventInvokeConfig(_FromProperties):
     """``AWS::Lambda::EventInvokeConfig`` over moto's API, so the test can read the retries back."""
 
     def __init__(self, account_id: str, region: str, properties: dict[str, Any]) -> None:
@@ -347,17 +343,6 @@ class _EventInvokeConfig(CloudFormationModel):
     @property
     def physical_resource_id(self) -> str:
         return self.function
-
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> _EventInvokeConfig:
-        return cls(account_id, region_name, cloudformation_json["Properties"])
 
     @classmethod
     def update_from_cloudformation_json(
