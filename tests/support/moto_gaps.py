@@ -213,8 +213,9 @@ def _reachable(cloud: EmulatedCloud, url: str) -> str:
 # --- gap 3 and 4: the Lambda resources moto's CloudFormation does not model -------------------
 
 
-class _FromProperties(CloudFormationModel):
-    """A model built from its resource's ``Properties`` alone (what these shims need)."""
+class _FromProperties:
+    """Mixin: a model built from its resource's ``Properties`` alone. (moto finds models among
+    the *direct* subclasses of ``CloudFormationModel``, so this cannot be their common base.)"""
 
     def __init__(self, account_id: str, region: str, properties: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -231,7 +232,7 @@ class _FromProperties(CloudFormationModel):
         return cls(account_id, region_name, cloudformation_json["Properties"])
 
 
-class _LambdaAlias(_FromProperties):
+class _LambdaAlias(_FromProperties, CloudFormationModel):
     """``AWS::Lambda::Alias`` over moto's alias API; ``Ref`` is the alias ARN."""
 
     def __init__(self, account_id: str, region: str, properties: dict[str, Any]) -> None:
@@ -280,7 +281,7 @@ class _LambdaAlias(_FromProperties):
         lambda_backends[account_id][region_name].delete_alias(self.name, self.function_name)
 
 
-class _LambdaUrl(_FromProperties):
+class _LambdaUrl(_FromProperties, CloudFormationModel):
     """``AWS::Lambda::Url`` over moto's function URL API; ``GetAtt FunctionUrl`` works."""
 
     def __init__(self, account_id: str, region: str, properties: dict[str, Any]) -> None:
@@ -324,7 +325,7 @@ class _LambdaUrl(_FromProperties):
         lambda_backends[account_id][region_name].delete_function_url_config(unqualified)
 
 
-class _EventInvokeConfig(_FromProperties):
+class _EventInvokeConfig(_FromProperties, CloudFormationModel):
     """``AWS::Lambda::EventInvokeConfig`` over moto's API, so the test can read the retries back."""
 
     def __init__(self, account_id: str, region: str, properties: dict[str, Any]) -> None:
