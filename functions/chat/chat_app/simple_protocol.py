@@ -41,8 +41,9 @@ from chatkit.types import (
 from chatkit.types import ErrorEvent as ChatKitErrorEvent
 from pydantic import BaseModel, Field, field_validator
 
+from .run_tracker import ToolProgressEvent
 from .sse import DONE, READY, Chunks, Ready, sse_json, sse_text
-from .streaming import FAILURE_MESSAGE, ToolProgressEvent
+from .streaming import FAILURE_MESSAGE
 
 MESSAGE_SEPARATOR = "\n\n"
 """Text sent between two assistant messages of one turn (before and after a tool call)."""

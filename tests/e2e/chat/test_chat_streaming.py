@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 from agents import Agent, Tool, function_tool
 from agents.testing import ScriptedModel, assistant_message, function_call
-from chat_app.streaming import FAILURE_MESSAGE, MAX_TURNS_MESSAGE, TIMEOUT_MESSAGE, TOOL_FAILED
+from chat_app.run_tracker import TOOL_FAILED
+from chat_app.streaming import FAILURE_MESSAGE, MAX_TURNS_MESSAGE, TIMEOUT_MESSAGE
 from chat_app.task_repository import TaskRepository
 from chat_support import (
     EVENTS,
