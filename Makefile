@@ -50,7 +50,7 @@ lint: setup ## ruff check + format check
 typecheck: setup ## mypy
 	$(RUN) mypy
 
-check: lint typecheck lint-template actionlint test check-artifacts ## Everything CI runs
+check: lint typecheck example-typecheck lint-template actionlint test check-artifacts bench-quick ## Everything CI runs
 
 example-typecheck: ## Type-check examples/chatkit-react against the published ChatKit types (npm ci + tsc)
 	cd examples/chatkit-react && npm ci --no-audit --no-fund && npx tsc --noEmit
