@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 from agents import set_tracing_disabled
-from browser_support import (
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.e2e.browser.browser_support import (
     WAIT_MS,
     OpenPlayground,
     PacedOfflineModel,
@@ -29,8 +31,6 @@ from browser_support import (
     server_settings,
     static_site,
 )
-from playwright.sync_api import Browser, Page, sync_playwright
-
 from tests.support.servers import UvicornThread
 from tests.support.tokens import mint_hs256
 

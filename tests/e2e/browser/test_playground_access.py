@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import ADDED_MILK, WAIT_MS, OpenPlayground, api_get
 from playwright.sync_api import expect
 
+from tests.e2e.browser.browser_support import ADDED_MILK, WAIT_MS, OpenPlayground, api_get
 from tests.support.databases import scratch_database
 from tests.support.dev_server_process import DevServerProcess
 from tests.support.servers import UvicornThread

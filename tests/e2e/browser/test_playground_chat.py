@@ -9,9 +9,15 @@ from __future__ import annotations
 import itertools
 import time
 
-from browser_support import ADDED_MILK, WAIT_MS, OpenPlayground, PacedOfflineModel, api_get
 from playwright.sync_api import expect
 
+from tests.e2e.browser.browser_support import (
+    ADDED_MILK,
+    WAIT_MS,
+    OpenPlayground,
+    PacedOfflineModel,
+    api_get,
+)
 from tests.support.servers import UvicornThread
 
 HELP_PROMPT = "what can you do for me today?"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import httpx
-from browser_support import ADDED_MILK, WAIT_MS, OpenPlayground, api_get
 from playwright.sync_api import Request, expect
 
+from tests.e2e.browser.browser_support import ADDED_MILK, WAIT_MS, OpenPlayground, api_get
 from tests.support.servers import UvicornThread
 
 

@@ -47,6 +47,7 @@ from openai.types.responses import (
     ResponseCreatedEvent,
     ResponseFunctionCallArgumentsDoneEvent,
     ResponseFunctionToolCall,
+    ResponseOutputItem,
     ResponseOutputItemAddedEvent,
     ResponseOutputItemDoneEvent,
     ResponseOutputMessage,
@@ -98,7 +99,7 @@ def streamed_reply(
     *,
     gate: Gate | None = None,
     error: Exception | None = None,
-    call: ResponseFunctionToolCall | None = None,
+    call: ResponseOutputItem | None = None,
     message_id: str = "msg_reply",
 ) -> ModelStep:
     """A model step streaming ``deltas`` as one message, each delta its own event, no waits.
@@ -108,6 +109,7 @@ def streamed_reply(
     the message is done. ``call``: after the message, call this tool (the run then goes on to
     the next scripted step).
     """
+    assert call is None or isinstance(call, ResponseFunctionToolCall)  # a tool call, if any
     return ModelStep.stream(lambda _call: _reply_events(deltas, gate, error, call, message_id))
 
 

@@ -9,7 +9,10 @@ import httpx
 import pytest
 from agents import set_tracing_disabled
 from agents.testing import ScriptedModel
-from chat_support import (
+from chatkit_backend.db import Database
+from chatkit_backend.store import PostgresStore
+
+from tests.e2e.chat.chat_support import (
     AgentsBuilder,
     ChatServerThread,
     Gate,
@@ -17,9 +20,6 @@ from chat_support import (
     factory_with,
     server_settings,
 )
-from chatkit_backend.db import Database
-from chatkit_backend.store import PostgresStore
-
 from tests.support.fake_openai import APIS, Api, FakeOpenAI
 
 

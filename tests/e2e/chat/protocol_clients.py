@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
-from chat_support import headers_for, parse_events, sse_messages, user_input
 from chatkit.types import (
     AssistantMessageContentPartTextDelta,
     AssistantMessageItem,
@@ -23,6 +22,8 @@ from chatkit.types import (
     ThreadStreamEvent,
 )
 from chatkit_backend.caller import Caller
+
+from tests.e2e.chat.chat_support import headers_for, parse_events, sse_messages, user_input
 
 Protocol = Literal["chatkit", "simple", "text"]
 PROTOCOLS: tuple[Protocol, ...] = ("chatkit", "simple", "text")
@@ -39,7 +40,7 @@ class Turn:
 
 def request_for(
     protocol: Protocol, message: str, thread_id: str | None
-) -> tuple[str, dict[str, object]]:
+) -> tuple[str, dict[str, Any]]:
     """``(path, httpx keyword arguments)`` of one user message in ``protocol``."""
     if protocol == "chatkit":
         if thread_id is None:
@@ -73,7 +74,7 @@ async def send(
 ) -> Turn:
     """Send one message and read the whole answer."""
     path, options = request_for(protocol, message, thread_id)
-    async with client.stream("POST", path, headers=headers_for(user), **options) as response:  # type: ignore[arg-type]
+    async with client.stream("POST", path, headers=headers_for(user), **options) as response:
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
             await response.aread()
             return Turn(response.status_code, thread_id, "", [response.text], [])

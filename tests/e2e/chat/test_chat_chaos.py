@@ -17,12 +17,12 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from chat_support import headers_for
 from chatkit.types import AssistantMessageItem, UserMessageItem
 from chatkit_backend.caller import Caller
 from chatkit_backend.store import PostgresStore
-from protocol_clients import PROTOCOLS, Protocol, request_for, send
 
+from tests.e2e.chat.chat_support import headers_for
+from tests.e2e.chat.protocol_clients import PROTOCOLS, Protocol, request_for, send
 from tests.support.fake_openai import Api, FakeOpenAI, Recorded, Reply, echo
 
 HANG_UPS = 45

@@ -10,16 +10,6 @@ import httpx
 from agents.testing import ScriptedModel, assistant_message, function_call
 from chat_app.offline_model import PREFIX
 from chat_app.task_repository import TaskRepository
-from chat_support import (
-    ChatServerThread,
-    factory_with,
-    headers_for,
-    json_body,
-    post,
-    stream,
-    text_deltas,
-    user_input,
-)
 from chatkit.types import (
     ClientToolCallItem,
     StructuredInputFreeform,
@@ -30,6 +20,17 @@ from chatkit.types import (
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.store import PostgresStore
+
+from tests.e2e.chat.chat_support import (
+    ChatServerThread,
+    factory_with,
+    headers_for,
+    json_body,
+    post,
+    stream,
+    text_deltas,
+    user_input,
+)
 
 
 async def alices_thread(

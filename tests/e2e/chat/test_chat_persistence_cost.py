@@ -6,9 +6,10 @@ from typing import Any
 
 import httpx
 from agents.testing import ScriptedModel
-from chat_support import ChatServerThread, stream, streamed_reply, user_input
 from chatkit_backend.caller import Caller
 from sqlalchemy import event
+
+from tests.e2e.chat.chat_support import ChatServerThread, stream, streamed_reply, user_input
 
 
 async def test_sql_statements_per_turn_do_not_depend_on_the_answer_length(

@@ -13,20 +13,6 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 from chat_app.run_tracker import TOOL_FAILED
 from chat_app.streaming import FAILURE_MESSAGE, MAX_TURNS_MESSAGE, TIMEOUT_MESSAGE
 from chat_app.task_repository import TaskRepository
-from chat_support import (
-    EVENTS,
-    ChatServerThread,
-    Gate,
-    assert_documented_order,
-    factory_with,
-    headers_for,
-    post,
-    sse_messages,
-    stream,
-    streamed_reply,
-    text_deltas,
-    user_input,
-)
 from chatkit.types import (
     AssistantMessageItem,
     ErrorEvent,
@@ -42,6 +28,22 @@ from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.store import PostgresStore
 from chatkit_backend.tool_calls import ToolCallRecord
+from sqlalchemy.pool import QueuePool
+
+from tests.e2e.chat.chat_support import (
+    EVENTS,
+    ChatServerThread,
+    Gate,
+    assert_documented_order,
+    factory_with,
+    headers_for,
+    post,
+    sse_messages,
+    stream,
+    streamed_reply,
+    text_deltas,
+    user_input,
+)
 
 
 def create(text: str) -> dict[str, Any]:
@@ -151,6 +153,7 @@ async def test_no_database_connection_is_held_while_the_model_streams(
     """A slow model must not pin a pooled connection (RDS connection limits, RDS Proxy pinning)."""
     model.enqueue(streamed_reply(["Thinking ", "slowly."], gate=gate))
     pool = chat_server.database.engine.sync_engine.pool
+    assert isinstance(pool, QueuePool)
     held_mid_stream: int | None = None
 
     async with client.stream(

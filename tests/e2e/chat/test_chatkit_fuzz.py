@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from chat_support import headers_for, user_input
 from chatkit_backend.caller import Caller
 
+from tests.e2e.chat.chat_support import headers_for, user_input
 from tests.support.fake_openai import Api, FakeOpenAI
 
 CASES = 300

@@ -7,17 +7,6 @@ from datetime import datetime
 import httpx
 import pytest
 from agents.testing import ScriptedModel, assistant_message
-from chat_support import (
-    Streamed,
-    assert_documented_order,
-    headers_for,
-    json_body,
-    post,
-    stream,
-    streamed_reply,
-    text_deltas,
-    user_input,
-)
 from chatkit.types import (
     Attachment,
     ClientToolCallItem,
@@ -40,6 +29,18 @@ from chatkit_backend.store import PostgresStore
 from chatkit_backend.tables import ThreadItemRow
 from pydantic import TypeAdapter
 from sqlalchemy import select
+
+from tests.e2e.chat.chat_support import (
+    Streamed,
+    assert_documented_order,
+    headers_for,
+    json_body,
+    post,
+    stream,
+    streamed_reply,
+    text_deltas,
+    user_input,
+)
 
 THREAD = TypeAdapter(Thread)
 THREADS = TypeAdapter(Page[Thread])

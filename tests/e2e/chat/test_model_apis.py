@@ -10,8 +10,8 @@ from __future__ import annotations
 import httpx
 import pytest
 from chatkit_backend.caller import Caller
-from protocol_clients import PROTOCOLS, Protocol, send
 
+from tests.e2e.chat.protocol_clients import PROTOCOLS, Protocol, send
 from tests.support.fake_openai import Api, FakeOpenAI, call, error, text
 
 

@@ -19,11 +19,20 @@ from chat_app.simple_protocol import (
     ToolResultEvent,
 )
 from chat_app.streaming import FAILURE_MESSAGE
-from chat_support import Gate, headers_for, json_body, post, sse_messages, stream, streamed_reply
-from chat_support import user_input as chatkit_input
 from chatkit_backend.caller import Caller
 from chatkit_backend.store import PostgresStore
 from pydantic import TypeAdapter
+
+from tests.e2e.chat.chat_support import (
+    Gate,
+    headers_for,
+    json_body,
+    post,
+    sse_messages,
+    stream,
+    streamed_reply,
+)
+from tests.e2e.chat.chat_support import user_input as chatkit_input
 
 SIMPLE: TypeAdapter[SimpleEvent] = TypeAdapter(SimpleEvent)
 

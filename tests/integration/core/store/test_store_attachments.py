@@ -13,7 +13,8 @@ from chatkit_backend.ids import new_id
 from chatkit_backend.store import PostgresStore
 from chatkit_backend.tables import ATTACHMENTS
 from pydantic import AnyUrl
-from store_samples import saved_thread, table_rows
+
+from tests.integration.core.store.store_samples import saved_thread, table_rows
 
 
 def file_attachment(**fields: object) -> FileAttachment:

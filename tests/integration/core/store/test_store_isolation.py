@@ -20,7 +20,13 @@ from chatkit_backend.ids import new_id
 from chatkit_backend.store import PostgresStore
 from chatkit_backend.tables import ATTACHMENTS, ITEMS, THREADS
 from sqlalchemy import select
-from store_samples import added_messages, assistant_message, make_thread, saved_thread
+
+from tests.integration.core.store.store_samples import (
+    added_messages,
+    assistant_message,
+    make_thread,
+    saved_thread,
+)
 
 
 @dataclass

@@ -8,7 +8,14 @@ from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.store import PostgresStore
 from chatkit_backend.tables import ITEMS
-from store_samples import added_messages, assistant_message, naive, saved_thread, table_rows
+
+from tests.integration.core.store.store_samples import (
+    added_messages,
+    assistant_message,
+    naive,
+    saved_thread,
+    table_rows,
+)
 
 
 async def test_adding_the_same_id_twice_keeps_the_first_version(

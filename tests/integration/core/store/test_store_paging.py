@@ -16,7 +16,14 @@ import pytest
 from chatkit.types import Page
 from chatkit_backend.caller import Caller
 from chatkit_backend.store import MAX_PAGE_SIZE, PostgresStore
-from store_samples import added_messages, make_thread, naive, saved_thread, user_message
+
+from tests.integration.core.store.store_samples import (
+    added_messages,
+    make_thread,
+    naive,
+    saved_thread,
+    user_message,
+)
 
 COUNT = 5
 

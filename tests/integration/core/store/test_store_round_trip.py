@@ -16,7 +16,8 @@ from chatkit_backend.item_projection import TOOL_TEXT_LIMIT
 from chatkit_backend.store import PostgresStore
 from chatkit_backend.tables import ITEMS, THREADS
 from chatkit_backend.tool_calls import ToolCallRecord
-from store_samples import (
+
+from tests.integration.core.store.store_samples import (
     ITEM_VARIANT_NAMES,
     item_variants,
     make_thread,

@@ -14,7 +14,14 @@ from chatkit_backend.db import Database
 from chatkit_backend.store import PostgresStore
 from chatkit_backend.tables import ITEMS, THREADS
 from sqlalchemy import Row
-from store_samples import added_messages, make_thread, naive, saved_thread, table_rows
+
+from tests.integration.core.store.store_samples import (
+    added_messages,
+    make_thread,
+    naive,
+    saved_thread,
+    table_rows,
+)
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
