@@ -1,31 +1,13 @@
 """The deploy-time migration job as a CloudFormation custom resource (and as a plain invoke).
 
-CloudFormation waits for an answer PUT to the request's pre-signed ``ResponseURL``; a handler that
-raises, or is killed by the Lambda timeout before answering, leaves the stack waiting for an hour.
-So :func:`handle` answers exactly once on every path:
-
-* Create / Update: run the migrations (under the advisory lock, see :mod:`.migrate`), answer
-  SUCCESS with ``Data: {"Revision": ...}`` or FAILED with a reason that names the problem.
-* Delete: answer SUCCESS without touching the schema (deleting a stack must never drop data, and
-  a rollback of a failed Create sends a Delete too).
-* A rollback-shaped Update (see :func:`rollback_shaped`): answer SUCCESS without migrating. When
-  an Update fails, CloudFormation rolls back by sending another Update with the OLD properties to
-  the same ``ServiceToken`` (the ``live`` alias), which may still run the NEW code: migrating
-  there would re-run the revision that just failed, answer FAILED again and leave the stack in
-  UPDATE_ROLLBACK_FAILED. The rule: a request whose ``FunctionVersion`` is not the version
-  running was not made for this code, so the schema is left alone (the failed revision already
-  rolled back inside its transaction; a schema that did move stays, expand-then-contract). Nothing
-  here ever migrates downwards.
-* A watchdog answers FAILED shortly before the Lambda timeout if the migration is still running
-  (for instance waiting for the lock held by another deploy).
-
-The physical id is a constant, so an Update never looks like a replacement (which would make
-CloudFormation send a Delete for the "old" resource). The ``ResponseURL`` is a credential of
-sorts (a pre-signed S3 URL) and is never logged; reasons carry exception messages, which name
-hosts, users and SQL errors but never passwords (secrets errors name only the secret's name).
-
-A plain invoke (``sam local invoke``, ``aws lambda invoke``) with ``{"action": "upgrade"}`` runs
-the same migration and returns the revision, for operators.
+CloudFormation waits up to an hour for an answer PUT to the pre-signed ``ResponseURL``, so
+:func:`handle` answers exactly once on every path: Create/Update migrate (under the advisory lock
+of :mod:`migration_runner`) and answer SUCCESS with the revision or FAILED with a reason; Delete
+never touches the schema; a rollback-shaped Update (:func:`rollback_shaped`: its
+``FunctionVersion`` is not the running version) answers SUCCESS without migrating, since
+migrating there would re-run the revision that just failed and wedge the rollback; a watchdog
+answers FAILED before the Lambda timeout. Nothing migrates downwards. The ``ResponseURL`` is
+never logged. ``{"action": "upgrade"}`` as a plain invoke runs the same migration.
 """
 
 from __future__ import annotations

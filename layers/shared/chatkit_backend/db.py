@@ -1,12 +1,10 @@
 """Database engine and sessions, shaped for Lambda.
 
-* The engine is created once per process (module scope via :func:`get_engine`) so a warm sandbox
-  reuses its connection; the pool is tiny because a sandbox serves one request at a time.
-* ``pool_pre_ping`` because connections die while a sandbox is frozen between invocations.
-* ``prepare_threshold=None`` behind RDS Proxy / PgBouncer (``DB_POOLER=true``): server-side
-  prepared statements do not survive connection multiplexing.
-* ``DB_NULL_POOL=true`` opens a connection per use, for when RDS Proxy does the pooling.
-* Sessions are short: callers open one per store call and never hold it while a model streams.
+One engine per process (:func:`get_database`), reused by warm invocations, with a tiny pool (a
+sandbox serves one request at a time) and ``pool_pre_ping`` (connections die while a sandbox is
+frozen). Behind RDS Proxy / PgBouncer: ``DB_POOLER`` turns off server-side prepared statements,
+``DB_NULL_POOL`` leaves pooling to the proxy. Sessions are short: one per store call, never held
+while a model streams.
 """
 
 from __future__ import annotations
