@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from agents import Model, OpenAIChatCompletionsModel, OpenAIResponsesModel
@@ -71,7 +72,19 @@ def key_from_secret(raw: str) -> str:
     return text
 
 
-def build_model(settings: Settings) -> Model:
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """The model and the HTTP client it owns (``None`` for the offline model).
+
+    The client is kept so its pooled connections can be closed before a SnapStart snapshot
+    without reaching into the SDK model's private attributes.
+    """
+
+    model: Model
+    client: AsyncOpenAI | None
+
+
+def choose_model(settings: Settings) -> ModelChoice:
     """The model the settings ask for (build once per process; it holds an HTTP client)."""
     key = api_key(settings)
     if settings.openai_base_url:
@@ -80,11 +93,20 @@ def build_model(settings: Settings) -> Model:
             "model: %s via OpenAI-compatible server %s", settings.model_name, parts.hostname
         )
         client = AsyncOpenAI(api_key=key or NO_KEY, base_url=settings.openai_base_url)
-        return OpenAIChatCompletionsModel(model=settings.model_name, openai_client=client)
+        model: Model = OpenAIChatCompletionsModel(
+            model=settings.model_name, openai_client=client
+        )
+        return ModelChoice(model, client)
     if key is not None:
         logger.info("model: %s via the OpenAI Responses API", settings.model_name)
-        return OpenAIResponsesModel(
-            model=settings.model_name, openai_client=AsyncOpenAI(api_key=key)
+        client = AsyncOpenAI(api_key=key)
+        return ModelChoice(
+            OpenAIResponsesModel(model=settings.model_name, openai_client=client), client
         )
     logger.info("model: the built-in offline model (no OPENAI_API_KEY configured)")
-    return OfflineModel()
+    return ModelChoice(OfflineModel(), None)
+
+
+def build_model(settings: Settings) -> Model:
+    """The model alone (see :func:`choose_model`)."""
+    return choose_model(settings).model
