@@ -93,9 +93,7 @@ def choose_model(settings: Settings) -> ModelChoice:
             "model: %s via OpenAI-compatible server %s", settings.model_name, parts.hostname
         )
         client = AsyncOpenAI(api_key=key or NO_KEY, base_url=settings.openai_base_url)
-        model: Model = OpenAIChatCompletionsModel(
-            model=settings.model_name, openai_client=client
-        )
+        model: Model = OpenAIChatCompletionsModel(model=settings.model_name, openai_client=client)
         return ModelChoice(model, client)
     if key is not None:
         logger.info("model: %s via the OpenAI Responses API", settings.model_name)
