@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jwt
 import migration_runner
@@ -171,7 +172,16 @@ def crud_input() -> str:
     return json.dumps(event)
 
 
-def run_once(program: str, stdin: str, function_dir: str, database_url: str) -> Run:
+def run_child(
+    program: str,
+    stdin: str,
+    function_dir: str,
+    database_url: str,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run ``program`` in a fresh interpreter started like a sandbox of ``function_dir`` (the
+    layer and the function on the import path, nothing else); returns the JSON it writes to the
+    file named by its ``argv[1]`` and its wall time as ``process_ms``."""
     parts = ("layers/shared", *function_dir.split(":"))
     python_path = os.pathsep.join(str(ROOT / part) for part in parts)
     environment = {
@@ -182,6 +192,7 @@ def run_once(program: str, stdin: str, function_dir: str, database_url: str) -> 
         "JWT_SECRET": SECRET,
         "LOG_LEVEL": "WARNING",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     with tempfile.TemporaryDirectory() as scratch:
         result_file = Path(scratch) / "result.json"
@@ -198,11 +209,17 @@ def run_once(program: str, stdin: str, function_dir: str, database_url: str) -> 
         )
         process_ms = (time.perf_counter() - started) * 1000
         if completed.returncode != 0 or not result_file.exists():
-            raise RuntimeError(f"cold start run failed:\n{completed.stderr[-3000:]}")
-        result = json.loads(result_file.read_text())
+            raise RuntimeError(f"benchmark child failed:\n{completed.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(result_file.read_text())
+    result["process_ms"] = process_ms
+    return result
+
+
+def run_once(program: str, stdin: str, function_dir: str, database_url: str) -> Run:
+    result = run_child(program, stdin, function_dir, database_url)
     if result["status"] != 200:
         raise RuntimeError(f"first request answered {result['status']}")
-    return Run(result["import_ms"], result["init_ms"], result["request_ms"], process_ms)
+    return Run(result["import_ms"], result["init_ms"], result["request_ms"], result["process_ms"])
 
 
 def median_run(runs: list[Run]) -> Run:

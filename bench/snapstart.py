@@ -1,0 +1,255 @@
+"""The SnapStart restore path of each function next to a warm request, fresh process per run.
+
+    python -m bench.snapstart            # 7 processes per function, to bench/results/snapstart.md
+    python -m bench.snapstart --quick    # 5 processes per function, printed only
+
+Each run is a new Python process that plays one SnapStart lifecycle the way Lambda drives it:
+
+1. init: import the entry module and build the app (the chat app's lifespan startup too), i.e.
+   what runs once per published version before the snapshot;
+2. the before-snapshot hook (chat: ``POST`` on the Web Adapter's before-checkpoint path from
+   loopback; conversations: the hooks registered for ``snapshot_restore_py``);
+3. the after-restore hook, then the first request of the "restored" sandbox: the figure that
+   matters, since a restored sandbox's first user waits for exactly these two;
+4. warm requests in the same process (the baseline: what the same request costs when nothing is
+   cold), and for the chat function a first and warm chat turn (offline model, one tool call).
+
+What this cannot show: Lambda's own restore of the memory image (tens to hundreds of ms,
+depending on the snapshot's size, paid outside the process) and the page faults of touching
+restored memory. The figures are the app's share of a restore, on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import migration_runner
+
+from bench.cold_start import ROOT, crud_input, run_child, token
+from bench.seed import DEFAULT_DATABASE_URL, ensure_database
+
+RESULTS_FILE = ROOT / "bench" / "results" / "snapstart.md"
+GOAL_RESTORE_MS = 50.0
+WARM_REQUESTS = 20
+WARM_TURNS = 5
+HOOK_ENV = {
+    "AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH": "/_lwa/before-checkpoint",
+    "AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH": "/_lwa/after-restore",
+}
+
+# Each child writes {"import_ms", "init_ms", "checkpoint_ms", "restore_ms", "first_ms",
+# "warm_ms": [...], "statuses": [...]} (chat: also "first_turn_ms", "warm_turn_ms") to argv[1].
+CHAT_CHILD = """
+import asyncio, json, sys, time
+started = time.perf_counter()
+from chat_app.app import app
+imported = time.perf_counter()
+token = sys.stdin.read()
+statuses = []
+
+async def call(path, body=None, authorized=False):
+    data = json.dumps(body).encode() if body is not None else b""
+    messages = [{"type": "http.request", "body": data, "more_body": False}]
+    headers = [(b"host", b"127.0.0.1:8080"), (b"content-type", b"application/json"),
+               (b"content-length", str(len(data)).encode())]
+    if authorized:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "root_path": "", "server": ("127.0.0.1", 8080),
+             "client": ("127.0.0.1", 40000), "headers": headers}
+    sent = []
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+    async def send(message):
+        sent.append(message)
+    began = time.perf_counter()
+    await app(scope, receive, send)
+    statuses.append(sent[0]["status"])
+    return (time.perf_counter() - began) * 1000
+
+LIST = {"type": "threads.list", "params": {"limit": 20}}
+TURN = {"message": "list my tasks"}
+
+async def main():
+    result = {}
+    async with app.router.lifespan_context(app):
+        result["init_ms"] = (time.perf_counter() - imported) * 1000
+        result["checkpoint_ms"] = await call("/_lwa/before-checkpoint")
+        result["restore_ms"] = await call("/_lwa/after-restore")
+        result["first_ms"] = await call("/chatkit", LIST, True)
+        result["first_turn_ms"] = await call("/chatkit", TURN, True)
+        result["warm_ms"] = [await call("/chatkit", LIST, True) for _ in range(WARM_REQUESTS)]
+        result["warm_turn_ms"] = [await call("/chatkit", TURN, True) for _ in range(WARM_TURNS)]
+    return result
+
+result = asyncio.run(main())
+result.update(import_ms=(imported - started) * 1000, statuses=statuses)
+with open(sys.argv[1], "w") as out:
+    json.dump(result, out)
+""".replace("WARM_REQUESTS", str(WARM_REQUESTS)).replace("WARM_TURNS", str(WARM_TURNS))
+
+CRUD_CHILD = """
+import json, sys, time
+started = time.perf_counter()
+from conversations_app.handler import handler
+from conversations_app.snapstart import local_hooks
+imported = time.perf_counter()
+
+class Context:
+    function_name = "conversations"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:conversations"
+    aws_request_id = "snapstart-bench"
+
+event = json.loads(sys.stdin.read())
+statuses = []
+
+def timed(step):
+    began = time.perf_counter()
+    step()
+    return (time.perf_counter() - began) * 1000
+
+def invoke():
+    statuses.append(handler(event, Context())["statusCode"])
+
+result = {"import_ms": (imported - started) * 1000, "init_ms": 0.0}
+result["checkpoint_ms"] = timed(local_hooks.run_before_snapshot)
+result["restore_ms"] = timed(local_hooks.run_after_restore)
+result["first_ms"] = timed(invoke)
+result["warm_ms"] = [timed(invoke) for _ in range(WARM_REQUESTS)]
+result["statuses"] = statuses
+with open(sys.argv[1], "w") as out:
+    json.dump(result, out)
+""".replace("WARM_REQUESTS", str(WARM_REQUESTS))
+
+
+@dataclass
+class Restore:
+    """Medians over the processes of one function (ms)."""
+
+    init_ms: float
+    checkpoint_ms: float
+    restore_ms: float
+    first_ms: float
+    restore_path_ms: float
+    """After-restore hook + first request (p50 of the sums): what a restored sandbox's first
+    user waits for, besides Lambda's own restore."""
+    warm_ms: float
+    first_turn_ms: float | None = None
+    warm_turn_ms: float | None = None
+
+
+def run_function(name: str, database_url: str) -> dict[str, Any]:
+    if name == "chat":
+        result = run_child(CHAT_CHILD, token(), "functions/chat", database_url, HOOK_ENV)
+    else:
+        result = run_child(CRUD_CHILD, crud_input(), "functions/conversations", database_url)
+    bad = [status for status in result["statuses"] if status != 200]
+    if bad:
+        raise RuntimeError(f"{name}: requests answered {bad}")
+    return result
+
+
+def summarize(results: list[dict[str, Any]]) -> Restore:
+    def median(key: str) -> float:
+        return statistics.median(float(result[key]) for result in results)
+
+    def median_of_medians(key: str) -> float:
+        return statistics.median(statistics.median(result[key]) for result in results)
+
+    summary = Restore(
+        init_ms=median("import_ms") + median("init_ms"),
+        checkpoint_ms=median("checkpoint_ms"),
+        restore_ms=median("restore_ms"),
+        first_ms=median("first_ms"),
+        restore_path_ms=statistics.median(r["restore_ms"] + r["first_ms"] for r in results),
+        warm_ms=median_of_medians("warm_ms"),
+    )
+    if "first_turn_ms" in results[0]:
+        summary.first_turn_ms = median("first_turn_ms")
+        summary.warm_turn_ms = median_of_medians("warm_turn_ms")
+    return summary
+
+
+def measure(database_url: str, runs: int) -> dict[str, Restore]:
+    """Median restore path of the chat and conversations functions over ``runs`` fresh
+    processes each (interleaved, so machine noise hits both alike)."""
+    results: dict[str, list[dict[str, Any]]] = {"chat": [], "conversations": []}
+    for _ in range(runs):
+        for name in results:
+            results[name].append(run_function(name, database_url))
+    return {name: summarize(measured) for name, measured in results.items()}
+
+
+def table(measured: dict[str, Restore], runs: int) -> str:
+    lines = [
+        "| function | restore path p50 (after-restore + 1st request) | warm request p50 "
+        "| after-restore hook | before-snapshot hook | init (without SnapStart: import + init) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, figures in measured.items():
+        lines.append(
+            f"| {name} | {figures.restore_path_ms:.1f} ms | {figures.warm_ms:.1f} ms "
+            f"| {figures.restore_ms:.2f} ms | {figures.checkpoint_ms:.0f} ms "
+            f"| {figures.init_ms:.0f} ms |"
+        )
+    chat = measured["chat"]
+    if chat.first_turn_ms is not None and chat.warm_turn_ms is not None:
+        lines.append(
+            f"| chat, one turn (offline model, one tool call) | {chat.first_turn_ms:.1f} ms "
+            f"(1st turn after the restore) | {chat.warm_turn_ms:.1f} ms | | | |"
+        )
+    lines.append("")
+    lines.append(
+        f"Medians over {runs} fresh processes per function; goal: restore path p50 <= "
+        f"{GOAL_RESTORE_MS:.0f} ms."
+    )
+    return "\n".join(lines)
+
+
+def write(measured: dict[str, Restore], runs: int, path: Path = RESULTS_FILE) -> None:
+    load = " / ".join(f"{value:.2f}" for value in os.getloadavg())
+    text = (
+        "# SnapStart restore path\n\n"
+        "- command: `python -m bench.snapstart`\n"
+        f"- date: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n"
+        f"- machine: {os.cpu_count()} cores, load average (1/5/15 min) {load} after the run "
+        "(the machine is shared)\n\n"
+        + table(measured, runs)
+        + "\n\n"
+        + (__doc__ or "").split("\n\n", 2)[2]
+        + "\n```json\n"
+        + json.dumps({name: asdict(figures) for name, figures in measured.items()}, indent=2)
+        + "\n```\n"
+    )
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    )
+    parser.add_argument("--quick", action="store_true", help="5 processes per function, no file")
+    parser.add_argument("--runs", type=int, help="processes per function (default 7; quick 5)")
+    args = parser.parse_args(argv)
+    runs = max(args.runs or (5 if args.quick else 7), 3)
+    ensure_database(args.database_url)
+    migration_runner.upgrade(args.database_url)
+    measured = measure(args.database_url, runs)
+    print(table(measured, runs))
+    if not args.quick:
+        write(measured, runs)
+        print(f"written: {RESULTS_FILE.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
