@@ -92,12 +92,20 @@ async def first_request(token):
                 (b"authorization", f"Bearer {token}".encode()),
                 (b"content-length", str(len(body)).encode())],
         }
-        async def receive():
-            return messages.pop(0) if messages else {"type": "http.disconnect"}
+        done = asyncio.Event()
+        async def receive():  # the client stays until the (streamed) response is complete
+            if messages:
+                return messages.pop(0)
+            await done.wait()
+            return {"type": "http.disconnect"}
         async def send(message):
             sent.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                done.set()
         await app(scope, receive, send)
-        return ready, sent[0]["status"]
+        answer = b"".join(message.get("body", b"") for message in sent)
+        complete = not answer.startswith(b"data:") or b"[DONE]" in answer  # a turn must finish
+        return ready, sent[0]["status"] if complete else 599
 
 ready, status = asyncio.run(first_request(sys.stdin.read()))
 answered = time.perf_counter()

@@ -66,13 +66,21 @@ async def call(path, body=None, authorized=False):
              "query_string": b"", "root_path": "", "server": ("127.0.0.1", 8080),
              "client": ("127.0.0.1", 40000), "headers": headers}
     sent = []
-    async def receive():
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
+    done = asyncio.Event()
+    async def receive():  # the client stays until the (streamed) response is complete
+        if messages:
+            return messages.pop(0)
+        await done.wait()
+        return {"type": "http.disconnect"}
     async def send(message):
         sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            done.set()
     began = time.perf_counter()
     await app(scope, receive, send)
     statuses.append(sent[0]["status"])
+    if body is TURN and b"[DONE]" not in b"".join(m.get("body", b"") for m in sent):
+        raise RuntimeError("the turn did not finish")
     return (time.perf_counter() - began) * 1000
 
 LIST = {"type": "threads.list", "params": {"limit": 20}}
