@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import sys
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from chatkit_backend.auth import DevUserAuthenticator, JwtAuthenticator
 from chatkit_backend.errors import AuthError
 from chatkit_backend.secrets import clear_cache, get_secret_value
 from chatkit_backend.settings import Settings
-from chatkit_backend.snapstart import refresh_after_restore
+from chatkit_backend.snapstart import complete_models, refresh_after_restore
 
 from tests.support.aws import REGION, fake_aws
 from tests.support.jwks_server import JwksServer
@@ -107,3 +108,23 @@ async def test_keys_held_still_verify_when_the_jwks_is_down_after_restore() -> N
         refresh_after_restore(settings, authenticator)
         assert (await authenticator.authenticate(f"Bearer {key.mint('b')}")).user_id == "b"
         assert server.hits == 2
+
+
+def test_models_with_deferred_schemas_are_completed(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("snapfixture_models")
+    exec(  # noqa: S102 (a fixture module: a model whose annotation names a later class)
+        "from pydantic import BaseModel\n"  # BaseModel itself is in the namespace too
+        "class Early(BaseModel):\n"
+        "    later: 'Later'\n"
+        "class Later(BaseModel):\n"
+        "    value: int\n",
+        module.__dict__,
+    )
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    early = module.__dict__["Early"]
+    assert not early.__pydantic_complete__
+
+    assert complete_models(("snapfixture_",)) == 1
+    assert early.__pydantic_complete__
+    assert complete_models(("snapfixture_",)) == 0
+    assert early.model_validate({"later": {"value": 3}}).later.value == 3

@@ -7,7 +7,8 @@ the snapshot and after each restore (before its readiness check), and fails the 
 answer.
 
 Before the snapshot everything heavy is built and exercised once (the service with the agent stack,
-the todo server's tool listing and strict schemas, the request path up to authentication), then
+the todo server's tool listing and strict schemas, the request path up to authentication, the
+pydantic models a turn uses), then
 whatever holds a socket is closed (the model's HTTP client, the database pool). After a restore
 ``random`` is reseeded and secrets and signing keys are allowed to refresh
 (:mod:`chatkit_backend.snapstart`); the database reconnects on first use.
@@ -43,7 +44,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from chatkit_backend.auth import Authenticator
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
-from chatkit_backend.snapstart import refresh_after_restore, release_before_snapshot
+from chatkit_backend.snapstart import (
+    complete_models,
+    refresh_after_restore,
+    release_before_snapshot,
+)
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
@@ -59,6 +64,9 @@ INVOCATION_HEADERS = ("x-amzn-request-context", "x-amzn-lambda-context", "x-forw
 """Headers present on forwarded function URL invocations and absent from the adapter's hooks."""
 
 WARM_UP_REQUEST_ID = "snapstart-warm-up"
+
+DEFERRED_MODEL_MODULES = ("chatkit.types", "openai.types.responses", "mcp_types", "agents")
+"""Where the pydantic models of a turn live whose schemas are built on first use."""
 
 
 class ServiceParts(Protocol):
@@ -99,6 +107,7 @@ class SnapStartHooks:
         agents = self._parts.agents
         if hasattr(agents, "warm_up"):
             await agents.warm_up()
+        complete_models(DEFERRED_MODEL_MODULES)
         if hasattr(agents, "close_connections"):
             await agents.close_connections()
         await release_before_snapshot(self._parts.database)

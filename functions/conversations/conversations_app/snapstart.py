@@ -11,27 +11,37 @@ registering them costs nothing.
 
 Before the snapshot: one unauthenticated invocation runs the whole request path (Mangum, the
 Powertools context, middleware, routing, the auth dependency) up to its 401, without touching the
-database; then the database pool is closed on Mangum's event loop, the loop its connections belong
-to. After a restore: :func:`chatkit_backend.snapstart.refresh_after_restore` (reseed ``random``,
-clear cached secrets, let the JWKS and the JWT secret refresh); the pool reconnects on first use.
+database, and is then forgotten by the logger's cold-start flag; the pydantic models whose schema
+was deferred are built; then the database pool is closed on Mangum's event loop, the loop its
+connections belong to. After a restore: :func:`chatkit_backend.snapstart.refresh_after_restore`
+(reseed ``random``, clear cached secrets, let the JWKS and the JWT secret refresh); the pool
+reconnects on first use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from chatkit_backend.auth import Authenticator
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
-from chatkit_backend.snapstart import refresh_after_restore, release_before_snapshot
+from chatkit_backend.snapstart import (
+    complete_models,
+    refresh_after_restore,
+    release_before_snapshot,
+)
 
 Hook = Callable[[], Any]
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 WARM_UP_REQUEST_ID = "snapstart-warm-up"
+
+DEFERRED_MODEL_MODULES = ("chatkit.types",)
+"""Where this function's deferred pydantic models live (a no-op once it no longer loads them)."""
 
 
 class LocalHooks:
@@ -120,6 +130,8 @@ def register_hooks(
         reply = handler(warm_up_event(), WarmUpContext())
         if reply.get("statusCode") != 401:
             raise RuntimeError(f"warm-up invocation answered {reply.get('statusCode')}, not 401")
+        forget_warm_up_invocation()
+        complete_models(DEFERRED_MODEL_MODULES)
         mangum_loop().run_until_complete(release_before_snapshot(database))
         gc.collect()
 
@@ -129,6 +141,17 @@ def register_hooks(
     register_before_snapshot(before_snapshot)
     register_after_restore(after_restore)
     return before_snapshot, after_restore
+
+
+def forget_warm_up_invocation() -> None:
+    """Let the first real invocation of a restored sandbox log ``cold_start: true`` again.
+
+    The Powertools logger flips a module flag on the first invocation it sees, which would be the
+    warm-up. The flag has no public setter; it is reset only if the logger module is loaded.
+    """
+    powertools_logger = sys.modules.get("aws_lambda_powertools.logging.logger")
+    if powertools_logger is not None:
+        setattr(powertools_logger, "is_cold_start", True)  # noqa: B010 (no typed attribute)
 
 
 def mangum_loop() -> asyncio.AbstractEventLoop:

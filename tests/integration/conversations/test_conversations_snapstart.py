@@ -91,3 +91,8 @@ def test_hooks_close_the_pool_and_a_restored_sandbox_reconnects(
     assert steps["restored"] == [True, 0]
     assert steps["first request"] == [200, 1, True]
     assert sessions_named(pg_url, name) == 0  # the child is gone, and so are its sessions
+
+    log_lines = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    requests = [line for line in log_lines if line.get("message") == "request"]
+    assert [line["status"] for line in requests] == [200, 401, 200]  # init, warm-up, restored
+    assert [line["cold_start"] for line in requests] == [True, False, True]
