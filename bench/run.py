@@ -336,7 +336,7 @@ def run(plan: Plan, mode: str, command: str, build: bool) -> Results:
         step("paging")
         to_delete, to_page = crud_latency.big_threads_for(url, quick=plan is QUICK)
         routes, keyed = asyncio.run(crud_latency.measure(url, plan.iterations, to_delete, to_page))
-        step(f"cold start ({plan.cold_runs} runs of 4 programs)")
+        step(f"cold start ({plan.cold_runs} runs of {len(cold_start.TARGETS)} programs)")
         medians = cold_start.measure(url, plan.cold_runs)
         step(f"SnapStart restore path ({plan.restore_runs} runs of 2 programs)")
         restored = snapstart.measure(url, plan.restore_runs)

@@ -2,6 +2,10 @@
 
     python -m bench.snapstart            # 7 processes per function, to bench/results/snapstart.md
     python -m bench.snapstart --quick    # 5 processes per function, printed only
+    python -m bench.snapstart --compare-tree /tmp/base   # and another checkout, same rounds
+
+The full mode also runs :mod:`bench.cold_start` (same runs, same ``--compare-tree``) so that
+``results/snapstart.md`` holds the cold start without SnapStart next to the restore path.
 
 Each run is a new Python process that plays one SnapStart lifecycle the way Lambda drives it:
 
@@ -24,7 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,9 +38,11 @@ from typing import Any
 
 import migration_runner
 
-from bench.cold_start import ROOT, crud_input, run_child, token
+from bench import cold_start
+from bench.cold_start import ROOT, Run, crud_input, run_child, token
 from bench.seed import DEFAULT_DATABASE_URL, ensure_database
 
+DESCRIPTION = (__doc__ or "")[(__doc__ or "").index("Each run is") :].strip()
 RESULTS_FILE = ROOT / "bench" / "results" / "snapstart.md"
 GOAL_RESTORE_MS = 50.0
 WARM_REQUESTS = 20
@@ -47,7 +55,7 @@ HOOK_ENV = {
 # Each child writes {"import_ms", "init_ms", "checkpoint_ms", "restore_ms", "first_ms",
 # "warm_ms": [...], "statuses": [...]} (chat: also "first_turn_ms", "warm_turn_ms") to argv[1].
 CHAT_CHILD = """
-import asyncio, json, sys, time
+import asyncio, json, os, sys, time
 started = time.perf_counter()
 from chat_app.app import app
 imported = time.perf_counter()
@@ -90,8 +98,9 @@ async def main():
     result = {}
     async with app.router.lifespan_context(app):
         result["init_ms"] = (time.perf_counter() - imported) * 1000
-        result["checkpoint_ms"] = await call("/_lwa/before-checkpoint")
-        result["restore_ms"] = await call("/_lwa/after-restore")
+        hooks = not os.environ.get("BENCH_NO_HOOKS")
+        result["checkpoint_ms"] = await call("/_lwa/before-checkpoint") if hooks else 0.0
+        result["restore_ms"] = await call("/_lwa/after-restore") if hooks else 0.0
         result["first_ms"] = await call("/chatkit", LIST, True)
         result["first_turn_ms"] = await call("/chatkit", TURN, True)
         result["warm_ms"] = [await call("/chatkit", LIST, True) for _ in range(WARM_REQUESTS)]
@@ -105,11 +114,15 @@ with open(sys.argv[1], "w") as out:
 """.replace("WARM_REQUESTS", str(WARM_REQUESTS)).replace("WARM_TURNS", str(WARM_TURNS))
 
 CRUD_CHILD = """
-import json, sys, time
+import json, os, sys, time
 started = time.perf_counter()
 from conversations_app.handler import handler
-from conversations_app.snapstart import local_hooks
 imported = time.perf_counter()
+if os.environ.get("BENCH_NO_HOOKS"):
+    before_snapshot = after_restore = lambda: None
+else:
+    from conversations_app.snapstart import local_hooks
+    before_snapshot, after_restore = local_hooks.run_before_snapshot, local_hooks.run_after_restore
 
 class Context:
     function_name = "conversations"
@@ -129,8 +142,8 @@ def invoke():
     statuses.append(handler(event, Context())["statusCode"])
 
 result = {"import_ms": (imported - started) * 1000, "init_ms": 0.0}
-result["checkpoint_ms"] = timed(local_hooks.run_before_snapshot)
-result["restore_ms"] = timed(local_hooks.run_after_restore)
+result["checkpoint_ms"] = timed(before_snapshot)
+result["restore_ms"] = timed(after_restore)
 result["first_ms"] = timed(invoke)
 result["warm_ms"] = [timed(invoke) for _ in range(WARM_REQUESTS)]
 result["statuses"] = statuses
@@ -155,11 +168,18 @@ class Restore:
     warm_turn_ms: float | None = None
 
 
-def run_function(name: str, database_url: str) -> dict[str, Any]:
+def run_function(
+    name: str, database_url: str, root: Path = ROOT, hooks: bool = True
+) -> dict[str, Any]:
+    """One lifecycle of ``name`` (chat or conversations) from the checkout at ``root``; without
+    ``hooks`` (a checkout that has none) only init, the first and the warm requests run."""
+    environment = HOOK_ENV if hooks else {**HOOK_ENV, "BENCH_NO_HOOKS": "1"}
     if name == "chat":
-        result = run_child(CHAT_CHILD, token(), "functions/chat", database_url, HOOK_ENV)
+        result = run_child(CHAT_CHILD, token(), "functions/chat", database_url, environment, root)
     else:
-        result = run_child(CRUD_CHILD, crud_input(), "functions/conversations", database_url)
+        result = run_child(
+            CRUD_CHILD, crud_input(), "functions/conversations", database_url, environment, root
+        )
     bad = [status for status in result["statuses"] if status != 200]
     if bad:
         raise RuntimeError(f"{name}: requests answered {bad}")
@@ -187,55 +207,97 @@ def summarize(results: list[dict[str, Any]]) -> Restore:
     return summary
 
 
-def measure(database_url: str, runs: int) -> dict[str, Restore]:
+FUNCTIONS = ("chat", "conversations")
+
+
+def measure(database_url: str, runs: int, compare_tree: Path | None = None) -> dict[str, Restore]:
     """Median restore path of the chat and conversations functions over ``runs`` fresh
-    processes each (interleaved, so machine noise hits both alike)."""
-    results: dict[str, list[dict[str, Any]]] = {"chat": [], "conversations": []}
+    processes each (interleaved, so machine noise hits them alike). With ``compare_tree``, the
+    same functions of that checkout run without hooks in the same rounds (keys ``name @ dir``):
+    their warm requests are the "warm request unchanged" check."""
+    plan = [(name, name, ROOT, True) for name in FUNCTIONS]
+    if compare_tree is not None:
+        plan += [(f"{name} @ {compare_tree.name}", name, compare_tree, False) for name in FUNCTIONS]
+    results: dict[str, list[dict[str, Any]]] = {key: [] for key, *_ in plan}
     for _ in range(runs):
-        for name in results:
-            results[name].append(run_function(name, database_url))
-    return {name: summarize(measured) for name, measured in results.items()}
+        for key, name, root, hooks in plan:
+            results[key].append(run_function(name, database_url, root, hooks))
+    return {key: summarize(measured) for key, measured in results.items()}
 
 
 def table(measured: dict[str, Restore], runs: int) -> str:
+    """The restore path next to the warm request; rows of a compared checkout show warm only."""
     lines = [
-        "| function | restore path p50 (after-restore + 1st request) | warm request p50 "
-        "| after-restore hook | before-snapshot hook | init (without SnapStart: import + init) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| function | restore path p50 (after-restore hook + 1st request) | warm request p50 "
+        "| after-restore hook | before-snapshot hook (once per version) |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name, figures in measured.items():
-        lines.append(
-            f"| {name} | {figures.restore_path_ms:.1f} ms | {figures.warm_ms:.1f} ms "
-            f"| {figures.restore_ms:.2f} ms | {figures.checkpoint_ms:.0f} ms "
-            f"| {figures.init_ms:.0f} ms |"
-        )
-    chat = measured["chat"]
-    if chat.first_turn_ms is not None and chat.warm_turn_ms is not None:
-        lines.append(
-            f"| chat, one turn (offline model, one tool call) | {chat.first_turn_ms:.1f} ms "
-            f"(1st turn after the restore) | {chat.warm_turn_ms:.1f} ms | | | |"
-        )
+        hooked = figures.checkpoint_ms > 0
+        restore = f"{figures.restore_path_ms:.1f} ms" if hooked else "(no hooks)"
+        hook = f"{figures.restore_ms:.2f} ms" if hooked else ""
+        checkpoint = f"{figures.checkpoint_ms:,.0f} ms" if hooked else ""
+        lines.append(f"| {name} | {restore} | {figures.warm_ms:.1f} ms | {hook} | {checkpoint} |")
+        if figures.first_turn_ms is not None and figures.warm_turn_ms is not None:
+            first_turn = f"{figures.first_turn_ms:.1f} ms" if hooked else "(no hooks)"
+            lines.append(
+                f"| {name}, one turn (offline model, one tool call) | {first_turn} "
+                f"| {figures.warm_turn_ms:.1f} ms | | |"
+            )
     lines.append("")
     lines.append(
         f"Medians over {runs} fresh processes per function; goal: restore path p50 <= "
-        f"{GOAL_RESTORE_MS:.0f} ms."
+        f"{GOAL_RESTORE_MS:.0f} ms, warm request unchanged."
     )
     return "\n".join(lines)
 
 
-def write(measured: dict[str, Restore], runs: int, path: Path = RESULTS_FILE) -> None:
+def cold_table(medians: dict[str, Run], runs: int) -> str:
+    """Cold start without SnapStart (``bench.cold_start``), every program in the same rounds."""
+    lines = [
+        "| program | import | init | 1st request | total | vs all-in-one |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    baseline = medians["all-in-one"].total_ms
+    for name, run in medians.items():
+        lines.append(
+            f"| {name} | {run.import_ms:,.0f} ms | {run.init_ms:,.0f} ms "
+            f"| {run.request_ms:,.0f} ms | {run.total_ms:,.0f} ms "
+            f"| {run.total_ms / baseline:.2f} |"
+        )
+    lines.append("")
+    lines.append(f"Medians over {runs} fresh processes per program, interleaved.")
+    return "\n".join(lines)
+
+
+def write(
+    measured: dict[str, Restore],
+    cold: dict[str, Run],
+    runs: int,
+    command: str,
+    path: Path = RESULTS_FILE,
+) -> None:
     load = " / ".join(f"{value:.2f}" for value in os.getloadavg())
     text = (
-        "# SnapStart restore path\n\n"
-        "- command: `python -m bench.snapstart`\n"
+        "# SnapStart restore path and cold start\n\n"
+        f"- command: `{command}`\n"
         f"- date: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n"
         f"- machine: {os.cpu_count()} cores, load average (1/5/15 min) {load} after the run "
-        "(the machine is shared)\n\n"
+        "(the machine is shared: compare figures within a table, not across runs)\n\n"
+        "## Restore path (SnapStart)\n\n"
         + table(measured, runs)
         + "\n\n"
-        + (__doc__ or "").split("\n\n", 2)[2]
-        + "\n```json\n"
-        + json.dumps({name: asdict(figures) for name, figures in measured.items()}, indent=2)
+        + DESCRIPTION
+        + "\n\n## Cold start without SnapStart\n\n"
+        + cold_table(cold, runs)
+        + "\n\n```json\n"
+        + json.dumps(
+            {
+                "restore_ms": {name: asdict(figures) for name, figures in measured.items()},
+                "cold_start_ms": {name: asdict(run) for name, run in cold.items()},
+            },
+            indent=2,
+        )
         + "\n```\n"
     )
     path.write_text(text)
@@ -248,14 +310,22 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="5 processes per function, no file")
     parser.add_argument("--runs", type=int, help="processes per function (default 7; quick 5)")
+    parser.add_argument(
+        "--compare-tree",
+        type=Path,
+        help="another checkout (e.g. the base branch) measured in the same rounds",
+    )
     args = parser.parse_args(argv)
     runs = max(args.runs or (5 if args.quick else 7), 3)
     ensure_database(args.database_url)
     migration_runner.upgrade(args.database_url)
-    measured = measure(args.database_url, runs)
+    measured = measure(args.database_url, runs, args.compare_tree)
     print(table(measured, runs))
     if not args.quick:
-        write(measured, runs)
+        cold = cold_start.measure(args.database_url, runs, args.compare_tree)
+        print(cold_table(cold, runs))
+        command = "python -m bench.snapstart " + shlex.join(argv or sys.argv[1:])
+        write(measured, cold, runs, command.strip())
         print(f"written: {RESULTS_FILE.relative_to(ROOT)}")
 
 
