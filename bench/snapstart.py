@@ -166,6 +166,8 @@ class Restore:
     warm_ms: float
     first_turn_ms: float | None = None
     warm_turn_ms: float | None = None
+    hooks: bool = True
+    """False for a checkout without hooks (``--compare-tree``): only the warm figures count."""
 
 
 def run_function(
@@ -222,7 +224,10 @@ def measure(database_url: str, runs: int, compare_tree: Path | None = None) -> d
     for _ in range(runs):
         for key, name, root, hooks in plan:
             results[key].append(run_function(name, database_url, root, hooks))
-    return {key: summarize(measured) for key, measured in results.items()}
+    summaries = {key: summarize(measured) for key, measured in results.items()}
+    for key, _name, _root, hooks in plan:
+        summaries[key].hooks = hooks
+    return summaries
 
 
 def table(measured: dict[str, Restore], runs: int) -> str:
@@ -233,7 +238,7 @@ def table(measured: dict[str, Restore], runs: int) -> str:
         "|---|---:|---:|---:|---:|",
     ]
     for name, figures in measured.items():
-        hooked = figures.checkpoint_ms > 0
+        hooked = figures.hooks
         restore = f"{figures.restore_path_ms:.1f} ms" if hooked else "(no hooks)"
         hook = f"{figures.restore_ms:.2f} ms" if hooked else ""
         checkpoint = f"{figures.checkpoint_ms:,.0f} ms" if hooked else ""
