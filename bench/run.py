@@ -64,8 +64,9 @@ How each figure is measured (`bench/README.md` has the details):
   in its own transaction). Baseline: the same page with OFFSET.
 - Turn cost: counted by the server's engine for one turn; round trips = statements + BEGIN +
   COMMIT + ROLLBACK + pool pre-ping. Baseline: the 10-token answer.
-- Cold start: fresh process, import + init + first request, median. Baseline: one function that
-  imports every dependency and entry module.
+- Cold start: fresh process, import + init + first request, median (chat twice: first request
+  `threads.list`, and a first chat turn). Baseline: one function that imports every dependency
+  and entry module.
 - Size: function code + its layers, unzipped, from `.aws-sam/build`. Baseline: everything in one
   bundle (both layers + all function code).
 - SnapStart restore path: fresh process per run: init, the before-snapshot hook, the
