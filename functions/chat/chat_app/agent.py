@@ -1,8 +1,10 @@
 """The agent of one chat turn: instructions, the model, and the MCP servers for that user.
 
 Built in two steps because the costs differ: :class:`AgentFactory` (once per process) picks the
-model and builds the FastMCP todo server; :meth:`AgentFactory.open` (once per turn) connects the
-MCP servers for the requesting user and yields a ready ``Agent``.
+model and, on first use, builds the FastMCP todo server; :meth:`AgentFactory.open` (once per
+turn) connects the MCP servers for the requesting user and yields a ready ``Agent``. Requests
+without a turn (``threads.list``, ``items.list``: what a ChatKit client sends first) never load
+FastMCP; with SnapStart, :meth:`AgentFactory.warm_up` loads it before the snapshot.
 
 The instructions are the same for every user and carry no identity, secret or per-user data: the
 tools learn the user from the run context (``context=`` of ``Runner.run_streamed``, an object with
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents import Agent, Model, RunContextWrapper
 from agents.mcp import MCPServer
@@ -29,7 +31,9 @@ from chat_app.task_repository import TaskRepository
 from .mcp_servers import open_mcp_servers
 from .model_provider import choose_model
 from .offline_model import OfflineModel
-from .todo_mcp import build_todo_server
+
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +66,8 @@ class AgentFactory:
             choice = choose_model(settings)
             model, self._client = choice.model, choice.client
         self._model = model
-        self._todo_server = build_todo_server(TaskRepository(database))
+        self._tasks = TaskRepository(database)
+        self._todo_server: FastMCP | None = None
         self._remote_urls = list(settings.mcp_servers)
         self._allowed_tools = list(settings.mcp_allowed_tools)
         if self._remote_urls and not self._allowed_tools:
@@ -81,6 +86,16 @@ class AgentFactory:
         """True when answers come from the built-in offline model (no API key configured)."""
         return isinstance(self._model, OfflineModel)
 
+    @property
+    def todo_server(self) -> FastMCP:
+        """The FastMCP todo server, built on first use (the first turn, or the SnapStart warm-up):
+        FastMCP's server stack costs about 0.3 s of import that requests without a turn skip."""
+        if self._todo_server is None:
+            from .todo_mcp import build_todo_server
+
+            self._todo_server = build_todo_server(self._tasks)
+        return self._todo_server
+
     async def warm_up(self) -> None:
         """Run what a first turn runs before it reaches the model or the database.
 
@@ -89,7 +104,7 @@ class AgentFactory:
         SnapStart snapshot so a restored sandbox's first turn does not pay for it. Remote MCP
         servers are not contacted: they need the user's token, and their sessions are per turn.
         """
-        async with open_mcp_servers(self._todo_server, Caller(user_id=WARM_UP_USER)) as servers:
+        async with open_mcp_servers(self.todo_server, Caller(user_id=WARM_UP_USER)) as servers:
             agent = self._agent(servers)
             await agent.get_all_tools(RunContextWrapper(context=None))
 
@@ -110,7 +125,7 @@ class AgentFactory:
     async def open(self, request_context: Caller) -> AsyncIterator[Agent[Any]]:
         """A ready agent for this user's turn; its MCP servers are closed when the block exits."""
         async with open_mcp_servers(
-            self._todo_server, request_context, self._remote_urls, self._allowed_tools
+            self.todo_server, request_context, self._remote_urls, self._allowed_tools
         ) as servers:
             yield self._agent(servers)
 

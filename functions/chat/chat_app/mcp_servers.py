@@ -26,15 +26,14 @@ from weakref import WeakKeyDictionary
 from agents.mcp import MCPServer, MCPServerStreamableHttp, MCPToolMetaContext
 from agents.run_context import RunContextWrapper
 from chatkit_backend.caller import Caller
-from fastmcp import FastMCP
 from mcp.types import CallToolResult, GetPromptResult, ListPromptsResult
 from mcp.types import Tool as MCPTool
 
-from .todo_mcp import SERVER_NAME, TOOL_NAMES, USER_META_KEY
+from .todo_contract import SERVER_NAME, TOOL_NAMES, USER_META_KEY
 
 if TYPE_CHECKING:
     from agents.agent import AgentBase
-    from fastmcp import Client
+    from fastmcp import Client, FastMCP
 
 logger = logging.getLogger(__name__)
 
