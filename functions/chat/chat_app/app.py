@@ -3,11 +3,13 @@
 Runs under uvicorn locally and in Lambda behind the AWS Lambda Web Adapter (``run.sh``).
 
 Import cost: importing this module loads FastAPI and the layer's light modules only; the agent
-stack (``chatkit.server`` imports ``agents``, plus ``fastmcp``: well over a second) loads when the
-:class:`~chat_app.service.ChatService` is built. The app builds it in its lifespan startup, i.e.
-during the Lambda init phase, before the readiness check (``GET /health``) answers, so the first
-request does not pay for it; an ASGI server that skips the lifespan builds it on first use.
-``/health`` touches neither the database nor the agent.
+stack (``chatkit.server`` imports ``agents``, which imports ``openai`` and ``mcp``: well over a
+second) loads when the :class:`~chat_app.service.ChatService` is built. The app builds it in its
+lifespan startup, i.e. during the Lambda init phase, before the readiness check (``GET /health``)
+answers, so the first request does not pay for it; an ASGI server that skips the lifespan builds
+it on first use. FastMCP (the todo server and its in-process client, about 0.5 s) loads on the
+first turn, or in the SnapStart warm-up: requests without a turn never need it. ``/health``
+touches neither the database nor the agent.
 
 SnapStart: when the Web Adapter's ``AWS_LWA_SNAPSTART_*`` variables are set, the app also serves
 the two hook routes of :mod:`chat_app.snapstart` (refused unless the adapter itself calls them).
