@@ -2,6 +2,7 @@
 
     python -m bench.cold_start            # 10 runs per function
     python -m bench.cold_start --quick    # 5 runs per function (CI)
+    python -m bench.cold_start --compare-tree /tmp/base   # and the same from another checkout
 
 Each run is a new Python process that does what a new Lambda sandbox does and times it:
 
@@ -10,11 +11,16 @@ Each run is a new Python process that does what a new Lambda sandbox does and ti
 * chat: import ``chat_app.app`` and create the app, run its lifespan startup (the Lambda Web
   Adapter waits for it before the first request), then a first ChatKit request (``threads.list``:
   JWT check, one query) through plain ASGI;
+* chat, 1st turn: the same, but the first request is a chat turn (simple protocol, offline
+  model, one tool call): where work deferred from the init phase shows up;
 * migration: import ``migration_handler``, then a plain ``{"action": "upgrade"}`` invoke on the
   already migrated database (advisory lock, Alembic finds nothing to do);
 * all-in-one (the baseline): one function bundling everything, i.e. import every dependency
   (the agent stack, ChatKit's server, FastMCP, OpenAI, SQLModel, FastAPI, Powertools, ...) and
   the three entry modules, then the conversations request.
+
+``--compare-tree PATH`` also runs chat and conversations from another checkout (for example the
+base branch, exported with ``git archive``) in the same rounds, for a before/after comparison.
 
 The median of the runs is printed per phase, with the ratio the issue sets a goal for: the
 CRUD function under 40% of the chat function.
@@ -33,6 +39,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jwt
 import migration_runner
@@ -85,12 +92,20 @@ async def first_request(token):
                 (b"authorization", f"Bearer {token}".encode()),
                 (b"content-length", str(len(body)).encode())],
         }
-        async def receive():
-            return messages.pop(0) if messages else {"type": "http.disconnect"}
+        done = asyncio.Event()
+        async def receive():  # the client stays until the (streamed) response is complete
+            if messages:
+                return messages.pop(0)
+            await done.wait()
+            return {"type": "http.disconnect"}
         async def send(message):
             sent.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                done.set()
         await app(scope, receive, send)
-        return ready, sent[0]["status"]
+        answer = b"".join(message.get("body", b"") for message in sent)
+        complete = not answer.startswith(b"data:") or b"[DONE]" in answer  # a turn must finish
+        return ready, sent[0]["status"] if complete else 599
 
 ready, status = asyncio.run(first_request(sys.stdin.read()))
 answered = time.perf_counter()
@@ -171,9 +186,19 @@ def crud_input() -> str:
     return json.dumps(event)
 
 
-def run_once(program: str, stdin: str, function_dir: str, database_url: str) -> Run:
+def run_child(
+    program: str,
+    stdin: str,
+    function_dir: str,
+    database_url: str,
+    extra_env: dict[str, str] | None = None,
+    root: Path = ROOT,
+) -> dict[str, Any]:
+    """Run ``program`` in a fresh interpreter started like a sandbox of ``function_dir`` (the
+    layer and the function of the checkout at ``root`` on the import path, nothing else); returns
+    the JSON it writes to the file named by its ``argv[1]`` and its wall time as ``process_ms``."""
     parts = ("layers/shared", *function_dir.split(":"))
-    python_path = os.pathsep.join(str(ROOT / part) for part in parts)
+    python_path = os.pathsep.join(str(root / part) for part in parts)
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108 (only a fallback for HOME)
@@ -182,6 +207,7 @@ def run_once(program: str, stdin: str, function_dir: str, database_url: str) -> 
         "JWT_SECRET": SECRET,
         "LOG_LEVEL": "WARNING",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     with tempfile.TemporaryDirectory() as scratch:
         result_file = Path(scratch) / "result.json"
@@ -198,11 +224,19 @@ def run_once(program: str, stdin: str, function_dir: str, database_url: str) -> 
         )
         process_ms = (time.perf_counter() - started) * 1000
         if completed.returncode != 0 or not result_file.exists():
-            raise RuntimeError(f"cold start run failed:\n{completed.stderr[-3000:]}")
-        result = json.loads(result_file.read_text())
+            raise RuntimeError(f"benchmark child failed:\n{completed.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(result_file.read_text())
+    result["process_ms"] = process_ms
+    return result
+
+
+def run_once(
+    program: str, stdin: str, function_dir: str, database_url: str, root: Path = ROOT
+) -> Run:
+    result = run_child(program, stdin, function_dir, database_url, root=root)
     if result["status"] != 200:
         raise RuntimeError(f"first request answered {result['status']}")
-    return Run(result["import_ms"], result["init_ms"], result["request_ms"], process_ms)
+    return Run(result["import_ms"], result["init_ms"], result["request_ms"], result["process_ms"])
 
 
 def median_run(runs: list[Run]) -> Run:
@@ -218,9 +252,18 @@ def migration_input() -> str:
     return json.dumps({"action": "upgrade"})
 
 
+CHAT_TURN_CHILD = CHAT_CHILD.replace(
+    'json.dumps({"type": "threads.list", "params": {"limit": 20}})',
+    'json.dumps({"message": "list my tasks"})',
+)
+"""The chat function whose first request is a chat turn (offline model, one tool call): what a
+client that streams at once waits for, and where work deferred from init is paid."""
+assert CHAT_TURN_CHILD != CHAT_CHILD
+
 ALL_FUNCTIONS = "functions/conversations:functions/chat:functions/migrate"
 TARGETS: dict[str, tuple[str, Callable[[], str], str]] = {
     "chat": (CHAT_CHILD, token, "functions/chat"),
+    "chat, 1st turn": (CHAT_TURN_CHILD, token, "functions/chat"),
     "conversations": (CRUD_CHILD, crud_input, "functions/conversations"),
     "migration": (MIGRATION_CHILD, migration_input, "functions/migrate"),
     "all-in-one": (ALL_IN_ONE_CHILD, crud_input, ALL_FUNCTIONS),
@@ -228,13 +271,28 @@ TARGETS: dict[str, tuple[str, Callable[[], str], str]] = {
 """Function -> (child program, its stdin, its import path besides the layer)."""
 
 
-def measure(database_url: str, runs: int) -> dict[str, Run]:
+COMPARED = ("chat", "chat, 1st turn", "conversations")
+"""The targets ``--compare-tree`` also runs from the other checkout."""
+
+
+def measure(database_url: str, runs: int, compare_tree: Path | None = None) -> dict[str, Run]:
     """Median cold start of each of :data:`TARGETS` over ``runs`` fresh processes (interleaved,
-    so machine noise hits them alike); ``database_url`` must be migrated."""
-    results: dict[str, list[Run]] = {name: [] for name in TARGETS}
+    so machine noise hits them alike); ``database_url`` must be migrated.
+
+    With ``compare_tree`` (another checkout, e.g. ``git worktree add /tmp/base main``) the
+    :data:`COMPARED` targets also run from there, in the same rounds: a before/after comparison
+    that the machine's load cannot skew."""
+    plan = [(name, ROOT, *target) for name, target in TARGETS.items()]
+    if compare_tree is not None:
+        plan += [
+            (f"{name} @ {compare_tree.name}", compare_tree, *TARGETS[name]) for name in COMPARED
+        ]
+    results: dict[str, list[Run]] = {entry[0]: [] for entry in plan}
     for _ in range(runs):
-        for name, (program, make_input, function_dir) in TARGETS.items():
-            results[name].append(run_once(program, make_input(), function_dir, database_url))
+        for name, root, program, make_input, function_dir in plan:
+            results[name].append(
+                run_once(program, make_input(), function_dir, database_url, root=root)
+            )
     return {name: median_run(measured) for name, measured in results.items()}
 
 
@@ -245,18 +303,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="5 runs per function (CI)")
     parser.add_argument("--runs", type=int, help="runs per function (default 10; quick 5)")
+    parser.add_argument(
+        "--compare-tree", type=Path, help="another checkout to run chat and conversations from"
+    )
     args = parser.parse_args(argv)
     runs = max(args.runs or (5 if args.quick else 10), 5)
     ensure_database(args.database_url)
     migration_runner.upgrade(args.database_url)
-    medians = measure(args.database_url, runs)
+    medians = measure(args.database_url, runs, args.compare_tree)
 
     print(f"cold start, median of {runs} fresh processes (ms)")
     header = ("function", "import", "init", "1st request", "total", "process")
-    print(f"{header[0]:<14}" + "".join(f"{column:>13}" for column in header[1:]))
+    print(f"{header[0]:<28}" + "".join(f"{column:>13}" for column in header[1:]))
     for name, run in medians.items():
         figures = (run.import_ms, run.init_ms, run.request_ms, run.total_ms, run.process_ms)
-        print(f"{name:<14}" + "".join(f"{figure:>13.0f}" for figure in figures))
+        print(f"{name:<28}" + "".join(f"{figure:>13.0f}" for figure in figures))
     ratio = medians["conversations"].total_ms / medians["chat"].total_ms
     verdict = "ok" if ratio < GOAL_RATIO else "MISSED"
     print(f"conversations / chat: {ratio:.0%} (goal < {GOAL_RATIO:.0%})  {verdict}")

@@ -9,7 +9,8 @@ server (default 127.0.0.1:5432) and dropped at the end. Full results go to
 ``bench/results/latest.{md,json}`` (committed), quick ones to ``bench/out/quick.{md,json}``.
 The run exits non-zero when a goal is badly broken, so CI's quick run cannot rot: the turn cost
 depends on the answer's length, a stream failed or lost rows, a function is over the size limit,
-or streaming delivers its first delta no sooner than the buffered baseline.
+streaming delivers its first delta no sooner than the buffered baseline, or a SnapStart restore
+path is over 250 ms.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench import chat_stream, cold_start, concurrency, crud_latency, seed, sizes
+from bench import chat_stream, cold_start, concurrency, crud_latency, seed, sizes, snapstart
 from bench.report import Machine, Results, Row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,10 +43,16 @@ class Plan:
     deltas: int
     cold_runs: int
     streams: int
+    restore_runs: int
+    """Fresh processes per function in the SnapStart restore-path benchmark."""
 
 
-FULL = Plan(seed.FULL, iterations=1000, turns=20, deltas=2000, cold_runs=7, streams=100)
-QUICK = Plan(seed.QUICK, iterations=100, turns=5, deltas=2000, cold_runs=5, streams=20)
+FULL = Plan(
+    seed.FULL, iterations=1000, turns=20, deltas=2000, cold_runs=7, streams=100, restore_runs=7
+)
+QUICK = Plan(
+    seed.QUICK, iterations=100, turns=5, deltas=2000, cold_runs=5, streams=20, restore_runs=3
+)
 
 DEFINITIONS = """\
 How each figure is measured (`bench/README.md` has the details):
@@ -58,10 +65,14 @@ How each figure is measured (`bench/README.md` has the details):
   in its own transaction). Baseline: the same page with OFFSET.
 - Turn cost: counted by the server's engine for one turn; round trips = statements + BEGIN +
   COMMIT + ROLLBACK + pool pre-ping. Baseline: the 10-token answer.
-- Cold start: fresh process, import + init + first request, median. Baseline: one function that
-  imports every dependency and entry module.
+- Cold start: fresh process, import + init + first request, median (chat twice: first request
+  `threads.list`, and a first chat turn). Baseline: one function that imports every dependency
+  and entry module.
 - Size: function code + its layers, unzipped, from `.aws-sam/build`. Baseline: everything in one
   bundle (both layers + all function code).
+- SnapStart restore path: fresh process per run: init, the before-snapshot hook, the
+  after-restore hook, then the first request (p50 of hook + request). Baseline: a warm request
+  in the same process.
 - Concurrency: N ChatKit `threads.create` streams of N users at once on one uvicorn process
   (offline model); rows counted afterwards (one thread, one user and one assistant message per
   stream). Baseline: the same N streams one after another."""
@@ -207,6 +218,43 @@ def cold_start_rows(medians: dict[str, cold_start.Run], runs: int) -> list[Row]:
     ]
 
 
+def restore_rows(measured: dict[str, snapstart.Restore], runs: int) -> tuple[list[Row], list[str]]:
+    section = f"7. SnapStart restore path (median of {runs})"
+    rows = [
+        Row(
+            section,
+            f"{name}: after-restore hook + 1st request",
+            figures.restore_path_ms,
+            "warm request",
+            figures.warm_ms,
+            "ms",
+            f"hook {figures.restore_ms:.1f} ms; without SnapStart: import + init "
+            f"{figures.init_ms:,.0f} ms (goal restore path <= {snapstart.GOAL_RESTORE_MS:.0f} ms)",
+        )
+        for name, figures in measured.items()
+    ]
+    chat = measured["chat"]
+    if chat.first_turn_ms is not None and chat.warm_turn_ms is not None:
+        rows.append(
+            Row(
+                section,
+                "chat: 1st turn after the restore (offline model, 1 tool call)",
+                chat.first_turn_ms,
+                "warm turn",
+                chat.warm_turn_ms,
+                "ms",
+                f"before-snapshot hook {chat.checkpoint_ms:,.0f} ms (paid once per version)",
+            )
+        )
+    failures = [
+        f"{name}: SnapStart restore path {figures.restore_path_ms:.0f} ms, over "
+        f"{snapstart.BROKEN_RESTORE_MS:.0f} ms (the snapshot no longer holds the warm app)"
+        for name, figures in measured.items()
+        if figures.restore_path_ms > snapstart.BROKEN_RESTORE_MS
+    ]
+    return rows, failures
+
+
 def size_rows(measured: sizes.Sizes | None) -> tuple[list[Row], list[str]]:
     section = "5. Size (unzipped, with layers)"
     if measured is None:
@@ -296,8 +344,10 @@ def run(plan: Plan, mode: str, command: str, build: bool) -> Results:
         step("paging")
         to_delete, to_page = crud_latency.big_threads_for(url, quick=plan is QUICK)
         routes, keyed = asyncio.run(crud_latency.measure(url, plan.iterations, to_delete, to_page))
-        step(f"cold start ({plan.cold_runs} runs of 4 programs)")
+        step(f"cold start ({plan.cold_runs} runs of {len(cold_start.TARGETS)} programs)")
         medians = cold_start.measure(url, plan.cold_runs)
+        step(f"SnapStart restore path ({plan.restore_runs} runs of 2 programs)")
+        restored = snapstart.measure(url, plan.restore_runs)
         with chat_stream.chat_server(url) as port:
             step("streaming and turn cost")
             streamed = asyncio.run(chat_stream.measure(port, plan.turns, plan.deltas, SHORT_ANSWER))
@@ -313,6 +363,7 @@ def run(plan: Plan, mode: str, command: str, build: bool) -> Results:
         (cold_start_rows(medians, plan.cold_runs), []),
         size_rows(built),
         concurrency_rows(together),
+        restore_rows(restored, plan.restore_runs),
     ):
         rows += made
         failures += made_failures
@@ -328,6 +379,7 @@ def run(plan: Plan, mode: str, command: str, build: bool) -> Results:
             "seeding_s": seeding,
             "turn_cost": {str(size): cost for size, cost in streamed.cost.items()},
             "cold_start_ms": {name: asdict(run) for name, run in medians.items()},
+            "snapstart_ms": {name: asdict(figures) for name, figures in restored.items()},
             "sizes_mib": asdict(built) if built else None,
         },
         seconds=time.perf_counter() - started,

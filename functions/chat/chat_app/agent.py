@@ -1,8 +1,10 @@
 """The agent of one chat turn: instructions, the model, and the MCP servers for that user.
 
 Built in two steps because the costs differ: :class:`AgentFactory` (once per process) picks the
-model and builds the FastMCP todo server; :meth:`AgentFactory.open` (once per turn) connects the
-MCP servers for the requesting user and yields a ready ``Agent``.
+model and, on first use, builds the FastMCP todo server; :meth:`AgentFactory.open` (once per
+turn) connects the MCP servers for the requesting user and yields a ready ``Agent``. Requests
+without a turn (``threads.list``, ``items.list``: what a ChatKit client sends first) never load
+FastMCP; with SnapStart, :meth:`AgentFactory.warm_up` loads it before the snapshot.
 
 The instructions are the same for every user and carry no identity, secret or per-user data: the
 tools learn the user from the run context (``context=`` of ``Runner.run_streamed``, an object with
@@ -15,23 +17,30 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents import Agent, Model
+from agents import Agent, Model, RunContextWrapper
+from agents.mcp import MCPServer
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
+from openai import AsyncOpenAI
 
 from chat_app.task_repository import TaskRepository
 
 from .mcp_servers import open_mcp_servers
-from .model_provider import build_model
+from .model_provider import choose_model
 from .offline_model import OfflineModel
-from .todo_mcp import build_todo_server
+
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
 
 logger = logging.getLogger(__name__)
 
 AGENT_NAME = "Assistant"
+
+WARM_UP_USER = "snapstart-warm-up"
+"""The run-context user of :meth:`AgentFactory.warm_up` (it lists tools, it never calls one)."""
 
 INSTRUCTIONS = """\
 You are the assistant of a chat app. Answer helpfully, accurately and concisely.
@@ -51,8 +60,14 @@ class AgentFactory:
     """Builds the agent for each turn (one instance per process)."""
 
     def __init__(self, settings: Settings, database: Database, model: Model | None = None) -> None:
-        self._model = model if model is not None else build_model(settings)
-        self._todo_server = build_todo_server(TaskRepository(database))
+        self._settings = settings
+        self._client: AsyncOpenAI | None = None
+        if model is None:
+            choice = choose_model(settings)
+            model, self._client = choice.model, choice.client
+        self._model = model
+        self._tasks = TaskRepository(database)
+        self._todo_server: FastMCP | None = None
         self._remote_urls = list(settings.mcp_servers)
         self._allowed_tools = list(settings.mcp_allowed_tools)
         if self._remote_urls and not self._allowed_tools:
@@ -71,16 +86,54 @@ class AgentFactory:
         """True when answers come from the built-in offline model (no API key configured)."""
         return isinstance(self._model, OfflineModel)
 
+    @property
+    def todo_server(self) -> FastMCP:
+        """The FastMCP todo server, built on first use (the first turn, or the SnapStart warm-up):
+        FastMCP's server stack costs about 0.3 s of import that requests without a turn skip."""
+        if self._todo_server is None:
+            from .todo_mcp import build_todo_server
+
+            self._todo_server = build_todo_server(self._tasks)
+        return self._todo_server
+
+    async def warm_up(self) -> None:
+        """Run what a first turn runs before it reaches the model or the database.
+
+        Connects the todo server in-process, lists its tools (cached for the process) and
+        converts them to the strict function-tool schemas the model is offered. Called before a
+        SnapStart snapshot so a restored sandbox's first turn does not pay for it. Remote MCP
+        servers are not contacted: they need the user's token, and their sessions are per turn.
+        """
+        async with open_mcp_servers(self.todo_server, Caller(user_id=WARM_UP_USER)) as servers:
+            agent = self._agent(servers)
+            await agent.get_all_tools(RunContextWrapper(context=None))
+
+    async def close_connections(self) -> None:
+        """Close the model client's pooled connections and start over with a fresh client.
+
+        Called before a SnapStart snapshot: a keep-alive connection frozen into it would be
+        reused, long dead, by every restored sandbox. An injected model is left alone (its
+        owner manages it); the per-turn MCP sessions are closed at the end of every turn anyway.
+        """
+        if self._client is None:
+            return
+        await self._client.close()
+        choice = choose_model(self._settings)
+        self._model, self._client = choice.model, choice.client
+
     @asynccontextmanager
     async def open(self, caller: Caller) -> AsyncIterator[Agent[Any]]:
         """A ready agent for this user's turn; its MCP servers are closed when the block exits."""
         async with open_mcp_servers(
-            self._todo_server, caller, self._remote_urls, self._allowed_tools
+            self.todo_server, caller, self._remote_urls, self._allowed_tools
         ) as servers:
-            yield Agent(
-                name=AGENT_NAME,
-                instructions=INSTRUCTIONS,
-                model=self._model,
-                mcp_servers=servers,
-                mcp_config={"convert_schemas_to_strict": True},
-            )
+            yield self._agent(servers)
+
+    def _agent(self, servers: list[MCPServer]) -> Agent[Any]:
+        return Agent(
+            name=AGENT_NAME,
+            instructions=INSTRUCTIONS,
+            model=self._model,
+            mcp_servers=servers,
+            mcp_config={"convert_schemas_to_strict": True},
+        )

@@ -3,11 +3,16 @@
 Runs under uvicorn locally and in Lambda behind the AWS Lambda Web Adapter (``run.sh``).
 
 Import cost: importing this module loads FastAPI and the layer's light modules only; the agent
-stack (``chatkit.server`` imports ``agents``, plus ``fastmcp``: well over a second) loads when the
-:class:`~chat_app.service.ChatService` is built. The app builds it in its lifespan startup, i.e.
-during the Lambda init phase, before the readiness check (``GET /health``) answers, so the first
-request does not pay for it; an ASGI server that skips the lifespan builds it on first use.
-``/health`` touches neither the database nor the agent.
+stack (``chatkit.server`` imports ``agents``, which imports ``openai`` and ``mcp``: well over a
+second) loads when the :class:`~chat_app.service.ChatService` is built. The app builds it in its
+lifespan startup, i.e. during the Lambda init phase, before the readiness check (``GET /health``)
+answers, so the first request does not pay for it; an ASGI server that skips the lifespan builds
+it on first use. FastMCP (the todo server and its in-process client, about 0.5 s) loads on the
+first turn, or in the SnapStart warm-up: requests without a turn never need it. ``/health``
+touches neither the database nor the agent.
+
+SnapStart: when the Web Adapter's ``AWS_LWA_SNAPSTART_*`` variables are set, the app also serves
+the two hook routes of :mod:`chat_app.snapstart` (refused unless the adapter itself calls them).
 
 The module-level ``app`` (for ``uvicorn chat_app.app:app``) is created on first access: it reads
 the deployment's settings and refuses to start without JWT configuration, which tests and tools
@@ -35,6 +40,8 @@ from chatkit_backend.web import (
 from fastapi import Depends, FastAPI, Request
 from starlette.responses import Response
 
+from .snapstart import SnapStartHooks, install_snapstart_routes
+
 if TYPE_CHECKING:
     from .service import ChatService
     from .streaming import AgentSource
@@ -56,10 +63,24 @@ class LazyChatService:
             from .agent import AgentFactory
             from .service import ChatService
 
-            database = self._database or get_database()
-            agents = self._agents or AgentFactory(self._settings, database)
+            self._database = database = self._database or get_database()
+            self._agents = agents = self._agents or AgentFactory(self._settings, database)
             self._service = ChatService.build(self._settings, database, agents)
         return self._service
+
+    @property
+    def database(self) -> Database:
+        """The service's database (builds the service first)."""
+        self.get()
+        assert self._database is not None
+        return self._database
+
+    @property
+    def agents(self) -> "AgentSource":
+        """The service's agent source (builds the service first)."""
+        self.get()
+        assert self._agents is not None
+        return self._agents
 
 
 def create_app(
@@ -85,6 +106,8 @@ def create_app(
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestLogMiddleware)
+
+    install_snapstart_routes(app, SnapStartHooks(settings, authenticator, chat_service))
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from agents import Model, OpenAIChatCompletionsModel, OpenAIResponsesModel
@@ -72,20 +73,40 @@ def key_from_secret(raw: str) -> str:
     return text
 
 
-def build_model(settings: Settings) -> Model:
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """The model and the HTTP client it owns (``None`` for the offline model).
+
+    The client is kept so its pooled connections can be closed before a SnapStart snapshot
+    without reaching into the SDK model's private attributes.
+    """
+
+    model: Model
+    client: AsyncOpenAI | None
+
+
+def choose_model(settings: Settings) -> ModelChoice:
     """The model the settings ask for (build once per process; it holds an HTTP client)."""
     key = api_key(settings)
     base_url = settings.openai_base_url
     if base_url is None and key is None:
         logger.info("model: the built-in offline model (no OPENAI_API_KEY configured)")
-        return OfflineModel()
+        return ModelChoice(OfflineModel(), None)
     client = AsyncOpenAI(api_key=key or NO_KEY, base_url=base_url)
     where = f"OpenAI-compatible server {urlsplit(base_url).hostname}" if base_url else "OpenAI"
     if uses_chat_completions(settings):
         logger.info("model: %s via the Chat Completions API of %s", settings.model_name, where)
-        return OpenAIChatCompletionsModel(model=settings.model_name, openai_client=client)
+        chat_model = OpenAIChatCompletionsModel(model=settings.model_name, openai_client=client)
+        return ModelChoice(chat_model, client)
     logger.info("model: %s via the Responses API of %s", settings.model_name, where)
-    return OpenAIResponsesModel(model=settings.model_name, openai_client=client)
+    return ModelChoice(
+        OpenAIResponsesModel(model=settings.model_name, openai_client=client), client
+    )
+
+
+def build_model(settings: Settings) -> Model:
+    """The model alone (see :func:`choose_model`)."""
+    return choose_model(settings).model
 
 
 def uses_chat_completions(settings: Settings) -> bool:

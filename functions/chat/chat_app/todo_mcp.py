@@ -28,12 +28,9 @@ from pydantic import BaseModel, Field
 
 from chat_app.task_repository import TaskOut, TaskRepository
 
-SERVER_NAME = "todo"
+from .todo_contract import SERVER_NAME, TOOL_NAMES, USER_META_KEY
 
-USER_META_KEY = "chatkit-backend/user_id"
-"""The ``_meta`` entry naming the user a tool call acts for (namespaced per the MCP spec)."""
-
-TOOL_NAMES = ("add_task", "list_tasks", "complete_task", "update_task", "delete_task")
+__all__ = ["SERVER_NAME", "TOOL_NAMES", "USER_META_KEY", "TaskList", "build_todo_server"]
 
 TaskId = Annotated[int, Field(description="The task's id, as shown by list_tasks.")]
 Title = Annotated[str, Field(description="A short title, e.g. 'buy milk'.")]

@@ -11,6 +11,9 @@ request id, cold start) to every line, the request middleware adds the user id a
 metrics. The X-Ray tracer costs about 0.6 s of import, so it wraps the handler only when the
 function actually has active tracing (Lambda then provides ``AWS_XRAY_DAEMON_ADDRESS``) and
 ``POWERTOOLS_TRACE_DISABLED`` does not switch it off.
+
+SnapStart: the runtime's before-snapshot / after-restore hooks are registered at the end of this
+module (:mod:`conversations_app.snapstart`); without SnapStart they never run.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from chatkit_backend.settings import get_settings
 from mangum import Mangum
 
 from conversations_app.api import create_app
+from conversations_app.snapstart import register_hooks
 
 settings = get_settings()
 database = get_database()
-app = create_app(authenticator=build_authenticator(settings), database=database, settings=settings)
+authenticator = build_authenticator(settings)
+app = create_app(authenticator=authenticator, database=database, settings=settings)
 asgi_handler = Mangum(app, lifespan="off")
 
 
@@ -48,3 +53,7 @@ def _wire(function: Any) -> Any:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The function URL event in, the function URL response out."""
     return asgi_handler(event, context)
+
+
+before_snapshot, after_restore = register_hooks(handler, database, settings, authenticator)
+"""SnapStart hooks (:mod:`conversations_app.snapstart`); only SnapStart ever calls them."""

@@ -173,6 +173,15 @@ class JwksCache:
             raise AuthError("Signing keys are unavailable")
         raise AuthError("Unknown signing key")
 
+    def expire(self) -> None:
+        """Treat the keys as stale and lift the refresh rate limit (after a SnapStart restore).
+
+        The keys held stay as the fallback, so tokens still verify if the endpoint is down; the
+        next token fetches the key set again instead of trusting one frozen into the snapshot.
+        """
+        self._fetched_at = None
+        self._attempted_at = None
+
     def _is_stale(self) -> bool:
         return self._fetched_at is None or self._clock() - self._fetched_at >= self._max_age
 
@@ -215,6 +224,17 @@ def _configured_secret(settings: Settings) -> str | None:
     return None
 
 
+def _hmac_secret(settings: Settings) -> bytes | None:
+    """The HS256 key, refused when shorter than :data:`MIN_SECRET_BYTES`."""
+    secret_text = _configured_secret(settings)
+    if secret_text is None:
+        return None
+    secret = secret_text.encode()
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ConfigurationError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes for HS256")
+    return secret
+
+
 class JwtAuthenticator:
     """Verifies ``Authorization: Bearer <JWT>``; the user id is the token's ``sub``.
 
@@ -234,15 +254,7 @@ class JwtAuthenticator:
             raise ConfigurationError(
                 "JwtAuthenticator needs JWT_SECRET, JWT_SECRET_ARN or JWT_JWKS_URL"
             )
-        self._secret: bytes | None = None
-        secret_text = _configured_secret(settings)
-        if secret_text is not None:
-            secret = secret_text.encode()
-            if len(secret) < MIN_SECRET_BYTES:
-                raise ConfigurationError(
-                    f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes for HS256"
-                )
-            self._secret = secret
+        self._secret = _hmac_secret(settings)
         self._jwks: JwksCache | None = None
         if settings.jwt_jwks_url is not None:
             if not settings.jwt_jwks_url.lower().startswith(("https://", "http://")):
@@ -257,6 +269,18 @@ class JwtAuthenticator:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._leeway = settings.jwt_leeway_seconds
+
+    def refresh_after_restore(self, settings: Settings) -> None:
+        """Forget what a SnapStart snapshot froze: the JWKS goes stale, the secret is re-read.
+
+        Without SnapStart the secret is read once per cold start; with it, once per published
+        version, so a rotated ``JWT_SECRET_ARN`` would never be seen. Re-reading it here costs one
+        ``GetSecretValue`` per restore (the Powertools cache is cleared first by the caller).
+        """
+        if self._jwks is not None:
+            self._jwks.expire()
+        if settings.jwt_secret is None and settings.jwt_secret_arn is not None:
+            self._secret = _hmac_secret(settings)
 
     async def authenticate(
         self, authorization: str | None, request_id: str | None = None

@@ -8,6 +8,7 @@ are never logged: only the ARN's last component appears in error messages.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +28,17 @@ def get_secret_value(arn: str, *, force_fetch: bool = False) -> str:
     if isinstance(value, bytes):
         return value.decode()
     return str(value)
+
+
+def clear_cache() -> None:
+    """Drop every cached secret and the Powertools providers with their boto3 clients.
+
+    Called after a SnapStart restore: cached values and the client's keep-alive connections to
+    Secrets Manager were frozen into the snapshot. Powertools is not imported just to clear it.
+    """
+    parameters = sys.modules.get("aws_lambda_powertools.utilities.parameters")
+    if parameters is not None:
+        parameters.clear_caches()
 
 
 def get_json_secret(arn: str, *, force_fetch: bool = False) -> dict[str, Any]:

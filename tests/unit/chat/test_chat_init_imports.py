@@ -1,0 +1,64 @@
+"""What the chat function loads at init, and what it leaves to the first turn (or the warm-up).
+
+The app's lifespan (the Lambda init phase) builds the service with the agent stack, but not
+FastMCP: the todo server and the in-process MCP client load on the first turn, or in the SnapStart
+warm-up before the snapshot. A fresh interpreter is the only honest place to look.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+CHILD = """
+import asyncio, json, os, sys
+os.environ["AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH"] = "/_lwa/before-checkpoint"
+import httpx
+from chat_app.app import create_app
+from chatkit_backend.settings import Settings
+
+settings = Settings(
+    jwt_secret="x" * 40, database_url="postgresql://nobody@127.0.0.1:9/none",
+    openai_api_key=None, openai_api_key_secret_arn=None, openai_base_url=None, mcp_servers=[],
+)
+app = create_app(settings=settings)
+loaded = lambda: sorted(m for m in ("agents", "fastmcp", "fastmcp.client") if m in sys.modules)
+
+async def main():
+    async with app.router.lifespan_context(app):
+        after_init = loaded()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            # The warm-up needs no database: it stops at a 401 and lists the todo tools.
+            status = (await client.post("/_lwa/before-checkpoint")).status_code
+        return after_init, status, loaded()
+
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+def test_fastmcp_loads_in_the_warm_up_not_at_init() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", CHILD],
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": os.pathsep.join(
+                str(ROOT / part) for part in ("layers/shared", "functions/chat")
+            ),
+            "LOG_LEVEL": "WARNING",
+        },
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    after_init, status, after_warm_up = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert after_init == ["agents"]
+    assert status == 200
+    assert after_warm_up == ["agents", "fastmcp", "fastmcp.client"]
