@@ -34,8 +34,9 @@ from moto.server import ThreadedMotoServer
 
 from tests.support.migration_scripts import migrations_with
 from tests.support.moto_gaps import EmulatedCloud, moto_gaps_shimmed
+from tests.support.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 REGION = "us-east-1"
 ARTIFACTS_BUCKET = "emulated-sam-artifacts"
 STACK_TIMEOUT_SECONDS = 180.0

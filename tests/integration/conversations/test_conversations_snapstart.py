@@ -15,10 +15,11 @@ import sys
 from pathlib import Path
 
 from tests.integration.conversations.routes_contract import build_event, new_user_id
+from tests.support.paths import REPO_ROOT
 from tests.support.pg_activity import sessions_named, tagged_url
 from tests.support.tokens import TEST_JWT_SECRET, mint_hs256
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = REPO_ROOT
 IMPORT_PATH = os.pathsep.join(
     str(ROOT / part) for part in (".", "layers/shared", "functions/conversations")
 )

@@ -11,9 +11,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.support.paths import REPO_ROOT
+
+ROOT = REPO_ROOT
 
 CHILD = """
 import asyncio, json, os, sys
