@@ -115,7 +115,7 @@ class EmulatedAws:
         text = (ROOT / "template.yaml").read_text()
         text = re.sub(
             r"^(\s+(?:CodeUri|ContentUri): )(\S+)$",
-            lambda m: f"{m.group(1)}{(ROOT / m.group(2)).resolve()}",
+            lambda m: f"{m.group(1)}{self._snapshot(m.group(2))}",
             text,
             flags=re.M,
         )
@@ -128,7 +128,9 @@ class EmulatedAws:
                 ignore=shutil.ignore_patterns("__pycache__", "migrations"),
             )
             migrations_with(code / "migrations", *revisions)
-            text = text.replace(f"CodeUri: {ROOT / 'functions' / 'migrate'}", f"CodeUri: {code}")
+            text = text.replace(
+                f"CodeUri: {self._snapshot('functions/migrate/')}", f"CodeUri: {code}"
+            )
         if legacy_log_groups:
             for logical_id, suffix in LOG_GROUPS.items():
                 text = text.replace(
@@ -144,6 +146,21 @@ class EmulatedAws:
         template = folder / "template.yaml"
         template.write_text(text)
         return template
+
+    def _snapshot(self, folder: str) -> Path:
+        """A copy of a code folder taken once per emulated AWS, without bytecode caches.
+
+        Every release packages the same bytes unless a test changes them on purpose: the
+        checkout's ``__pycache__`` folders change while the suite runs (other tests import the
+        code), which would make each release ship "new" layers by accident.
+        """
+        source = (ROOT / folder).resolve()
+        copy = self.workdir / "sources" / source.relative_to(ROOT)
+        if not copy.exists():
+            shutil.copytree(
+                source, copy, symlinks=False, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+        return copy
 
     def package(self, template: Path, parameters: dict[str, str]) -> dict[str, Any]:
         """``sam package`` to moto's S3, then the SAM transform: plain CloudFormation JSON."""
