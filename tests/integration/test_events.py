@@ -32,11 +32,9 @@ from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings, get_settings
 from pydantic import BaseModel, TypeAdapter
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.pool import NullPool
 
 from tests.support.cloudformation import response_server
-from tests.support.databases import scratch_database
+from tests.support.databases import schema_revision, scratch_database, table_names
 from tests.support.migration_scripts import PROJECT_HEAD
 from tests.support.paths import REPO_ROOT
 from tests.support.tokens import TEST_JWT_SECRET, mint_hs256
@@ -253,15 +251,7 @@ def scratch_deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def revision_and_tables(url: str) -> tuple[str | None, set[str]]:
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            tables = set(inspect(conn).get_table_names())
-            if "alembic_version" not in tables:
-                return None, tables
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar(), tables
-    finally:
-        engine.dispose()
+    return schema_revision(url), table_names(url)
 
 
 def test_upgrade_event_migrates_the_database(scratch_deployment: str) -> None:

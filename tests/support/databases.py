@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from chatkit_backend.db import to_sync_url
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -52,3 +52,26 @@ def scratch_database(prefix: str = "ckb_test") -> Iterator[str]:
         yield url
     finally:
         drop_scratch_database(url)
+
+
+def schema_revision(url: str) -> str | None:
+    """The Alembic revision a database is at, read directly (None before the first migration).
+
+    An oracle independent of the migration runner under test.
+    """
+    engine = create_engine(to_sync_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    finally:
+        engine.dispose()
+
+
+def table_names(url: str) -> set[str]:
+    engine = create_engine(to_sync_url(url), poolclass=NullPool)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()

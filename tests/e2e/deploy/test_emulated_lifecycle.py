@@ -14,11 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
-from tests.support.databases import scratch_database
+from tests.support.databases import schema_revision, scratch_database, table_names
 from tests.support.emulated_deploy import EmulatedAws
 from tests.support.migration_scripts import ADD_TABLE, FAILS_HALFWAY, PROJECT_HEAD
 
@@ -56,25 +54,6 @@ def _parameters(secret_arn: str) -> dict[str, str]:
     }
 
 
-def _revision(url: str) -> str | None:
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            if not inspect(conn).has_table("alembic_version"):
-                return None
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    finally:
-        engine.dispose()
-
-
-def _tables(url: str) -> set[str]:
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        return set(inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
-
-
 def _log_groups(aws: EmulatedAws, stack: str) -> list[str]:
     groups = aws.client("logs").describe_log_groups()["logGroups"]
     return sorted(g["logGroupName"] for g in groups if stack in g["logGroupName"])
@@ -95,7 +74,7 @@ def test_create_update_failed_update_and_delete(aws: EmulatedAws, database: str)
         ("Create", "SUCCESS", f"database schema at revision {PROJECT_HEAD}")
     ]
     assert aws.outputs(stack)["SchemaRevision"] == PROJECT_HEAD
-    assert _revision(database) == PROJECT_HEAD
+    assert schema_revision(database) == PROJECT_HEAD
     outputs = aws.outputs(stack)
     assert outputs["ChatFunctionUrl"].startswith("https://")
     assert outputs["ConversationsFunctionUrl"].startswith("https://")
@@ -113,12 +92,12 @@ def test_create_update_failed_update_and_delete(aws: EmulatedAws, database: str)
     assert aws.update_stack(stack, release_2, parameters) == "UPDATE_COMPLETE"
     assert _new_answers(aws, seen) == [("Update", "SUCCESS", "database schema at revision 0101")]
     assert aws.outputs(stack)["SchemaRevision"] == "0101"
-    assert "release_notes" in _tables(database)
+    assert "release_notes" in table_names(database)
     version_2 = aws.cloud.invocations[-1].version
 
     # --- a failing revision: FAILED, then the rollback-shaped Update is answered SUCCESS -------
     seen = len(aws.cloud.answers)
-    tables_before = _tables(database)
+    tables_before = table_names(database)
     release_3 = aws.package(
         aws.template_variant("release-3", revisions=(ADD_TABLE, FAILS_HALFWAY)), parameters
     )
@@ -130,8 +109,8 @@ def test_create_update_failed_update_and_delete(aws: EmulatedAws, database: str)
     version_3 = aws.cloud.invocations[-1].version
     assert f"{version_2} is not the running version {version_3}" in rollback[2]
     assert aws.cloud.invocations[-2].version == version_3  # the alias still ran the new code
-    assert _revision(database) == "0101"
-    assert _tables(database) == tables_before
+    assert schema_revision(database) == "0101"
+    assert table_names(database) == tables_before
 
     # --- delete: answered, the schema and the logs stay ----------------------------------------
     seen = len(aws.cloud.answers)
@@ -141,7 +120,7 @@ def test_create_update_failed_update_and_delete(aws: EmulatedAws, database: str)
     assert _new_answers(aws, seen) == [
         ("Delete", "SUCCESS", "Delete leaves the database schema in place")
     ]
-    assert _revision(database) == "0101"
+    assert schema_revision(database) == "0101"
     assert _log_groups(aws, stack) == groups  # RetainExceptOnCreate: kept after a good create
 
 
@@ -165,7 +144,7 @@ def test_a_failed_first_create_can_be_retried(
     assert answers[0][:2] == ("Create", "FAILED")
     assert "no_such_database" in answers[0][2]
     assert answers[1][:2] == ("Delete", "SUCCESS")  # the rollback deletes the custom resource
-    assert _revision(database) is None
+    assert schema_revision(database) is None
     aws.delete_stack(stack)  # what an operator does with a ROLLBACK_COMPLETE stack
 
     working = _secret(aws, f"{stack}/working", database)
@@ -175,4 +154,4 @@ def test_a_failed_first_create_can_be_retried(
         status = str(exc)
     assert retry_status in status
     if status == "CREATE_COMPLETE":
-        assert _revision(database) == PROJECT_HEAD
+        assert schema_revision(database) == PROJECT_HEAD

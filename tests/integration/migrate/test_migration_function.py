@@ -22,13 +22,13 @@ import migration_runner
 import pytest
 from chatkit_backend import secrets
 from chatkit_backend.settings import get_settings
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from tests.support.aws import REGION, fake_aws
 from tests.support.cloudformation import ReceivedResponse, ResponseServer, response_server
-from tests.support.databases import scratch_database
+from tests.support.databases import schema_revision, scratch_database, table_names
 from tests.support.migration_scripts import (
     ADD_TABLE,
     FAILS_HALFWAY,
@@ -93,21 +93,10 @@ class Stack:
         )
 
     def revision(self) -> str | None:
-        engine = create_engine(self.url, poolclass=NullPool)
-        try:
-            with engine.connect() as conn:
-                if not inspect(conn).has_table("alembic_version"):
-                    return None
-                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        finally:
-            engine.dispose()
+        return schema_revision(self.url)
 
     def tables(self) -> set[str]:
-        engine = create_engine(self.url, poolclass=NullPool)
-        try:
-            return set(inspect(engine).get_table_names())
-        finally:
-            engine.dispose()
+        return table_names(self.url)
 
 
 def _credentials(url: str, **overrides: Any) -> dict[str, Any]:
