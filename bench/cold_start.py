@@ -8,9 +8,10 @@ Each run is a new Python process that does what a new Lambda sandbox does and ti
 
 * conversations: import ``conversations_app.handler`` (app, engine, authenticator at module
   scope), then invoke ``handler`` with the ``list`` sample event: JWT check, one query;
-* chat: import ``chat_app.app`` and create the app, run its lifespan startup (the Lambda Web
-  Adapter waits for it before the first request), then a first ChatKit request (``threads.list``:
-  JWT check, one query) through plain ASGI;
+* chat: what ``python -m chat_app`` (the entry ``run.sh`` starts) does before uvicorn serves:
+  pause the garbage collector, import ``chat_app.app`` and create the app, run its lifespan
+  startup (the Lambda Web Adapter waits for it before the first request); then a first ChatKit
+  request (``threads.list``: JWT check, one query) through plain ASGI;
 * chat, 1st turn: the same, but the first request is a chat turn (simple protocol, offline
   model, one tool call): where work deferred from the init phase shows up;
 * migration: import ``migration_handler``, then a plain ``{"action": "upgrade"}`` invoke on the
@@ -74,6 +75,11 @@ with open(sys.argv[1], "w") as out:
 CHAT_CHILD = """
 import asyncio, json, sys, time
 started = time.perf_counter()
+try:  # what the entry point (python -m chat_app) does first
+    from chatkit_backend.init_phase import pause_collector
+    pause_collector()
+except ImportError:  # a compared checkout from before it
+    pass
 from chat_app.app import app
 imported = time.perf_counter()
 

@@ -7,9 +7,12 @@ stack (``chatkit.server`` imports ``agents``, which imports ``openai`` and ``mcp
 second) loads when the :class:`~chat_app.service.ChatService` is built. The app builds it in its
 lifespan startup, i.e. during the Lambda init phase, before the readiness check (``GET /health``)
 answers, so the first request does not pay for it; an ASGI server that skips the lifespan builds
-it on first use. FastMCP (the todo server and its in-process client, about 0.5 s) loads on the
+it on first use. FastMCP (the todo server and its in-process client, about 0.3 s) loads on the
 first turn, or in the SnapStart warm-up: requests without a turn never need it. ``/health``
 touches neither the database nor the agent.
+
+The end of the lifespan startup is the end of the init phase: a garbage collector that the
+entry point paused (``python -m chat_app``, :mod:`chatkit_backend.init_phase`) resumes there.
 
 SnapStart: when the Web Adapter's ``AWS_LWA_SNAPSTART_*`` variables are set, the app also serves
 the two hook routes of :mod:`chat_app.snapstart` (refused unless the adapter itself calls them).
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from chatkit_backend.auth import Authenticator, build_authenticator
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database, get_database
+from chatkit_backend.init_phase import end_init_phase
 from chatkit_backend.observability import RequestLogMiddleware
 from chatkit_backend.settings import Settings, get_settings
 from chatkit_backend.web import (
@@ -99,6 +103,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         chat_service.get()
+        end_init_phase()
         yield
 
     app = FastAPI(title="Chat", lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -33,7 +33,6 @@ pool or flush the caches at will.
 from __future__ import annotations
 
 import asyncio
-import gc
 import ipaddress
 import json
 import logging
@@ -43,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chatkit_backend.auth import Authenticator
 from chatkit_backend.db import Database
+from chatkit_backend.init_phase import collect_before_snapshot
 from chatkit_backend.settings import Settings
 from chatkit_backend.snapstart import (
     complete_models,
@@ -111,7 +111,7 @@ class SnapStartHooks:
         if hasattr(agents, "close_connections"):
             await agents.close_connections()
         await release_before_snapshot(self._parts.database)
-        gc.collect()
+        collect_before_snapshot()
 
     async def after_restore(self) -> None:
         """Reseed, let secrets and keys refresh (a Secrets Manager call runs in a thread)."""

@@ -12,6 +12,9 @@ metrics. The X-Ray tracer costs about 0.6 s of import, so it wraps the handler o
 function actually has active tracing (Lambda then provides ``AWS_XRAY_DAEMON_ADDRESS``) and
 ``POWERTOOLS_TRACE_DISABLED`` does not switch it off.
 
+The init phase runs with the garbage collector paused (:mod:`chatkit_backend.init_phase`: it
+would walk the growing heap over and over and find almost nothing to free).
+
 SnapStart: the runtime's before-snapshot / after-restore hooks are registered at the end of this
 module (:mod:`conversations_app.snapstart`); without SnapStart they never run.
 """
@@ -21,20 +24,23 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from chatkit_backend import observability
-from chatkit_backend.auth import build_authenticator
-from chatkit_backend.db import get_database
-from chatkit_backend.settings import get_settings
-from mangum import Mangum
+from chatkit_backend.init_phase import init_phase
 
-from conversations_app.api import create_app
-from conversations_app.snapstart import register_hooks
+with init_phase():  # the collector pauses while the libraries load and the app is built
+    from chatkit_backend import observability
+    from chatkit_backend.auth import build_authenticator
+    from chatkit_backend.db import get_database
+    from chatkit_backend.settings import get_settings
+    from mangum import Mangum
 
-settings = get_settings()
-database = get_database()
-authenticator = build_authenticator(settings)
-app = create_app(authenticator=authenticator, database=database, settings=settings)
-asgi_handler = Mangum(app, lifespan="off")
+    from conversations_app.api import create_app
+    from conversations_app.snapstart import register_hooks
+
+    settings = get_settings()
+    database = get_database()
+    authenticator = build_authenticator(settings)
+    app = create_app(authenticator=authenticator, database=database, settings=settings)
+    asgi_handler = Mangum(app, lifespan="off")
 
 
 def tracing_enabled() -> bool:

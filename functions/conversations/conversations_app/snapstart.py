@@ -21,13 +21,13 @@ reconnects on first use.
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from chatkit_backend.auth import Authenticator
 from chatkit_backend.db import Database
+from chatkit_backend.init_phase import collect_before_snapshot
 from chatkit_backend.settings import Settings
 from chatkit_backend.snapstart import (
     complete_models,
@@ -133,7 +133,7 @@ def register_hooks(
         forget_warm_up_invocation()
         complete_models(DEFERRED_MODEL_MODULES)
         mangum_loop().run_until_complete(release_before_snapshot(database))
-        gc.collect()
+        collect_before_snapshot()
 
     def after_restore() -> None:
         refresh_after_restore(settings, authenticator)

@@ -7,7 +7,7 @@
   path router, CORS), over the test's database, JWT settings and model.
 * :func:`static_site`: the page's folder alone on another port: another origin, as when the page
   is opened from any static server and pointed at the function URLs.
-* ``tests.support.dev_server_process``: ``dev/devserver.py`` itself, as ``make dev`` runs it.
+* ``tests.support.server_process``: ``dev/devserver.py`` itself, as ``make dev`` runs it.
 * :class:`Playground`: the page, driven through its labelled controls.
 """
 

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.browser.browser_support import ADDED_MILK, WAIT_MS, OpenPlayground, api_get
 from tests.support.databases import scratch_database
-from tests.support.dev_server_process import DevServerProcess
+from tests.support.server_process import DevServerProcess
 from tests.support.servers import UvicornThread
 
 SCREENSHOT_ENV = "PLAYGROUND_SCREENSHOT"

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.databases import create_scratch_database, drop_scratch_database
-from tests.support.dev_server_process import DevServerProcess
+from tests.support.server_process import DevServerProcess
 from tests.support.tokens import TEST_JWT_SECRET, auth_header
 
 
