@@ -39,12 +39,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import jwt
 import migration_runner
 
+from bench import sizes
 from bench.seed import DEFAULT_DATABASE_URL, ensure_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,22 +206,36 @@ def run_child(
     layer and the function of the checkout at ``root`` on the import path, nothing else); returns
     the JSON it writes to the file named by its ``argv[1]`` and its wall time as ``process_ms``."""
     parts = ("layers/shared", *function_dir.split(":"))
-    python_path = os.pathsep.join(str(root / part) for part in parts)
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108 (only a fallback for HOME)
-        "PYTHONPATH": python_path,
+        "PYTHONPATH": os.pathsep.join(str(root / part) for part in parts),
+        **child_settings(database_url),
+        **(extra_env or {}),
+    }
+    return run_program([sys.executable], program, stdin, environment)
+
+
+def child_settings(database_url: str) -> dict[str, str]:
+    """The settings every child gets: the benchmark's database and token secret, quiet logs."""
+    return {
         "DATABASE_URL": database_url,
         "JWT_SECRET": SECRET,
         "LOG_LEVEL": "WARNING",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
-        **(extra_env or {}),
     }
+
+
+def run_program(
+    interpreter: list[str], program: str, stdin: str, environment: dict[str, str]
+) -> dict[str, Any]:
+    """Run ``program`` with ``interpreter`` and only ``environment``; returns the JSON it writes
+    to the file named by its ``argv[1]``, with its wall time as ``process_ms``."""
     with tempfile.TemporaryDirectory() as scratch:
         result_file = Path(scratch) / "result.json"
         started = time.perf_counter()
         completed = subprocess.run(
-            [sys.executable, "-c", program, str(result_file)],
+            [*interpreter, "-c", program, str(result_file)],
             input=stdin,
             capture_output=True,
             text=True,
@@ -239,10 +255,34 @@ def run_child(
 def run_once(
     program: str, stdin: str, function_dir: str, database_url: str, root: Path = ROOT
 ) -> Run:
-    result = run_child(program, stdin, function_dir, database_url, root=root)
+    return as_run(run_child(program, stdin, function_dir, database_url, root=root))
+
+
+def as_run(result: dict[str, Any]) -> Run:
     if result["status"] != 200:
         raise RuntimeError(f"first request answered {result['status']}")
     return Run(result["import_ms"], result["init_ms"], result["request_ms"], result["process_ms"])
+
+
+class BuiltSandboxes:
+    """Children that run a function from ``.aws-sam/build`` the way Lambda does: an empty Python
+    3.12 (``scripts/check-built-artifacts.py``'s runtime) with only the function's folder and its
+    layers on the import path, i.e. the deployed bytes (sourceless bytecode, and none of the dev
+    packages: FastAPI, for one, imports email-validator when it is installed)."""
+
+    def __init__(self, scratch: Path) -> None:
+        self._checks = sizes.artifact_checks()
+        self._functions = self._checks.load_functions(sizes.BUILD_DIR)
+        self._runtime = self._checks.Runtime(scratch / "runtime", self._checks.find_python312())
+
+    def run_once(self, program: str, stdin: str, logical_id: str, database_url: str) -> Run:
+        environment = self._runtime.environment(
+            self._functions[logical_id], **child_settings(database_url)
+        )
+        for secret in ("DATABASE_SECRET_ARN", "OPENAI_API_KEY", "OPENAI_API_KEY_SECRET_ARN"):
+            environment.pop(secret, None)  # the child gets the database URL and secret directly
+        interpreter = [str(self._runtime.python), "-s"]
+        return as_run(run_program(interpreter, program, stdin, environment))
 
 
 def median_run(runs: list[Run]) -> Run:
@@ -280,26 +320,57 @@ TARGETS: dict[str, tuple[str, Callable[[], str], str]] = {
 COMPARED = ("chat", "chat, 1st turn", "conversations")
 """The targets ``--compare-tree`` also runs from the other checkout."""
 
+BUILT_TARGETS: dict[str, tuple[str, Callable[[], str], str]] = {
+    "chat, as built": (CHAT_CHILD, token, "ChatFunction"),
+    "conversations, as built": (CRUD_CHILD, crud_input, "ConversationsFunction"),
+}
+"""The same programs run from ``.aws-sam/build`` (:class:`BuiltSandboxes`), when it exists:
+program, its stdin, the function's logical id in the template."""
+
 
 def measure(database_url: str, runs: int, compare_tree: Path | None = None) -> dict[str, Run]:
     """Median cold start of each of :data:`TARGETS` over ``runs`` fresh processes (interleaved,
-    so machine noise hits them alike); ``database_url`` must be migrated.
+    so machine noise hits them alike), and of :data:`BUILT_TARGETS` when ``.aws-sam/build``
+    exists; ``database_url`` must be migrated.
 
     With ``compare_tree`` (another checkout, e.g. ``git worktree add /tmp/base main``) the
     :data:`COMPARED` targets also run from there, in the same rounds: a before/after comparison
     that the machine's load cannot skew."""
-    plan = [(name, ROOT, *target) for name, target in TARGETS.items()]
+    plan: list[tuple[str, Callable[[], Run]]] = [
+        (name, partial(run_target, target, ROOT, database_url)) for name, target in TARGETS.items()
+    ]
     if compare_tree is not None:
         plan += [
-            (f"{name} @ {compare_tree.name}", compare_tree, *TARGETS[name]) for name in COMPARED
-        ]
-    results: dict[str, list[Run]] = {entry[0]: [] for entry in plan}
-    for _ in range(runs):
-        for name, root, program, make_input, function_dir in plan:
-            results[name].append(
-                run_once(program, make_input(), function_dir, database_url, root=root)
+            (
+                f"{name} @ {compare_tree.name}",
+                partial(run_target, TARGETS[name], compare_tree, database_url),
             )
+            for name in COMPARED
+        ]
+    with tempfile.TemporaryDirectory() as scratch:
+        if sizes.is_built():
+            built = BuiltSandboxes(Path(scratch))
+            plan += [
+                (name, partial(run_built_target, built, target, database_url))
+                for name, target in BUILT_TARGETS.items()
+            ]
+        results: dict[str, list[Run]] = {name: [] for name, _ in plan}
+        for _ in range(runs):
+            for name, run_one in plan:
+                results[name].append(run_one())
     return {name: median_run(measured) for name, measured in results.items()}
+
+
+def run_target(target: tuple[str, Callable[[], str], str], root: Path, database_url: str) -> Run:
+    program, make_input, function_dir = target
+    return run_once(program, make_input(), function_dir, database_url, root=root)
+
+
+def run_built_target(
+    built: BuiltSandboxes, target: tuple[str, Callable[[], str], str], database_url: str
+) -> Run:
+    program, make_input, logical_id = target
+    return built.run_once(program, make_input(), logical_id, database_url)
 
 
 def main(argv: list[str] | None = None) -> None:
