@@ -74,15 +74,20 @@ with open(sys.argv[1], "w") as out:
                "request_ms": (answered - imported) * 1000, "status": reply["statusCode"]}, out)
 """
 
-CHAT_CHILD = """
-import asyncio, json, sys, time
-started = time.perf_counter()
+CHAT_ENTRY = """
 try:  # what the entry point (python -m chat_app) does first
     from chatkit_backend.init_phase import pause_collector
     pause_collector()
 except ImportError:  # a compared checkout from before it
     pass
 from chat_app.app import app
+"""
+"""How a chat child loads the app: as ``chat_app.__main__`` does before uvicorn serves it."""
+
+CHAT_CHILD = """
+import asyncio, json, sys, time
+started = time.perf_counter()
+CHAT_ENTRY
 imported = time.perf_counter()
 
 async def first_request(token):
@@ -120,7 +125,7 @@ answered = time.perf_counter()
 with open(sys.argv[1], "w") as out:
     json.dump({"import_ms": (imported - started) * 1000, "init_ms": (ready - imported) * 1000,
                "request_ms": (answered - ready) * 1000, "status": status}, out)
-"""
+""".replace("CHAT_ENTRY\n", CHAT_ENTRY)
 
 
 MIGRATION_CHILD = """

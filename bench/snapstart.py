@@ -60,7 +60,7 @@ HOOK_ENV = {
 CHAT_CHILD = """
 import asyncio, json, os, sys, time
 started = time.perf_counter()
-from chat_app.app import app
+CHAT_ENTRY
 imported = time.perf_counter()
 token = sys.stdin.read()
 statuses = []
@@ -115,6 +115,7 @@ result.update(import_ms=(imported - started) * 1000, statuses=statuses)
 with open(sys.argv[1], "w") as out:
     json.dump(result, out)
 """.replace("WARM_REQUESTS", str(WARM_REQUESTS)).replace("WARM_TURNS", str(WARM_TURNS))
+CHAT_CHILD = CHAT_CHILD.replace("CHAT_ENTRY\n", cold_start.CHAT_ENTRY)
 
 CRUD_CHILD = """
 import json, os, sys, time
