@@ -42,13 +42,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chatkit_backend.auth import Authenticator
 from chatkit_backend.db import Database
-from chatkit_backend.init_phase import collect_before_snapshot
+from chatkit_backend.init_phase import collect_before_snapshot, complete_models
 from chatkit_backend.settings import Settings
-from chatkit_backend.snapstart import (
-    complete_models,
-    refresh_after_restore,
-    release_before_snapshot,
-)
+from chatkit_backend.snapstart import refresh_after_restore, release_before_snapshot
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 

@@ -11,9 +11,10 @@ registering them costs nothing.
 
 Before the snapshot: one unauthenticated invocation runs the whole request path (Mangum, the
 Powertools context, middleware, routing, the auth dependency) up to its 401, without touching the
-database, and is then forgotten by the logger's cold-start flag; the pydantic models whose schema
-was deferred are built; then the database pool is closed on Mangum's event loop, the loop its
-connections belong to. After a restore: :func:`chatkit_backend.snapstart.refresh_after_restore`
+database, and is then forgotten by the logger's cold-start flag (the function loads no pydantic
+models with deferred schemas: its own are complete at import); then the database pool is closed
+on Mangum's event loop, the loop its connections belong to, and the heap is collected once.
+After a restore: :func:`chatkit_backend.snapstart.refresh_after_restore`
 (reseed ``random``, clear cached secrets, let the JWKS and the JWT secret refresh); the pool
 reconnects on first use.
 """
@@ -29,19 +30,12 @@ from chatkit_backend.auth import Authenticator
 from chatkit_backend.db import Database
 from chatkit_backend.init_phase import collect_before_snapshot
 from chatkit_backend.settings import Settings
-from chatkit_backend.snapstart import (
-    complete_models,
-    refresh_after_restore,
-    release_before_snapshot,
-)
+from chatkit_backend.snapstart import refresh_after_restore, release_before_snapshot
 
 Hook = Callable[[], Any]
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 WARM_UP_REQUEST_ID = "snapstart-warm-up"
-
-DEFERRED_MODEL_MODULES = ("chatkit.types",)
-"""Where this function's deferred pydantic models live (a no-op once it no longer loads them)."""
 
 
 class LocalHooks:
@@ -131,7 +125,6 @@ def register_hooks(
         if reply.get("statusCode") != 401:
             raise RuntimeError(f"warm-up invocation answered {reply.get('statusCode')}, not 401")
         forget_warm_up_invocation()
-        complete_models(DEFERRED_MODEL_MODULES)
         mangum_loop().run_until_complete(release_before_snapshot(database))
         collect_before_snapshot()
 

@@ -10,8 +10,9 @@ snapshot time is shared by every restored sandbox, possibly hours later:
 * cached secrets and signing keys may have rotated: :func:`refresh_after_restore` drops the
   Powertools cache (and its boto3 clients), marks the JWKS stale and re-reads an HS256 secret
   that comes from Secrets Manager;
-* work deferred to first use is done before the snapshot instead: :func:`complete_models`
-  builds the pydantic models whose schema was deferred;
+* work deferred to first use is done before the snapshot instead:
+  :func:`chatkit_backend.init_phase.complete_models` builds the pydantic models whose schema
+  was deferred;
 * pseudo-random state would repeat in every sandbox: ``random`` is reseeded from the OS.
   Identifiers are safe: :mod:`.ids` draws from ``secrets`` (the OS generator) on every call, and
   ``uuid.uuid4`` does too. ``PYTHONHASHSEED`` is fixed at process start and cannot be redrawn:
@@ -25,40 +26,11 @@ conversations function through the runtime's ``snapshot_restore_py`` hooks.
 from __future__ import annotations
 
 import random
-import sys
-
-from pydantic import BaseModel
 
 from . import secrets
 from .auth import Authenticator, JwtAuthenticator
 from .db import Database
 from .settings import Settings
-
-
-def complete_models(module_prefixes: tuple[str, ...]) -> int:
-    """Build the pydantic models whose schema was deferred; returns how many were completed.
-
-    A model whose annotations name a class defined later (``chatkit.types``, ``openai.types``,
-    ``mcp_types`` have hundreds) gets a placeholder validator and builds its real one on first
-    use: measured here about 130 ms over a chat turn's first use, which a restored sandbox would
-    pay on its first turn. Building them before the snapshot moves that into the snapshot.
-    Generic models left with open type parameters are skipped (they are built per use).
-    """
-    completed = 0
-    for name, module in list(sys.modules.items()):
-        if module is None or not name.startswith(module_prefixes):
-            continue
-        for value in list(vars(module).values()):
-            if (
-                isinstance(value, type)
-                and issubclass(value, BaseModel)
-                and value is not BaseModel
-                and not value.__pydantic_complete__
-                and not getattr(value, "__pydantic_generic_metadata__", {}).get("parameters")
-            ):
-                value.model_rebuild(raise_errors=False)
-                completed += value.__pydantic_complete__
-    return completed
 
 
 async def release_before_snapshot(database: Database) -> None:

@@ -1,6 +1,7 @@
 """What the chat function loads at init, and what it leaves to the first turn (or the warm-up).
 
-The app's lifespan (the Lambda init phase) builds the service with the agent stack, but not
+The app's lifespan (the Lambda init phase) builds the service with the agent stack and completes
+the ChatKit request models (whose schemas the SDK would otherwise regenerate per request), but not
 FastMCP: the todo server and the in-process MCP client load on the first turn, or in the SnapStart
 warm-up before the snapshot. A fresh interpreter is the only honest place to look.
 """
@@ -30,14 +31,23 @@ settings = Settings(
 app = create_app(settings=settings)
 loaded = lambda: sorted(m for m in ("agents", "fastmcp", "fastmcp.client") if m in sys.modules)
 
+def incomplete_request_models():
+    from pydantic import BaseModel
+    import chatkit.types
+    return sorted(name for name, value in vars(chatkit.types).items()
+                  if isinstance(value, type) and issubclass(value, BaseModel)
+                  and value is not BaseModel and not value.__pydantic_complete__
+                  and not getattr(value, "__pydantic_generic_metadata__", {}).get("parameters"))
+
 async def main():
     async with app.router.lifespan_context(app):
         after_init = loaded()
+        incomplete = incomplete_request_models()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             # The warm-up needs no database: it stops at a 401 and lists the todo tools.
             status = (await client.post("/_lwa/before-checkpoint")).status_code
-        return after_init, status, loaded()
+        return after_init, incomplete, status, loaded()
 
 print(json.dumps(asyncio.run(main())))
 """
@@ -59,7 +69,10 @@ def test_fastmcp_loads_in_the_warm_up_not_at_init() -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    after_init, status, after_warm_up = json.loads(completed.stdout.strip().splitlines()[-1])
+    after_init, incomplete, status, after_warm_up = json.loads(
+        completed.stdout.strip().splitlines()[-1]
+    )
     assert after_init == ["agents"]
+    assert incomplete == []  # the SDK builds a TypeAdapter of them per request
     assert status == 200
     assert after_warm_up == ["agents", "fastmcp", "fastmcp.client"]

@@ -18,9 +18,10 @@ import pytest
 from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
 from chatkit_backend.auth import DevUserAuthenticator, JwtAuthenticator
 from chatkit_backend.errors import AuthError
+from chatkit_backend.init_phase import complete_models
 from chatkit_backend.secrets import clear_cache, get_secret_value
 from chatkit_backend.settings import Settings
-from chatkit_backend.snapstart import complete_models, refresh_after_restore
+from chatkit_backend.snapstart import refresh_after_restore
 
 from tests.support.aws import REGION, fake_aws
 from tests.support.jwks_server import JwksServer
