@@ -7,12 +7,7 @@ uvicorn does with ``--lifespan on`` (import the app, run its startup) and report
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
-from tests.support.paths import REPO_ROOT
+from tests.support.fresh_process import run_fresh
 
 CHILD = """
 import gc, json, runpy, sys, types
@@ -49,22 +44,7 @@ print(json.dumps(seen))
 
 
 def test_the_entry_point_pauses_the_collector_for_the_init_phase_only() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-c", CHILD],
-        capture_output=True,
-        text=True,
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": os.pathsep.join(
-                str(REPO_ROOT / part) for part in ("layers/shared", "functions/chat")
-            ),
-            "LOG_LEVEL": "WARNING",
-        },
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    seen = json.loads(completed.stdout.strip().splitlines()[-1])
+    seen = run_fresh(CHILD, "functions/chat")
     assert seen["enabled_at_start"]
     assert seen["paused_before_the_app"]
     assert seen["agents_loaded"]

@@ -8,14 +8,7 @@ warm-up before the snapshot. A fresh interpreter is the only honest place to loo
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
-from tests.support.paths import REPO_ROOT
-
-ROOT = REPO_ROOT
+from tests.support.fresh_process import run_fresh
 
 CHILD = """
 import asyncio, json, os, sys
@@ -54,24 +47,7 @@ print(json.dumps(asyncio.run(main())))
 
 
 def test_fastmcp_loads_in_the_warm_up_not_at_init() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-c", CHILD],
-        capture_output=True,
-        text=True,
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": os.pathsep.join(
-                str(ROOT / part) for part in ("layers/shared", "functions/chat")
-            ),
-            "LOG_LEVEL": "WARNING",
-        },
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    after_init, incomplete, status, after_warm_up = json.loads(
-        completed.stdout.strip().splitlines()[-1]
-    )
+    after_init, incomplete, status, after_warm_up = run_fresh(CHILD, "functions/chat")
     assert after_init == ["agents"]
     assert incomplete == []  # the SDK builds a TypeAdapter of them per request
     assert status == 200

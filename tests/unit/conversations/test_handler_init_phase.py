@@ -7,12 +7,7 @@ heaviest libraries load.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
-from tests.support.paths import REPO_ROOT
+from tests.support.fresh_process import run_fresh
 from tests.support.tokens import TEST_JWT_SECRET
 
 CHILD = """
@@ -36,24 +31,14 @@ print(json.dumps(seen))
 
 
 def test_importing_the_handler_runs_its_init_with_the_collector_paused() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-c", CHILD],
-        capture_output=True,
-        text=True,
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": os.pathsep.join(
-                str(REPO_ROOT / part) for part in ("layers/shared", "functions/conversations")
-            ),
+    seen = run_fresh(
+        CHILD,
+        "functions/conversations",
+        {
             "JWT_SECRET": TEST_JWT_SECRET,
             "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none",
-            "LOG_LEVEL": "WARNING",
         },
-        timeout=120,
-        check=False,
     )
-    assert completed.returncode == 0, completed.stderr
-    seen = json.loads(completed.stdout.strip().splitlines()[-1])
     assert seen["enabled_at_start"]
     assert seen["while_loading"] == {
         "sqlalchemy": False,
