@@ -3,9 +3,9 @@
 Importing a function's libraries builds a few hundred thousand objects that live as long as the
 sandbox (modules, classes, pydantic schemas: about 360,000 for the chat function, 180,000 for
 the CRUD one) and almost no garbage (about 1,500 cyclic objects). With the collector on, every
-700 allocations start a collection, and every hundredth of those walks the whole heap built so
-far: measured with ``python -m bench.cold_start``, about a quarter of a second of the chat
-function's cold start and 45 ms of the CRUD function's, spent finding nothing.
+700 net allocations start a young collection, and as the heap grows full collections walk all
+of it again and again: measured with ``python -m bench.cold_start``, about a quarter of a second
+of the chat function's cold start and 45 ms of the CRUD function's, spent finding nothing.
 
 So an entry point pauses the collector first thing (:func:`pause_collector`) and, once init is
 done, :func:`end_init_phase` freezes what init built (``gc.freeze``: moved to the permanent
@@ -46,9 +46,6 @@ def end_init_phase() -> None:
         gc.enable()
         _paused_by_us = False
         _froze_init = True
-
-
-_froze_init = False
 
 
 @contextmanager
