@@ -26,21 +26,7 @@ from typing import Any
 
 from chatkit_backend.init_phase import init_phase
 
-
-def tracing_enabled() -> bool:
-    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() in ("1", "true", "yes")
-    return bool(os.environ.get("AWS_XRAY_DAEMON_ADDRESS")) and not disabled
-
-
-def _wire(function: Any) -> Any:
-    """Powertools on the handler: the Lambda context in every log line, and X-Ray if active."""
-    wrapped = observability.logger.inject_lambda_context(function)
-    if tracing_enabled():
-        wrapped = observability.tracer.capture_lambda_handler(wrapped, capture_response=False)
-    return wrapped
-
-
-with init_phase():  # all of init: the collector pauses while the libraries load, the app is built
+with init_phase():  # the collector pauses while the libraries load and the app is built
     from chatkit_backend import observability
     from chatkit_backend.auth import build_authenticator
     from chatkit_backend.db import get_database
@@ -56,10 +42,25 @@ with init_phase():  # all of init: the collector pauses while the libraries load
     app = create_app(authenticator=authenticator, database=database, settings=settings)
     asgi_handler = Mangum(app, lifespan="off")
 
-    @_wire
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        """The function URL event in, the function URL response out."""
-        return asgi_handler(event, context)
 
-    before_snapshot, after_restore = register_hooks(handler, database, settings, authenticator)
-    """SnapStart hooks (:mod:`conversations_app.snapstart`); only SnapStart ever calls them."""
+def tracing_enabled() -> bool:
+    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() in ("1", "true", "yes")
+    return bool(os.environ.get("AWS_XRAY_DAEMON_ADDRESS")) and not disabled
+
+
+def _wire(function: Any) -> Any:
+    """Powertools on the handler: the Lambda context in every log line, and X-Ray if active."""
+    wrapped = observability.logger.inject_lambda_context(function)
+    if tracing_enabled():
+        wrapped = observability.tracer.capture_lambda_handler(wrapped, capture_response=False)
+    return wrapped
+
+
+@_wire
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The function URL event in, the function URL response out."""
+    return asgi_handler(event, context)
+
+
+before_snapshot, after_restore = register_hooks(handler, database, settings, authenticator)
+"""SnapStart hooks (:mod:`conversations_app.snapstart`); only SnapStart ever calls them."""
