@@ -257,12 +257,6 @@ def run_program(
     return result
 
 
-def run_once(
-    program: str, stdin: str, function_dir: str, database_url: str, root: Path = ROOT
-) -> Run:
-    return as_run(run_child(program, stdin, function_dir, database_url, root=root))
-
-
 def as_run(result: dict[str, Any]) -> Run:
     if result["status"] != 200:
         raise RuntimeError(f"first request answered {result['status']}")
@@ -280,14 +274,14 @@ class BuiltSandboxes:
         self._functions = self._checks.load_functions(sizes.BUILD_DIR)
         self._runtime = self._checks.Runtime(scratch / "runtime", self._checks.find_python312())
 
-    def run_once(self, program: str, stdin: str, logical_id: str, database_url: str) -> Run:
+    def run_target(self, target: tuple[str, Callable[[], str], str], database_url: str) -> Run:
+        """One run of a :data:`BUILT_TARGETS` entry."""
+        program, make_input, logical_id = target
         environment = self._runtime.environment(
             self._functions[logical_id], **child_settings(database_url)
         )
-        for secret in ("DATABASE_SECRET_ARN", "OPENAI_API_KEY", "OPENAI_API_KEY_SECRET_ARN"):
-            environment.pop(secret, None)  # the child gets the database URL and secret directly
         interpreter = [str(self._runtime.python), "-s"]
-        return as_run(run_program(interpreter, program, stdin, environment))
+        return as_run(run_program(interpreter, program, make_input(), environment))
 
 
 def median_run(runs: list[Run]) -> Run:
@@ -356,7 +350,7 @@ def measure(database_url: str, runs: int, compare_tree: Path | None = None) -> d
         if sizes.is_built():
             built = BuiltSandboxes(Path(scratch))
             plan += [
-                (name, partial(run_built_target, built, target, database_url))
+                (name, partial(built.run_target, target, database_url))
                 for name, target in BUILT_TARGETS.items()
             ]
         results: dict[str, list[Run]] = {name: [] for name, _ in plan}
@@ -367,15 +361,9 @@ def measure(database_url: str, runs: int, compare_tree: Path | None = None) -> d
 
 
 def run_target(target: tuple[str, Callable[[], str], str], root: Path, database_url: str) -> Run:
+    """One run of a :data:`TARGETS` entry from the checkout at ``root``."""
     program, make_input, function_dir = target
-    return run_once(program, make_input(), function_dir, database_url, root=root)
-
-
-def run_built_target(
-    built: BuiltSandboxes, target: tuple[str, Callable[[], str], str], database_url: str
-) -> Run:
-    program, make_input, logical_id = target
-    return built.run_once(program, make_input(), logical_id, database_url)
+    return as_run(run_child(program, make_input(), function_dir, database_url, root=root))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -58,6 +58,9 @@ JWT_SECRET = secrets.token_urlsafe(48)
 USER_ID = "artifact-check-user"
 ADAPTER_ONLY = ("AWS_LAMBDA_EXEC_WRAPPER", "AWS_LWA_")
 """Environment of the Lambda Web Adapter, which does not run here (uvicorn serves directly)."""
+SECRET_REFERENCES = ("DATABASE_SECRET_ARN", "OPENAI_API_KEY", "OPENAI_API_KEY_SECRET_ARN")
+"""Template settings a local run goes without: it gets the database URL and the JWT secret
+directly, and no model key (the references would send it to Secrets Manager)."""
 MARK = "\x1eRESULT "
 
 # One warm "sandbox": import the handler once, then invoke it for each JSON event on stdin.
@@ -201,11 +204,12 @@ class Runtime:
         self.stdlib = paths.stdout.strip()
 
     def environment(self, function: BuiltFunction, **overrides: str) -> dict[str, str]:
-        """What Lambda gives the function: its configuration plus the runtime's variables."""
+        """What Lambda gives the function: its configuration (less :data:`SECRET_REFERENCES`)
+        plus the runtime's variables."""
         env = {
             key: value
             for key, value in function.environment.items()
-            if not key.startswith(ADAPTER_ONLY)
+            if not key.startswith(ADAPTER_ONLY) and key not in SECRET_REFERENCES
         }
         env.update(
             PATH=f"{self.bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin",
@@ -365,7 +369,6 @@ def custom_resource_event(request_type: str, url: str) -> dict[str, Any]:
 
 def check_migration(runtime: Runtime, function: BuiltFunction, database_url: str) -> None:
     env = runtime.environment(function, DATABASE_URL=database_url)
-    env.pop("DATABASE_SECRET_ARN", None)
     with response_server() as (url, received), sandbox(runtime, function, env) as box:
         box.invoke(custom_resource_event("Create", url))
         created = _single(received, "Create")
@@ -424,7 +427,6 @@ def check_conversations(runtime: Runtime, function: BuiltFunction, database_url:
     if unplanned:
         raise CheckFailed(f"no expectation for events: {', '.join(sorted(unplanned))}")
     env = runtime.environment(function, DATABASE_URL=database_url, JWT_SECRET=JWT_SECRET)
-    env.pop("DATABASE_SECRET_ARN", None)
     subs = {"REPLACE_WITH_JWT": mint_token()}
     with sandbox(runtime, function, env) as box:
         for _ in range(20):  # a full first page (limit=20 in list.json) so a cursor follows
@@ -457,8 +459,6 @@ def check_chat(runtime: Runtime, function: BuiltFunction, database_url: str) -> 
     env = runtime.environment(
         function, DATABASE_URL=database_url, JWT_SECRET=JWT_SECRET, PORT=str(port)
     )
-    for key in ("DATABASE_SECRET_ARN", "OPENAI_API_KEY", "OPENAI_API_KEY_SECRET_ARN"):
-        env.pop(key, None)
     script = function.code_dir / function.handler
     if not os.access(script, os.X_OK):
         raise CheckFailed(f"{function.handler} is not executable in the build")
