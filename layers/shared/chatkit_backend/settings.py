@@ -18,6 +18,19 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 StringList = Annotated[list[str], NoDecode]
 """A list read from one variable as ``a,b`` or as a JSON list (see ``_split_list``)."""
 
+DEFAULT_ATTACHMENT_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/webp",
+    "image/gif",
+    "application/pdf",
+    "text/plain",
+    "text/markdown",
+    "text/csv",
+    "application/json",
+)
+"""What an attachment may be by default: images the model APIs read, PDF, and text-like files."""
+
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 """Repository root when running from a checkout (meaningless inside a Lambda layer)."""
 
@@ -63,7 +76,7 @@ class Settings(BaseSettings):
         description="Disable server-side prepared statements (RDS Proxy, PgBouncer).",
     )
     data_dir: Path = Field(
-        default=PROJECT_ROOT / "data", description="Where the embedded SQLite database lives."
+        default=PROJECT_ROOT / "data", description="Where the embedded SQLite database and local attachment files live."
     )
 
     # --- auth ---------------------------------------------------------------------------------
@@ -122,10 +135,50 @@ class Settings(BaseSettings):
         default_factory=list, description="Tool names allowed from the extra MCP servers."
     )
 
+    # --- attachments --------------------------------------------------------------------------
+    attachments_bucket: str | None = Field(
+        default=None,
+        description="S3 bucket holding attachment bytes (uploaded by presigned PUT). Unset: "
+        "files under DATA_DIR/attachments, uploaded through the local server's signed route.",
+    )
+    max_attachment_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1, description="Largest attachment accepted, in bytes."
+    )
+    attachment_types: StringList = Field(
+        default_factory=lambda: list(DEFAULT_ATTACHMENT_TYPES),
+        description="MIME types an attachment may have. JSON list or comma list.",
+    )
+    attachment_upload_seconds: int = Field(
+        default=300, ge=10, le=3600, description="Lifetime of an upload URL."
+    )
+    attachment_preview_seconds: int = Field(
+        default=3600, ge=10, le=7 * 24 * 3600, description="Lifetime of a preview URL."
+    )
+    attachment_unsent_days: int = Field(
+        default=1,
+        ge=1,
+        description="Attachments created but never sent are deleted after this many days "
+        "(the bucket's lifecycle rule; locally the dev server's sweep).",
+    )
+    attachment_model_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1,
+        description="Most attachment bytes sent to the model in one request; a message whose "
+        "attachments exceed it is refused (413).",
+    )
+    attachment_model_messages: int = Field(
+        default=3,
+        ge=1,
+        description="User messages, newest first, whose attachments the model gets as bytes "
+        "(older ones are described by name).",
+    )
+
     # --- runtime ------------------------------------------------------------------------------
     stage: str = Field(default="local", description="Deployment stage name (local, dev, ...).")
 
-    @field_validator("cors_allow_origins", "mcp_servers", "mcp_allowed_tools", mode="before")
+    @field_validator(
+        "cors_allow_origins", "mcp_servers", "mcp_allowed_tools", "attachment_types", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         """``["a", "b"]`` (JSON) or ``a,b``: the template passes CloudFormation's comma lists."""

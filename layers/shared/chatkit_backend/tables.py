@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
@@ -138,11 +139,20 @@ class ThreadItemRow(SQLModel, table=True):
 
 
 class AttachmentRow(SQLModel, table=True):
-    """Attachment metadata (``data`` is the ChatKit ``Attachment``); file bytes live elsewhere."""
+    """Attachment metadata (``data`` is the ChatKit ``Attachment``); the bytes live in S3 or
+    under ``DATA_DIR`` (:mod:`chatkit_backend.attachments`). ``stored_at``: when the uploaded
+    bytes were checked and moved into place (NULL until the attachment is first sent)."""
 
     __tablename__ = "attachments"
     __table_args__ = (
         UniqueConstraint("user_id", "id"),
+        Index("ix_attachments_user_thread", "user_id", "thread_id"),
+        Index(
+            "ix_attachments_unsent",
+            "created_at",
+            postgresql_where=text("thread_id IS NULL"),
+            sqlite_where=text("thread_id IS NULL"),
+        ),
         # Attached metadata goes with its thread; unattached rows (thread_id NULL) are not bound.
         ForeignKeyConstraint(
             ["user_id", "thread_id"],
@@ -156,6 +166,7 @@ class AttachmentRow(SQLModel, table=True):
     id: str = Field(sa_type=String(128), nullable=False)
     thread_id: str | None = Field(default=None, sa_type=String(128))
     created_at: datetime = _timestamp()
+    stored_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     data: dict[str, Any] = Field(sa_type=JsonDocument, nullable=False)
 
 
