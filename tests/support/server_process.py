@@ -18,7 +18,17 @@ import httpx
 
 from tests.support.paths import REPO_ROOT
 
-IGNORED_ENVIRONMENT = ("JWT_", "DATABASE_", "OPENAI_", "MCP_", "CORS_", "MODEL", "STAGE")
+IGNORED_ENVIRONMENT = (
+    "JWT_",
+    "DATABASE_",
+    "OPENAI_",
+    "MCP_",
+    "CORS_",
+    "MODEL",
+    "STAGE",
+    "ATTACHMENT",
+    "MAX_ATTACHMENT",
+)
 """The developer's own settings never leak into a test's server: it gets only ``env``."""
 
 

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
+from chatkit_backend.attachments import AttachmentFiles, install_local_attachment_routes
 from chatkit_backend.auth import Authenticator, build_authenticator
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database, get_database
@@ -55,9 +56,14 @@ class LazyChatService:
     """Builds the :class:`ChatService` once, on the first :meth:`get` (see the module docstring)."""
 
     def __init__(
-        self, settings: Settings, database: Database | None, agents: "AgentSource | None"
+        self,
+        settings: Settings,
+        database: Database | None,
+        agents: "AgentSource | None",
+        files: AttachmentFiles,
     ) -> None:
         self._settings = settings
+        self._files = files
         self._database = database
         self._agents = agents
         self._service: ChatService | None = None
@@ -69,7 +75,7 @@ class LazyChatService:
 
             self._database = database = self._database or get_database()
             self._agents = agents = self._agents or AgentFactory(self._settings, database)
-            self._service = ChatService.build(self._settings, database, agents)
+            self._service = ChatService.build(self._settings, database, agents, self._files)
         return self._service
 
     @property
@@ -97,7 +103,8 @@ def create_app(
     """The chat app. Defaults: process settings, process database, JWT auth, the real agent."""
     settings = settings or get_settings()
     authenticator = authenticator or build_authenticator(settings)
-    chat_service = LazyChatService(settings, database, agent_factory)
+    files = AttachmentFiles.from_settings(settings)
+    chat_service = LazyChatService(settings, database, agent_factory, files)
     User = Annotated[Caller, Depends(current_user(authenticator))]
 
     @asynccontextmanager
@@ -110,6 +117,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    install_local_attachment_routes(app, files)
     app.add_middleware(RequestLogMiddleware)
 
     install_snapstart_routes(app, SnapStartHooks(settings, authenticator, chat_service))

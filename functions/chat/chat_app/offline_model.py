@@ -49,6 +49,10 @@ from openai.types.responses import (
 )
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
+from .attachments import ATTACHMENT_MARK, EARLIER_MARK
+
+ATTACHMENT_MARKS = (ATTACHMENT_MARK, EARLIER_MARK)
+
 MODEL_NAME = "offline"
 PREFIX = "(Offline model)"
 """Every answer starts with this, so nobody mistakes it for a real model."""
@@ -231,13 +235,44 @@ def _as_dict(item: Any) -> Mapping[str, Any]:
 
 
 def _message_text(content: Any) -> str:
-    """Text of a message content or a tool output: a string or a list of text parts."""
+    """Text of a message content or a tool output: a string or a list of text parts (the lines
+    naming attachments left out: they are read by :func:`acknowledge_attachments`)."""
     if isinstance(content, str):
         return content
     if isinstance(content, Iterable):
-        parts = (_as_dict(part) for part in content)
-        return "".join(str(part.get("text", "")) for part in parts)
+        texts = (str(_as_dict(part).get("text", "")) for part in content)
+        return "".join(text for text in texts if not text.startswith(ATTACHMENT_MARKS))
     return ""
+
+
+def acknowledge_attachments(items: str | Sequence[TResponseInputItem]) -> str | None:
+    """A sentence naming the attachments of the last user message (name, type, size; the first
+    line of a text file), so the local server shows what the model received. None without."""
+    if isinstance(items, str):
+        return None
+    noted: list[str] = []
+    for raw in items:
+        item = _as_dict(raw)
+        if item.get("role") != "user" or not isinstance(item.get("content"), list):
+            continue
+        texts = [str(_as_dict(part).get("text", "")) for part in item["content"]]
+        if _message_text(item["content"]).startswith(CHATKIT_CONTEXT_PREFIXES):
+            continue
+        noted = []
+        for text in texts:
+            if text.startswith(ATTACHMENT_MARK):
+                header, _, body = text.partition("\n")
+                note = header[len(ATTACHMENT_MARK) : -1]
+                first_line = body.strip().splitlines()[0] if body.strip() else ""
+                if first_line:
+                    note += f', first line "{_truncate(first_line, ECHO_MAX_CHARS)}"'
+                noted.append(note)
+            elif text.startswith(EARLIER_MARK):
+                noted.append(text[len(EARLIER_MARK) :].split(":", 1)[0] + " (sent earlier)")
+    if not noted:
+        return None
+    count = "1 attachment" if len(noted) == 1 else f"{len(noted)} attachments"
+    return f"{PREFIX} I received {count}: " + "; ".join(noted) + "."
 
 
 def _json_object(text: Any) -> dict[str, Any]:
@@ -436,6 +471,8 @@ class OfflineModel(Model):
         offered = model_settings.tool_choice != "none"
         tool_names = {str(getattr(tool, "name", "")) for tool in tools} if offered else set()
         reply = plan_reply(read_turn(input), tool_names)
+        if isinstance(reply, str) and (note := acknowledge_attachments(input)):
+            reply = f"{note} {reply.removeprefix(PREFIX).lstrip()}"
         if isinstance(reply, ToolCall):
             arguments = json.dumps(reply.arguments, separators=(",", ":"))
             call_id = new_id("call")

@@ -60,6 +60,7 @@ from openai.types.responses.response_function_tool_call_param import (
 from openai.types.responses.response_input_item_param import FunctionCallOutput
 from pydantic import TypeAdapter, ValidationError
 
+from .attachments import MessageAttachments, ModelAttachments
 from .cancellation import shielded
 from .streaming import AgentSource, AgentTurn, TurnSettings
 
@@ -86,8 +87,12 @@ class ToolCallConverter(ThreadItemConverter):
     The SDK's converter does not replay server-side tool calls; this one turns each stored
     :class:`ToolCallRecord` back into the ``function_call`` + ``function_call_output`` pair the
     model produced and saw, so the next turn knows what its tools did (and which task ids exist).
-    Attachments are described in text: this backend keeps their metadata, not their bytes.
+    A user message carries its attachments as :class:`~chat_app.attachments.ModelAttachments`
+    decides: the bytes for recent messages, a description for older ones.
     """
+
+    def __init__(self, attachments: ModelAttachments | None = None) -> None:
+        self.attachments = attachments or ModelAttachments()
 
     async def hidden_context_to_input(
         self, item: HiddenContextItem
@@ -129,12 +134,25 @@ class ToolCallConverter(ThreadItemConverter):
             return None
         return EasyInputMessageParam(type="message", role="assistant", content=text)
 
-    async def attachment_to_message_content(self, attachment: Attachment) -> Any:
-        return ResponseInputTextParam(
-            type="input_text",
-            text=f"[The user attached {attachment.name!r} ({attachment.mime_type}); "
-            "its contents are not available to you.]",
+    async def user_message_to_input(
+        self, item: UserMessageItem, is_last_message: bool = True
+    ) -> TResponseInputItem | list[TResponseInputItem] | None:
+        """The SDK's conversion, with each attachment as a naming line and its content (the
+        SDK's hook gives an attachment one part only)."""
+        converted = await super().user_message_to_input(
+            item.model_copy(update={"attachments": []}), is_last_message
         )
+        if not item.attachments or not isinstance(converted, list) or not converted:
+            return converted
+        message: Any = converted[0]
+        message["content"] = [
+            *message["content"],
+            *(part for each in item.attachments for part in self.attachments.parts(each)),
+        ]
+        return converted
+
+    async def attachment_to_message_content(self, attachment: Attachment) -> Any:
+        return self.attachments.parts(attachment)[-1]
 
     async def tag_to_message_content(self, tag: UserMessageTagContent) -> Any:
         return ResponseInputTextParam(
@@ -150,7 +168,9 @@ class ChatServer(ChatKitServer[Caller]):
         self.postgres = store
         self.agents = agents
         self.settings = settings
-        self.converter = ToolCallConverter()
+        self.message_attachments = (
+            MessageAttachments(store, store.files) if store.files is not None else None
+        )
 
     async def check(self, request: StreamingReq | NonStreamingReq, caller: Caller) -> None:
         """Refuse, before anything is written or streamed, what the SDK would get wrong.
@@ -162,10 +182,12 @@ class ChatServer(ChatKitServer[Caller]):
         match request:
             case ThreadsCreateReq():
                 self._check_message(request.params.input)
-                for attachment_id in request.params.input.attachments:
-                    await self.store.load_attachment(attachment_id, caller)
+                await self._check_attachments(request.params.input, None, caller)
             case ThreadsAddUserMessageReq():
                 self._check_message(request.params.input)
+                await self._check_attachments(
+                    request.params.input, request.params.thread_id, caller
+                )
             case ThreadsRetryAfterItemReq():
                 item = await self.store.load_item(
                     request.params.thread_id, request.params.item_id, caller
@@ -186,6 +208,15 @@ class ChatServer(ChatKitServer[Caller]):
                 await self.store.load_thread(request.params.thread_id, caller)
                 raise unknown_action(request.params.action)
 
+    async def _check_attachments(
+        self, message: UserMessageInput, thread_id: str | None, caller: Caller
+    ) -> None:
+        if not message.attachments:
+            return
+        if self.message_attachments is None:
+            raise BadRequest("Attachments are not enabled on this server")
+        await self.message_attachments.check(message, thread_id, caller)
+
     def _check_message(self, message: UserMessageInput) -> None:
         length = sum(len(part.text) for part in message.content)
         if length > self.settings.max_message_chars:
@@ -204,14 +235,19 @@ class ChatServer(ChatKitServer[Caller]):
         if input_user_message is not None and not thread.title:
             # The SDK saves the thread and sends thread.updated when it sees the change.
             thread.title = title_from(input_user_message)
+        history = await self.history(thread, input_user_message, caller)
+        files = self.postgres.files
+        attachments = (
+            await ModelAttachments.for_history(files, history, caller)
+            if files is not None
+            else None
+        )
         turn = AgentTurn(
             agents=self.agents,
             store=self.postgres,
             thread=thread,
             caller=caller,
-            input_items=await self.converter.to_agent_input(
-                await self.history(thread, input_user_message, caller)
-            ),
+            input_items=await ToolCallConverter(attachments).to_agent_input(history),
             settings=TurnSettings(
                 max_turns=self.settings.agent_max_turns,
                 timeout_seconds=self.settings.agent_turn_timeout_seconds,

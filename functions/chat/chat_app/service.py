@@ -20,6 +20,7 @@ from chatkit.server import NonStreamingResult
 from chatkit.store import NotFoundError
 from chatkit.types import ChatKitReq, StreamOptionsEvent, ThreadStreamEvent, is_streaming_req
 from chatkit.types import ErrorEvent as ChatKitErrorEvent
+from chatkit_backend.attachments import AttachmentFiles
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.errors import BadRequest, NotFound
@@ -55,10 +56,17 @@ class ChatService:
         self.server = server
 
     @classmethod
-    def build(cls, settings: Settings, database: Database, agents: AgentSource) -> ChatService:
+    def build(
+        cls,
+        settings: Settings,
+        database: Database,
+        agents: AgentSource,
+        files: AttachmentFiles | None = None,
+    ) -> ChatService:
         """The service, the ChatKit request models completed (:data:`SDK_REQUEST_MODELS`)."""
         complete_models(SDK_REQUEST_MODELS)
-        return cls(ChatServer(PostgresStore(database), agents, settings))
+        files = files or AttachmentFiles.from_settings(settings)
+        return cls(ChatServer(PostgresStore(database, files), agents, settings))
 
     async def chatkit(self, body: bytes, caller: Caller) -> Response:
         """``POST /chatkit``: ChatKit protocol when the body has ``type``, else the simple one."""

@@ -15,6 +15,7 @@ local dev server adds it around the apps it serves.
 from typing import Annotated, Any
 
 from chatkit_backend import observability
+from chatkit_backend.attachments import AttachmentFiles, install_local_attachment_routes
 from chatkit_backend.auth import Authenticator
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database, get_database
@@ -168,7 +169,7 @@ def conversations_router(service: ConversationService, authenticator: Authentica
     async def delete_conversation(
         user: User, conversation_id: ConversationId
     ) -> DeletedConversation:
-        """Delete the conversation and all its messages."""
+        """Delete the conversation, all its messages and their attachments' bytes."""
         deleted = await service.delete(user, conversation_id)
         _count("ConversationDeleted")
         return deleted
@@ -189,7 +190,8 @@ def create_app(
 ) -> FastAPI:
     """The conversations app; ``database`` and ``settings`` default to the process-wide ones."""
     settings = settings or get_settings()
-    service = ConversationService(database or get_database())
+    files = AttachmentFiles.from_settings(settings)
+    service = ConversationService(database or get_database(), files)
     app = FastAPI(
         title="Conversations API",
         version="1.0.0",
@@ -205,5 +207,6 @@ def create_app(
 
     app.include_router(conversations_router(service, authenticator))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    install_local_attachment_routes(app, files)
     app.add_middleware(observability.RequestLogMiddleware)
     return app

@@ -1,7 +1,8 @@
 """The conversations function's SQL: every statement over ``threads`` and ``thread_items``.
 
 Every statement is scoped by the caller's user id. Reads select only the plain columns the REST
-view needs (never the item JSON); paging is keyset paging on the schema's indexes:
+view needs (of the item JSON, only a message's ``attachments`` list); paging is keyset paging on
+the schema's indexes:
 conversations by ``(user_id, updated_at, pk)`` newest first, messages by
 ``(user_id, thread_id, created_at, pk)`` oldest first. Writes keep the thread's ChatKit JSON
 (``data``, the source of truth the ChatKit store reads) in step with the plain columns.
@@ -33,6 +34,7 @@ MESSAGE_COLUMNS = (
     ITEMS.c.content_text,
     ITEMS.c.created_at,
     ITEMS.c.tool_calls,
+    ITEMS.c.data["attachments"].label("attachments"),
     ITEMS.c.pk,
 )
 

@@ -29,14 +29,28 @@ class ToolCall(BaseModel):
     error: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
+class MessageAttachment(BaseModel):
+    """A file or image the user sent with a message; an image has a signed, expiring preview."""
+
+    id: str
+    name: str
+    mime_type: str
+    size: int
+    preview_url: str | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
 class Message(BaseModel):
-    """One message; ``tool_calls`` is present only on ``role="tool"`` messages."""
+    """One message; ``tool_calls`` is present only on ``role="tool"`` messages, ``attachments``
+    only on user messages that have some."""
 
     id: str
     role: MessageRole
     content: str
     created_at: datetime
     tool_calls: list[ToolCall] | None = Field(default=None, exclude_if=lambda value: value is None)
+    attachments: list[MessageAttachment] | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
 
 
 class ConversationPage(BaseModel):

@@ -8,8 +8,11 @@ API and costs a scan of every skipped row; ``after`` (a cursor) costs the same a
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
+from typing import Any
 
+from chatkit_backend.attachments import AttachmentFiles
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.errors import BadRequest, NotFound
@@ -24,6 +27,7 @@ from .schemas import (
     ConversationWithMessages,
     DeletedConversation,
     Message,
+    MessageAttachment,
     MessagePage,
 )
 
@@ -36,8 +40,9 @@ CONVERSATION_NOT_FOUND = "Conversation not found"
 class ConversationService:
     """Conversation CRUD for one process; every method is scoped by the caller's user id."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, files: AttachmentFiles | None = None) -> None:
         self.database = database
+        self.files = files
 
     async def list(
         self,
@@ -73,7 +78,7 @@ class ConversationService:
         """The conversation and its first ``limit`` messages (one short transaction)."""
         async with self.database.session() as session:
             row = await _find(session, caller, conversation_id)
-            messages = await _message_page(session, caller, conversation_id, limit, None)
+            messages = await self._message_page(session, caller, conversation_id, limit, None)
         return ConversationWithMessages(
             **_conversation(row).model_dump(),
             messages=messages.messages,
@@ -91,7 +96,7 @@ class ConversationService:
         cursor = decode_cursor("messages", after) if after is not None else None
         async with self.database.session() as session:
             await _find(session, caller, conversation_id)
-            return await _message_page(session, caller, conversation_id, limit, cursor)
+            return await self._message_page(session, caller, conversation_id, limit, cursor)
 
     async def create(self, caller: Caller, title: str | None = None) -> Conversation:
         """A new, empty thread, readable by the ChatKit store like one the chat created."""
@@ -106,12 +111,68 @@ class ConversationService:
         return _conversation(row)
 
     async def delete(self, caller: Caller, conversation_id: str) -> DeletedConversation:
-        """Delete the thread with its items; a missing (or foreign) one is a 404, every time."""
+        """Delete the thread with its items; a missing (or foreign) one is a 404, every time.
+
+        Its attachments' bytes go first: if that fails the conversation is still there, and
+        the delete can simply be retried.
+        """
+        if self.files is not None:
+            await self.files.delete_thread(self.database, caller.user_id, conversation_id)
         async with self.database.session() as session:
             deleted = await queries.delete_conversation(session, caller.user_id, conversation_id)
         if not deleted:
             raise NotFound(CONVERSATION_NOT_FOUND)
         return DeletedConversation(id=conversation_id)
+
+    async def _message_page(
+        self,
+        session: AsyncSession,
+        caller: Caller,
+        conversation_id: str,
+        limit: int,
+        cursor: tuple[datetime, int] | None,
+    ) -> MessagePage:
+        rows = await queries.message_rows(
+            session, caller.user_id, conversation_id, limit + 1, cursor
+        )
+        page, more = rows[:limit], len(rows) > limit
+        return MessagePage(
+            messages=[
+                Message(
+                    id=row.id,
+                    role=row.role,
+                    content=row.content_text or "",
+                    created_at=row.created_at,
+                    tool_calls=row.tool_calls,
+                    attachments=self._attachments(caller, row.attachments),
+                )
+                for row in page
+            ],
+            next_cursor=(
+                encode_cursor("messages", page[-1].created_at, page[-1].pk) if more else None
+            ),
+        )
+
+    def _attachments(self, caller: Caller, stored: Any) -> builtins.list[MessageAttachment] | None:
+        """A message's attachments as the REST view shows them; images with a fresh preview."""
+        if not isinstance(stored, list) or not stored:
+            return None
+        shown: builtins.list[MessageAttachment] = []
+        for entry in stored:
+            if not isinstance(entry, dict):
+                continue
+            attachment = MessageAttachment(
+                id=str(entry.get("id")),
+                name=str(entry.get("name")),
+                mime_type=str(entry.get("mime_type")),
+                size=int((entry.get("metadata") or {}).get("size") or 0),
+            )
+            if entry.get("type") == "image" and self.files is not None:
+                attachment.preview_url = self.files.preview_url(
+                    caller.user_id, attachment.id, attachment.mime_type, True
+                )
+            shown.append(attachment)
+        return shown or None
 
 
 async def _find(session: AsyncSession, caller: Caller, conversation_id: str) -> AnyRow:
@@ -119,30 +180,6 @@ async def _find(session: AsyncSession, caller: Caller, conversation_id: str) -> 
     if row is None:
         raise NotFound(CONVERSATION_NOT_FOUND)
     return row
-
-
-async def _message_page(
-    session: AsyncSession,
-    caller: Caller,
-    conversation_id: str,
-    limit: int,
-    cursor: tuple[datetime, int] | None,
-) -> MessagePage:
-    rows = await queries.message_rows(session, caller.user_id, conversation_id, limit + 1, cursor)
-    page, more = rows[:limit], len(rows) > limit
-    return MessagePage(
-        messages=[
-            Message(
-                id=row.id,
-                role=row.role,
-                content=row.content_text or "",
-                created_at=row.created_at,
-                tool_calls=row.tool_calls,
-            )
-            for row in page
-        ],
-        next_cursor=encode_cursor("messages", page[-1].created_at, page[-1].pk) if more else None,
-    )
 
 
 def _conversation(row: AnyRow) -> Conversation:

@@ -76,7 +76,8 @@ class Settings(BaseSettings):
         description="Disable server-side prepared statements (RDS Proxy, PgBouncer).",
     )
     data_dir: Path = Field(
-        default=PROJECT_ROOT / "data", description="Where the embedded SQLite database and local attachment files live."
+        default=PROJECT_ROOT / "data",
+        description="Where the embedded SQLite database and local attachment files live.",
     )
 
     # --- auth ---------------------------------------------------------------------------------

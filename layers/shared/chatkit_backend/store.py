@@ -16,12 +16,14 @@ from chatkit.store import AttachmentStore, NotFoundError, Store, StoreItemType
 from chatkit.types import (
     Attachment,
     AttachmentCreateParams,
+    AttachmentUploadDescriptor,
     FeedbackKind,
     FileAttachment,
     ImageAttachment,
     Page,
     ThreadItem,
     ThreadMetadata,
+    UserMessageItem,
 )
 from pydantic import AnyUrl, TypeAdapter
 from sqlalchemy import (
@@ -42,8 +44,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from .attachments import AttachmentFiles, StoredAttachment
 from .caller import Caller
 from .db import Database
+from .errors import BadRequest
 from .ids import new_id
 from .item_projection import project_item
 from .tables import ATTACHMENTS, ITEMS, THREADS, utcnow
@@ -52,12 +56,12 @@ ITEM_ADAPTER: TypeAdapter[ThreadItem] = TypeAdapter(ThreadItem)
 ATTACHMENT_ADAPTER: TypeAdapter[Attachment] = TypeAdapter(Attachment)
 
 PREVIEW_URL_SCHEME = "attachment"
+"""Stored ``preview_url`` of image attachments: ``attachment://<id>``, a stable name; every load
+replaces it with a fresh signed URL (:class:`~chatkit_backend.attachments.AttachmentFiles`)."""
 
 MAX_PAGE_SIZE = 100
 """Largest page any caller gets: a ChatKit ``threads.list``/``items.list`` limit is the client's
 to choose, and a huge one must not make the function load a whole history at once."""
-"""``preview_url`` of created image attachments: ``attachment://<id>``, a stable name, not a
-location. This backend keeps attachment metadata only; serving the bytes is out of scope."""
 
 Order = Literal["asc", "desc"]
 
@@ -65,8 +69,10 @@ Order = Literal["asc", "desc"]
 class PostgresStore(Store[Caller], AttachmentStore[Caller]):
     """ChatKit ``Store`` and ``AttachmentStore`` over :class:`~chatkit_backend.db.Database`."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, files: AttachmentFiles | None = None) -> None:
         self.database = database
+        self.files = files
+        """Attachment bytes; without them attachments are metadata only (store tests, tools)."""
         self._insert = pg_insert if database.dialect == "postgresql" else sqlite_insert
 
     # --- ids ------------------------------------------------------------------------------------
@@ -140,7 +146,11 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         )
 
     async def delete_thread(self, thread_id: str, context: Caller) -> None:
-        """One statement: the foreign key cascades to the items. Missing or foreign: no-op."""
+        """The thread's attachment bytes first (a failure leaves the thread to retry on), then
+        one statement: the foreign keys cascade to the items and attachments. Missing or
+        foreign: no-op."""
+        if self.files is not None:
+            await self.files.delete_thread(self.database, context.user_id, thread_id)
         statement = delete(THREADS).where(
             THREADS.c.user_id == context.user_id, THREADS.c.id == thread_id
         )
@@ -213,7 +223,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             data = (await session.execute(statement)).scalar_one_or_none()
         if data is None:
             raise NotFoundError(f"Item {item_id} not found")
-        return ITEM_ADAPTER.validate_python(data)
+        return self._shown_item(ITEM_ADAPTER.validate_python(data), context)
 
     async def load_thread_items(
         self,
@@ -232,7 +242,9 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             ITEMS, {"user_id": context.user_id, "thread_id": thread_id}, after, limit, order
         )
         return Page(
-            data=[ITEM_ADAPTER.validate_python(row.data) for row in rows],
+            data=[
+                self._shown_item(ITEM_ADAPTER.validate_python(row.data), context) for row in rows
+            ],
             has_more=has_more,
             after=rows[-1].id if has_more else None,
         )
@@ -276,42 +288,45 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
     # --- attachments ----------------------------------------------------------------------------
 
     async def create_attachment(self, input: AttachmentCreateParams, context: Caller) -> Attachment:
-        """Create and persist the metadata of a new attachment (an image for ``image/*``).
+        """A new attachment (an image for ``image/*``) with its upload instructions.
 
-        Only metadata is kept: ``upload_descriptor`` is None (there is no upload endpoint; the
-        SDK treats None as "already uploaded"), the declared size goes into ``metadata``, and an
-        image's ``preview_url`` is the stable ``attachment://<id>`` name.
+        Type and size are checked first (400/413: no URL is issued for what would be refused).
+        ``upload_descriptor`` is a signed ``PUT`` of exactly the declared size and type; an
+        image's ``preview_url`` a signed ``GET`` of the same bytes. The SDK saves the answer
+        (:meth:`save_attachment` keeps neither URL).
         """
-        attachment_id = self.generate_attachment_id(input.mime_type, context)
+        if self.files is None:
+            raise BadRequest("Attachments are not enabled on this server")
+        mime_type = self.files.policy.check_new(input.name, input.size, input.mime_type)
+        attachment_id = self.generate_attachment_id(mime_type, context)
+        target = self.files.upload_target(context.user_id, attachment_id, mime_type, input.size)
         fields: dict[str, Any] = {
             "id": attachment_id,
             "name": input.name,
-            "mime_type": input.mime_type,
-            "upload_descriptor": None,
+            "mime_type": mime_type,
+            "upload_descriptor": AttachmentUploadDescriptor(
+                url=AnyUrl(target.url), method=target.method, headers=target.headers
+            ),
             "metadata": {"size": input.size},
         }
-        attachment: Attachment
-        if input.mime_type.lower().startswith("image/"):
-            attachment = ImageAttachment(
-                **fields, preview_url=AnyUrl(f"{PREVIEW_URL_SCHEME}://{attachment_id}")
-            )
-        else:
-            attachment = FileAttachment(**fields)
-        await self.save_attachment(attachment, context)
-        return attachment
+        if mime_type.startswith("image/"):
+            preview = self.files.preview_url(context.user_id, attachment_id, mime_type, False)
+            return ImageAttachment(**fields, preview_url=AnyUrl(preview))
+        return FileAttachment(**fields)
 
     async def save_attachment(self, attachment: Attachment, context: Caller) -> None:
         """Upsert the attachment's metadata (the SDK re-saves it once it belongs to a thread).
 
-        An attachment bound to a thread that is missing or not the caller's raises
-        ``NotFoundError``; the metadata is deleted with its thread (foreign key cascade).
+        Stored without its upload instructions and with the stable preview name (URLs expire;
+        loads sign fresh ones). An attachment bound to a thread that is missing or not the
+        caller's raises ``NotFoundError``; the row is deleted with its thread (cascade).
         """
         statement = self._insert(ATTACHMENTS).values(
             user_id=context.user_id,
             id=attachment.id,
             thread_id=attachment.thread_id,
             created_at=utcnow(),
-            data=attachment.model_dump(mode="json"),
+            data=_stored_attachment(attachment).model_dump(mode="json"),
         )
         statement = statement.on_conflict_do_update(
             index_elements=[ATTACHMENTS.c.user_id, ATTACHMENTS.c.id],
@@ -324,22 +339,77 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             raise NotFoundError(f"Thread {attachment.thread_id} not found") from exc
 
     async def load_attachment(self, attachment_id: str, context: Caller) -> Attachment:
-        statement = select(ATTACHMENTS.c.data).where(
+        statement = select(ATTACHMENTS.c.data, ATTACHMENTS.c.stored_at).where(
             ATTACHMENTS.c.user_id == context.user_id, ATTACHMENTS.c.id == attachment_id
         )
         async with self.database.session() as session:
-            data = (await session.execute(statement)).scalar_one_or_none()
-        if data is None:
+            row = (await session.execute(statement)).first()
+        if row is None:
             raise NotFoundError(f"Attachment {attachment_id} not found")
-        return ATTACHMENT_ADAPTER.validate_python(data)
+        attachment = ATTACHMENT_ADAPTER.validate_python(row.data)
+        return self._shown(attachment, context, stored=row.stored_at is not None)
 
-    async def delete_attachment(self, attachment_id: str, context: Caller) -> None:
-        """Missing or foreign: no-op."""
-        statement = delete(ATTACHMENTS).where(
-            ATTACHMENTS.c.user_id == context.user_id, ATTACHMENTS.c.id == attachment_id
+    async def load_attachments(
+        self, attachment_ids: Sequence[str], context: Caller
+    ) -> dict[str, StoredAttachment]:
+        """The caller's rows among ``attachment_ids``, by id (one statement; foreign and missing
+        ids are simply absent)."""
+        if not attachment_ids:
+            return {}
+        statement = select(
+            ATTACHMENTS.c.id, ATTACHMENTS.c.thread_id, ATTACHMENTS.c.stored_at, ATTACHMENTS.c.data
+        ).where(ATTACHMENTS.c.user_id == context.user_id, ATTACHMENTS.c.id.in_(attachment_ids))
+        async with self.database.session() as session:
+            rows = (await session.execute(statement)).all()
+        return {
+            row.id: StoredAttachment(row.id, row.thread_id, row.stored_at is not None, row.data)
+            for row in rows
+        }
+
+    async def mark_stored(self, attachment_ids: Sequence[str], context: Caller) -> None:
+        """Record that these attachments' bytes are in place (one statement)."""
+        if not attachment_ids:
+            return
+        statement = (
+            update(ATTACHMENTS)
+            .where(
+                ATTACHMENTS.c.user_id == context.user_id,
+                ATTACHMENTS.c.id.in_(list(attachment_ids)),
+                ATTACHMENTS.c.stored_at.is_(None),
+            )
+            .values(stored_at=utcnow())
         )
         async with self.database.session() as session:
             await session.execute(statement)
+
+    async def delete_attachment(self, attachment_id: str, context: Caller) -> None:
+        """The row, then its bytes. Missing or foreign: no-op (the SDK calls this twice per
+        ``attachments.delete``, as attachment store and as store: only the first finds a row)."""
+        statement = (
+            delete(ATTACHMENTS)
+            .where(ATTACHMENTS.c.user_id == context.user_id, ATTACHMENTS.c.id == attachment_id)
+            .returning(ATTACHMENTS.c.id)
+        )
+        async with self.database.session() as session:
+            deleted = (await session.execute(statement)).first() is not None
+        if deleted and self.files is not None:
+            await self.files.delete_attachments(context.user_id, [attachment_id])
+
+    # --- attachment URLs ------------------------------------------------------------------------
+
+    def _shown(self, attachment: Attachment, context: Caller, *, stored: bool) -> Attachment:
+        """An attachment as a client sees it: an image's preview is a fresh signed URL."""
+        if self.files is None or not isinstance(attachment, ImageAttachment):
+            return attachment
+        url = self.files.preview_url(context.user_id, attachment.id, attachment.mime_type, stored)
+        return attachment.model_copy(update={"preview_url": AnyUrl(url)})
+
+    def _shown_item(self, item: ThreadItem, context: Caller) -> ThreadItem:
+        """A loaded item with fresh preview URLs (a message's attachments are always stored)."""
+        if self.files is None or not isinstance(item, UserMessageItem) or not item.attachments:
+            return item
+        shown = [self._shown(attachment, context, stored=True) for attachment in item.attachments]
+        return item.model_copy(update={"attachments": shown})
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -357,7 +427,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             "content_text": projection.content_text,
             "tool_calls": projection.tool_calls,
             "created_at": item.created_at,
-            "data": item.model_dump(mode="json"),
+            "data": _stored_item(item).model_dump(mode="json"),
         }
         source = select(
             THREADS.c.user_id,
@@ -400,6 +470,22 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         async with self.database.session() as session:
             rows = (await session.execute(statement)).all()
         return rows[:limit], len(rows) > limit
+
+
+def _stored_attachment(attachment: Attachment) -> Attachment:
+    """What is kept of an attachment: no upload instructions, the stable preview name."""
+    update: dict[str, Any] = {"upload_descriptor": None}
+    if isinstance(attachment, ImageAttachment):
+        update["preview_url"] = AnyUrl(f"{PREVIEW_URL_SCHEME}://{attachment.id}")
+    return attachment.model_copy(update=update)
+
+
+def _stored_item(item: ThreadItem) -> ThreadItem:
+    if not isinstance(item, UserMessageItem) or not item.attachments:
+        return item
+    return item.model_copy(
+        update={"attachments": [_stored_attachment(each) for each in item.attachments]}
+    )
 
 
 def _item_key() -> list[Any]:

@@ -13,7 +13,6 @@ For the privacy and retention jobs: :meth:`AttachmentFiles.delete_user` (every b
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,8 +38,6 @@ from .storage import (
 
 LOCAL_FOLDER = "attachments"
 """Folder of :class:`LocalStorage` under ``DATA_DIR``."""
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +167,13 @@ class AttachmentFiles:
         return len(rows)
 
 
+def install_local_attachment_routes(app: Any, files: AttachmentFiles) -> None:
+    """With the local adapter, serve its signed route in front of ``app``'s guards (call it
+    after the input guard and body limit are added, so it sits outside them)."""
+    if files.local is not None:
+        app.add_middleware(LocalAttachmentRoutes, storage=files.local)
+
+
 __all__ = [
     "AttachmentFiles",
     "AttachmentPolicy",
@@ -180,5 +184,6 @@ __all__ = [
     "StoredAttachment",
     "UploadTarget",
     "distinct_ids",
+    "install_local_attachment_routes",
     "kind_of",
 ]

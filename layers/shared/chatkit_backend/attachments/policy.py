@@ -59,13 +59,13 @@ class AttachmentPolicy:
             raise BadRequest(f"An attachment name has 1 to {MAX_NAME_CHARS} characters")
         if mime_type not in self.types:
             allowed = ", ".join(sorted(self.types))
-            raise BadRequest(f"Attachments of type {mime_type or '(none)'} are not accepted ({allowed})")
+            raise BadRequest(
+                f"Attachments of type {mime_type or '(none)'} are not accepted ({allowed})"
+            )
         if size < 1:
             raise BadRequest("An attachment is at least 1 byte")
         if size > self.max_bytes:
-            raise PayloadTooLarge(
-                f"Attachment too large ({size} bytes, at most {self.max_bytes})"
-            )
+            raise PayloadTooLarge(f"Attachment too large ({size} bytes, at most {self.max_bytes})")
         return mime_type
 
 

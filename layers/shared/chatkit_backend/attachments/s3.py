@@ -143,7 +143,9 @@ class S3Storage:
             )
             if answer.get("Errors"):
                 failed = answer["Errors"][0]
-                raise RuntimeError(f"S3 refused to delete {failed.get('Key')}: {failed.get('Code')}")
+                raise RuntimeError(
+                    f"S3 refused to delete {failed.get('Key')}: {failed.get('Code')}"
+                )
 
 
 def _status(exc: Any) -> int | None:
