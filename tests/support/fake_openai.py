@@ -112,6 +112,18 @@ class Recorded:
             return list(_responses_transcript(self.body.get("input", [])))
         return list(_chat_transcript(self.body.get("messages", [])))
 
+    def user_parts(self) -> list[list[tuple[str, str]]]:
+        """The content parts of each user message (see :func:`_content_parts`)."""
+        key = "input" if self.api == "responses" else "messages"
+        messages = self.body.get(key)
+        if isinstance(messages, str):
+            return [[("text", messages)]]
+        return [
+            _content_parts(message.get("content"))
+            for message in messages or []
+            if message.get("role") == "user"
+        ]
+
     def last_user_text(self) -> str:
         users = [said for role, said in self.transcript() if role == "user"]
         return users[-1] if users else ""
@@ -120,6 +132,33 @@ class Recorded:
     def tool_names(self) -> list[str]:
         tools = self.body.get("tools") or []
         return [tool.get("name") or tool.get("function", {}).get("name") for tool in tools]
+
+
+MEDIA_PARTS = ("input_image", "image_url", "input_file", "file")
+"""Image and file content parts of both APIs (Responses first, then Chat Completions)."""
+
+
+def _content_parts(content: Any) -> list[tuple[str, str]]:
+    """``(kind, value)`` per part, one shape for both APIs: ``("text", text)``,
+    ``("image", url)``, ``("file", "<filename>|<file_data>")``."""
+    if isinstance(content, str):
+        return [("text", content)]
+    parts: list[tuple[str, str]] = []
+    for part in content or []:
+        kind = part.get("type")
+        if kind in ("input_text", "text"):
+            parts.append(("text", part["text"]))
+        elif kind == "input_image":
+            parts.append(("image", part["image_url"]))
+        elif kind == "image_url":
+            parts.append(("image", part["image_url"]["url"]))
+        elif kind == "input_file":
+            parts.append(("file", f"{part['filename']}|{part['file_data']}"))
+        elif kind == "file":
+            parts.append(("file", f"{part['file']['filename']}|{part['file']['file_data']}"))
+        else:
+            raise AssertionError(f"unexpected user content part {part!r}")
+    return parts
 
 
 def _content_text(content: Any) -> str:
@@ -131,6 +170,8 @@ def _content_text(content: Any) -> str:
             parts.append(part["text"])
         elif part.get("type") == "refusal":
             parts.append(part["refusal"])
+        elif part.get("type") in MEDIA_PARTS:
+            continue  # attachments: read with Recorded.user_parts
         else:
             raise AssertionError(f"unexpected content part {part!r}")
     return "".join(parts)
