@@ -326,7 +326,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             id=attachment.id,
             thread_id=attachment.thread_id,
             created_at=utcnow(),
-            data=_stored_attachment(attachment).model_dump(mode="json"),
+            data=self._kept(attachment).model_dump(mode="json"),
         )
         statement = statement.on_conflict_do_update(
             index_elements=[ATTACHMENTS.c.user_id, ATTACHMENTS.c.id],
@@ -396,6 +396,14 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             await self.files.delete_attachments(context.user_id, [attachment_id])
 
     # --- attachment URLs ------------------------------------------------------------------------
+    # With ``files``, URLs are this store's to sign: what is kept has none (they expire), what is
+    # loaded gets fresh ones. Without, attachments are kept and loaded exactly as given.
+
+    def _kept(self, attachment: Attachment) -> Attachment:
+        return attachment if self.files is None else _stored_attachment(attachment)
+
+    def _kept_item(self, item: ThreadItem) -> ThreadItem:
+        return item if self.files is None else _stored_item(item)
 
     def _shown(self, attachment: Attachment, context: Caller, *, stored: bool) -> Attachment:
         """An attachment as a client sees it: an image's preview is a fresh signed URL."""
@@ -427,7 +435,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             "content_text": projection.content_text,
             "tool_calls": projection.tool_calls,
             "created_at": item.created_at,
-            "data": _stored_item(item).model_dump(mode="json"),
+            "data": self._kept_item(item).model_dump(mode="json"),
         }
         source = select(
             THREADS.c.user_id,

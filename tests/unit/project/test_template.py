@@ -459,3 +459,62 @@ def test_snapstart_per_stage() -> None:
         for env in ("dev", "staging", "prod")
     }
     assert values == {"dev": "false", "staging": "true", "prod": "true"}
+
+
+def test_attachments_bucket_is_private_encrypted_and_expires_unsent_uploads(
+    resources: dict[str, Any],
+) -> None:
+    bucket = resources["AttachmentsBucket"]
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
+    properties = bucket["Properties"]
+    assert set(properties["PublicAccessBlockConfiguration"].values()) == {True}
+    [encryption] = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    rules = {rule["Id"]: rule for rule in properties["LifecycleConfiguration"]["Rules"]}
+    unsent = rules["expire-unsent-uploads"]
+    assert (unsent["Status"], unsent["Prefix"], unsent["ExpirationInDays"]) == (
+        "Enabled",
+        "uploads/",
+        1,
+    )
+    policy = resources["AttachmentsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert policy[0]["Effect"] == "Deny"
+    assert policy[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_attachments_cors_allows_the_origins_and_the_chatkit_frame(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    [rule] = resources["AttachmentsBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert set(rule["AllowedMethods"]) == {"PUT", "GET", "HEAD"}
+    assert rule["AllowedHeaders"] == ["content-type"]
+    condition, with_frame, without = rule["AllowedOrigins"]["Fn::If"]
+    assert condition == "HasChatKitFrameOrigin"
+    assert _refs(with_frame) == {"AllowedOrigins", "ChatKitFrameOrigin"}
+    assert without == {"Ref": "AllowedOrigins"}
+    assert template["Parameters"]["ChatKitFrameOrigin"]["Default"] == (
+        "https://cdn.platform.openai.com"
+    )
+
+
+def test_attachment_permissions_are_object_level_and_minimal(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    expected = {
+        "ChatRole": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"},
+        "ConversationsRole": {"s3:DeleteObject"},
+        "MigrationRole": set(),
+    }
+    for role, actions in expected.items():
+        s3 = [
+            statement
+            for statement in _statements(resources[role])
+            if any(action.startswith("s3:") for action in _as_list(statement["Action"]))
+        ]
+        granted = {action for statement in s3 for action in _as_list(statement["Action"])}
+        assert granted == actions, role
+        for statement in s3:
+            assert statement["Resource"] == {"Fn::Sub": "${AttachmentsBucket.Arn}/*"}
+    for name in APP_FUNCTIONS:
+        variables = environment(template, functions(resources)[name])
+        assert variables["ATTACHMENTS_BUCKET"] == {"Ref": "AttachmentsBucket"}, name

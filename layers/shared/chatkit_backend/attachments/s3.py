@@ -83,7 +83,7 @@ class S3Storage:
         try:
             head = await asyncio.to_thread(self.client.head_object, Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if _status(exc) == 404:
+            if _missing(exc):
                 return None
             raise
         return int(head["ContentLength"])
@@ -99,7 +99,7 @@ class S3Storage:
         try:
             return await asyncio.to_thread(get)
         except ClientError as exc:
-            if _status(exc) == 404:
+            if _missing(exc):
                 raise FileNotFoundError(key) from exc
             raise
 
@@ -148,10 +148,9 @@ class S3Storage:
                 )
 
 
-def _status(exc: Any) -> int | None:
-    meta = exc.response.get("ResponseMetadata", {})
-    status = meta.get("HTTPStatusCode")
+def _missing(exc: Any) -> bool:
+    """No such object. Without ``s3:ListBucket`` (the roles have none) S3 answers a missing key
+    with 403, not 404: to these roles both mean "not there"."""
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     code = exc.response.get("Error", {}).get("Code")
-    if code in ("404", "NoSuchKey", "NotFound"):
-        return 404
-    return int(status) if status is not None else None
+    return status in (403, 404) or code in ("403", "404", "NoSuchKey", "NotFound", "AccessDenied")
