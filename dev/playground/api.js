@@ -13,7 +13,8 @@ const STORAGE_KEY = "chatkit-playground.settings";
  * @typedef {{ chatUrl: string, conversationsUrl: string, token: string }} Settings
  * @typedef {{ id: string, title: string | null, created_at: string, updated_at: string }} Conversation
  * @typedef {{ id: string, name: string, arguments: Record<string, unknown>, output?: unknown, error?: string }} ToolCall
- * @typedef {{ id: string, role: "user" | "assistant" | "tool", content: string, created_at: string, tool_calls?: ToolCall[] }} Message
+ * @typedef {{ id: string, name: string, mime_type: string, size: number, preview_url?: string }} MessageAttachment
+ * @typedef {{ id: string, role: "user" | "assistant" | "tool", content: string, created_at: string, tool_calls?: ToolCall[], attachments?: MessageAttachment[] }} Message
  * @typedef {{ conversations: Conversation[], next_cursor: string | null }} ConversationPage
  * @typedef {{ messages: Message[], next_cursor: string | null }} MessagePage
  * @typedef {Conversation & MessagePage} ConversationWithMessages
@@ -203,15 +204,46 @@ export class Api {
   }
 
   /**
+   * A non-streaming ChatKit request (JSON in, JSON out) to the chat function.
+   * @param {Record<string, unknown>} body
+   */
+  async chatkit(body) {
+    const response = await send(endpoint(this.settings.chatUrl, "chatkit"), {
+      method: "POST",
+      headers: this.headers({ "Content-Type": "application/json" }),
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw await errorOf(response);
+    return response.json();
+  }
+
+  /**
+   * ChatKit's two-phase upload, first phase: the attachment and where to upload its bytes.
+   * @param {string} name @param {number} size @param {string} mimeType
+   * @returns {Promise<{ id: string, upload_descriptor: { url: string, method: string, headers?: Record<string, string> } }>}
+   */
+  createAttachment(name, size, mimeType) {
+    return this.chatkit({ type: "attachments.create", params: { name, size, mime_type: mimeType } });
+  }
+
+  /** @param {string} id */
+  deleteAttachment(id) {
+    return this.chatkit({ type: "attachments.delete", params: { attachment_id: id } });
+  }
+
+  /**
    * Send one message with the simple SSE protocol; resolves once the answer starts streaming
    * (a 4xx is thrown as ApiError before any event), then yields its events until [DONE].
    * @param {string} message
    * @param {string | null} threadId
    * @param {AbortSignal} signal
+   * @param {string[]} [attachments] ids of uploaded attachments
    * @returns {Promise<{ threadId: string | null, events: AsyncGenerator<ChatEvent> }>}
    */
-  async chat(message, threadId, signal) {
+  async chat(message, threadId, signal, attachments = []) {
+    /** @type {Record<string, unknown>} */
     const body = threadId ? { message, thread_id: threadId } : { message };
+    if (attachments.length) body.attachments = attachments;
     const response = await send(endpoint(this.settings.chatUrl, "chatkit"), {
       method: "POST",
       headers: this.headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),

@@ -3,6 +3,7 @@
 // static server can too. Text from the server is only ever set as textContent (never HTML).
 
 import { Api, ApiError, defaultSettings, endpoint, loadSettings, saveSettings } from "./api.js";
+import { ComposerAttachments, attachmentList } from "./attachments.js";
 
 /** @typedef {import("./api.js").Conversation} Conversation */
 /** @typedef {import("./api.js").Message} Message */
@@ -370,11 +371,11 @@ async function confirmDelete(id) {
 
 // --- messages ----------------------------------------------------------------------------------
 
-/** @param {string} text */
-function userMessage(text) {
-  return el("li", { class: "message user" }, [
-    el("div", { class: "bubble" }, [text]),
-  ]);
+/** @param {string} text @param {import("./attachments.js").SentAttachment[]} [attachments] */
+function userMessage(text, attachments = []) {
+  const bubble = el("div", { class: "bubble" }, [text]);
+  if (attachments.length) bubble.append(attachmentList(attachments));
+  return el("li", { class: "message user" }, [bubble]);
 }
 
 /** @param {string} text @param {string} [stateName] */
@@ -414,7 +415,7 @@ function toolMessage(call, status) {
 
 /** @param {Message} message */
 function storedMessage(message) {
-  if (message.role === "user") return [userMessage(message.content)];
+  if (message.role === "user") return [userMessage(message.content, message.attachments ?? [])];
   if (message.role === "assistant") return [assistantMessage(message.content)];
   return (message.tool_calls ?? []).map((call) => toolMessage(call, call.error ? "failed" : "done"));
 }
@@ -624,6 +625,11 @@ function setStreaming(running) {
 /** @param {string} text */
 async function sendMessage(text) {
   if (state.streaming || !text.trim()) return;
+  if (composerAttachments.uploading) {
+    showError("Wait for the attachments to finish uploading.");
+    return;
+  }
+  const attachments = composerAttachments.ready();
   clearError();
   const controller = new AbortController();
   state.streaming = controller;
@@ -635,7 +641,7 @@ async function sendMessage(text) {
   ui.input.focus();
   try {
     await loadAllMessages();
-    const user = userMessage(text);
+    const user = userMessage(text, attachments);
     ui.messages.append(user);
     scrollToBottom();
     const view = new TurnView();
@@ -643,7 +649,9 @@ async function sendMessage(text) {
     let outcome = /** @type {"done" | "stopped" | "failed"} */ ("done");
     let newThread = null;
     try {
-      const { threadId: answered, events } = await state.api.chat(text, threadId, controller.signal);
+      const ids = attachments.map((attachment) => attachment.id);
+      const { threadId: answered, events } = await state.api.chat(text, threadId, controller.signal, ids);
+      composerAttachments.clear();
       newThread = threadId ? null : answered;
       if (newThread && generation === state.viewGeneration) adoptThread(newThread);
       for await (const event of events) {
@@ -756,6 +764,20 @@ function wire() {
   ui.settingsForm.addEventListener("submit", applySettings);
   window.addEventListener("hashchange", routeFromHash);
 }
+
+
+const composerAttachments = new ComposerAttachments({
+  api: () => state.api,
+  tray: byId("attachment-tray"),
+  onError: showError,
+  onChange: () => {},
+});
+composerAttachments.wire(
+  /** @type {HTMLButtonElement} */ (byId("attach")),
+  /** @type {HTMLInputElement} */ (byId("attach-files")),
+  ui.input,
+  ui.composer,
+);
 
 wire();
 showEndpoint();

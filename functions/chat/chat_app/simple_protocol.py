@@ -50,10 +50,12 @@ MESSAGE_SEPARATOR = "\n\n"
 
 
 class SimpleChatRequest(BaseModel):
-    """``{"message": "...", "thread_id": "..."?}``; an absent thread id starts a new thread."""
+    """``{"message": "...", "thread_id": "..."?, "attachments": [...]?}``; an absent thread id
+    starts a new thread; ``attachments`` are ids from ``attachments.create`` (uploaded)."""
 
     message: str
     thread_id: str | None = None
+    attachments: list[str] = Field(default_factory=list)
 
     @field_validator("message")
     @classmethod
@@ -66,7 +68,7 @@ class SimpleChatRequest(BaseModel):
         """The ChatKit request a ChatKit client would send for this message."""
         message = UserMessageInput(
             content=[UserMessageTextContent(text=self.message)],
-            attachments=[],
+            attachments=list(self.attachments),
             inference_options=InferenceOptions(),
         )
         if self.thread_id is None:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -68,8 +70,10 @@ class PacedOfflineModel(OfflineModel):
 
 
 def server_settings(database_url: str, cors_origins: list[str]) -> Settings:
-    """JWT required (HS256 test secret), offline model, no remote tools, ``cors_origins``."""
+    """JWT required (HS256 test secret), offline model, no remote tools, ``cors_origins``;
+    attachment files in a temporary folder."""
     values: dict[str, Any] = {
+        "data_dir": Path(tempfile.mkdtemp(prefix="ckb-playground-")),
         "database_url": database_url,
         "jwt_secret": TEST_JWT_SECRET,
         "openai_api_key": None,

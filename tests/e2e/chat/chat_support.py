@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -220,6 +222,7 @@ def server_settings(pg_url: str, **overrides: Any) -> Settings:
     """The server's settings: this run's database, HS256 test tokens, no model key or remotes."""
     values: dict[str, Any] = {
         "database_url": pg_url,
+        "data_dir": Path(tempfile.mkdtemp(prefix="ckb-chat-")),  # local attachment files
         "jwt_secret": TEST_JWT_SECRET,
         "openai_api_key": None,
         "openai_api_key_secret_arn": None,
