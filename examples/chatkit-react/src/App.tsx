@@ -7,6 +7,22 @@ import { type Conversation, ConversationsClient } from "./conversations";
 
 const config = readConfig();
 
+/** The backend's defaults (MAX_ATTACHMENT_BYTES, ATTACHMENT_TYPES, 10 per message): the server
+ * refuses anything else anyway, this only keeps the picker from offering it. */
+const ATTACHMENTS = {
+  enabled: true,
+  maxSize: 10 * 1024 * 1024,
+  maxCount: 10,
+  accept: {
+    "image/*": [".png", ".jpg", ".jpeg", ".webp", ".gif"],
+    "application/pdf": [".pdf"],
+    "text/plain": [".txt"],
+    "text/markdown": [".md"],
+    "text/csv": [".csv"],
+    "application/json": [".json"],
+  },
+};
+
 /** The conversation list (REST API) next to the official ChatKit component (ChatKit protocol). */
 export function App() {
   const conversations = useMemo(() => new ConversationsClient(config.conversationsUrl), []);
@@ -42,7 +58,11 @@ export function App() {
       url: `${config.chatUrl}chatkit`,
       domainKey: config.domainKey,
       fetch: authFetch,
+      // attachments.create answers with a signed upload (S3, or the dev server's own route);
+      // the component PUTs the bytes there, with no bearer token.
+      uploadStrategy: { type: "two_phase" },
     },
+    composer: { attachments: ATTACHMENTS },
     initialThread: null,
     history: { enabled: false },
     onThreadChange: ({ threadId }) => setActiveId(threadId),
