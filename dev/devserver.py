@@ -11,9 +11,11 @@ Run it with ``make dev`` (or ``python dev/devserver.py``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 for function_dir in ("functions/chat", "functions/conversations", "functions/migrate"):
@@ -22,6 +24,7 @@ for function_dir in ("functions/chat", "functions/conversations", "functions/mig
         sys.path.insert(0, path)
 
 import migration_runner  # noqa: E402
+from chatkit_backend.attachments import AttachmentFiles  # noqa: E402
 from chatkit_backend.auth import build_authenticator  # noqa: E402
 from chatkit_backend.db import Database, resolve_database_url, set_database  # noqa: E402
 from chatkit_backend.observability import logger  # noqa: E402
@@ -53,6 +56,22 @@ class PathRouter:
             await self.chat(scope, receive, send)
 
 
+def expire_unsent_attachments(settings: Settings, url: Any) -> None:
+    """At start, the local counterpart of the bucket's lifecycle rule: attachments created but
+    never sent, older than ``ATTACHMENT_UNSENT_DAYS``, go with their files."""
+
+    async def sweep() -> int:
+        database = Database.from_url(url, settings)
+        try:
+            return await AttachmentFiles.from_settings(settings).expire_unsent(database)
+        finally:
+            await database.dispose()
+
+    removed = asyncio.run(sweep())
+    if removed:
+        logger.info("expired unsent attachments", extra={"count": removed})
+
+
 def build_app(settings: Settings) -> ASGIApp:
     """Migrate the configured database, then compose both function apps over it."""
     from chat_app.app import create_app as create_chat_app
@@ -60,6 +79,7 @@ def build_app(settings: Settings) -> ASGIApp:
 
     url = resolve_database_url(settings)
     migration_runner.upgrade(url)
+    expire_unsent_attachments(settings, url)
     database = Database.from_url(url, settings)
     set_database(database)
     authenticator = build_authenticator(settings, allow_dev_user=True)
