@@ -99,8 +99,12 @@ class MessageAttachments:
 class ModelAttachments:
     """The bytes one turn sends the model, and the content part of each attachment."""
 
-    def __init__(self, contents: dict[str, bytes] | None = None) -> None:
+    def __init__(
+        self, contents: dict[str, bytes] | None = None, missing: frozenset[str] = frozenset()
+    ) -> None:
         self.contents = contents or {}
+        self.missing = missing
+        """Attachments chosen for bytes that have none (metadata only, from before uploads)."""
 
     @classmethod
     async def for_history(
@@ -121,18 +125,19 @@ class ModelAttachments:
         contents = await asyncio.gather(
             *(_read_or_none(files, caller, attachment.id) for attachment in chosen)
         )
+        read = dict(zip((attachment.id for attachment in chosen), contents, strict=True))
         return cls(
-            {
-                attachment.id: data
-                for attachment, data in zip(chosen, contents, strict=True)
-                if data is not None
-            }
+            {key: data for key, data in read.items() if data is not None},
+            frozenset(key for key, data in read.items() if data is None),
         )
 
     def parts(self, attachment: Attachment) -> list[Any]:
         """The naming line and the content of one attachment, as model input parts."""
         data = self.contents.get(attachment.id)
         label = attachment_label(attachment)
+        if data is None and attachment.id in self.missing:
+            note = f"{ATTACHMENT_MARK}{label}: its contents are not available]"
+            return [ResponseInputTextParam(type="input_text", text=note)]
         if data is None:
             note = f"{EARLIER_MARK}{label}: shown with that message, not repeated here]"
             return [ResponseInputTextParam(type="input_text", text=note)]

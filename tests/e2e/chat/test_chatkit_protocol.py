@@ -329,18 +329,24 @@ async def test_json_requests_answer_sdk_types(
     assert missing.status_code == 404
 
 
-async def test_attachment_metadata_reaches_the_model_as_a_note(
+async def test_an_uploaded_attachment_reaches_the_model_as_a_file_part(
     client: httpx.AsyncClient, model: ScriptedModel, alice: Caller, store: PostgresStore
 ) -> None:
+    pdf = b"%PDF-1.4 tiny"
     created = await post(
         client,
         alice,
         {
             "type": "attachments.create",
-            "params": {"name": "report.pdf", "size": 1234, "mime_type": "application/pdf"},
+            "params": {"name": "report.pdf", "size": len(pdf), "mime_type": "application/pdf"},
         },
     )
-    attachment_id = json_body(created)["id"]
+    attachment = json_body(created)
+    attachment_id = attachment["id"]
+    descriptor = attachment["upload_descriptor"]
+    assert descriptor["url"].startswith(str(client.base_url).rstrip("/") + "/attachments/local/")
+    uploaded = await client.put(descriptor["url"], content=pdf, headers=descriptor["headers"])
+    assert uploaded.status_code == 200
     model.enqueue([assistant_message("I see a PDF.", item_id="pdf")])
 
     result = await stream(
@@ -353,7 +359,9 @@ async def test_attachment_metadata_reaches_the_model_as_a_note(
     )
 
     assert result.status_code == 200
-    assert "'report.pdf' (application/pdf)" in str(model.last_call.input)  # type: ignore[union-attr]
+    sent = str(model.last_call.input)  # type: ignore[union-attr]
+    assert '"report.pdf" (application/pdf, 13 B)' in sent
+    assert "data:application/pdf;base64,JVBERi0xLjQgdGlueQ==" in sent
     stored = await store.load_attachment(attachment_id, alice)
     assert stored.thread_id == thread_id_of(result)
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from chat_app.attachments import ModelAttachments
 from chat_app.server import ToolCallConverter, title_from
 from chatkit.types import (
     FileAttachment,
@@ -79,8 +80,10 @@ async def test_other_hidden_context_is_text_or_skipped() -> None:
     assert await converter.to_agent_input([hidden({"type": "something else"})]) == []
 
 
-async def test_attachments_are_described_not_read() -> None:
-    attachment = FileAttachment(id="atc_1", name="cv.pdf", mime_type="application/pdf")
+async def test_attachments_without_bytes_this_turn_are_described_by_name() -> None:
+    attachment = FileAttachment(
+        id="atc_1", name="cv.pdf", mime_type="application/pdf", metadata={"size": 2048}
+    )
 
     converted = await ToolCallConverter().to_agent_input(
         [user_message("Read this", attachments=[attachment])]
@@ -88,7 +91,39 @@ async def test_attachments_are_described_not_read() -> None:
 
     parts: Any = converted[0]["content"]  # type: ignore[typeddict-item]
     assert parts[0] == {"type": "input_text", "text": "Read this"}
-    assert "'cv.pdf' (application/pdf)" in parts[1]["text"]
+    assert parts[1] == {
+        "type": "input_text",
+        "text": '[Earlier attachment "cv.pdf" (application/pdf, 2.0 kB): shown with that '
+        "message, not repeated here]",
+    }
+    assert len(parts) == 2
+
+
+async def test_attachments_with_bytes_become_parts_of_their_kind() -> None:
+    pdf = FileAttachment(id="atc_1", name="cv.pdf", mime_type="application/pdf")
+    text = FileAttachment(id="atc_2", name="a.md", mime_type="text/markdown")
+    old = FileAttachment(id="atc_3", name="old.txt", mime_type="text/plain")
+    attachments = ModelAttachments({"atc_1": b"%PDF", "atc_2": b"# Title"}, frozenset({"atc_3"}))
+
+    converted = await ToolCallConverter(attachments).to_agent_input(
+        [user_message("Read these", attachments=[pdf, text, old])]
+    )
+
+    parts: Any = converted[0]["content"]  # type: ignore[typeddict-item]
+    assert [part["type"] for part in parts] == [
+        "input_text",
+        "input_text",
+        "input_file",
+        "input_text",
+        "input_text",
+    ]
+    assert parts[2] == {
+        "type": "input_file",
+        "file_data": "data:application/pdf;base64,JVBERg==",
+        "filename": "cv.pdf",
+    }
+    assert parts[3]["text"].endswith("]\n# Title")
+    assert "contents are not available" in parts[4]["text"]
 
 
 @pytest.mark.parametrize(
