@@ -22,7 +22,7 @@ def cors(app: ASGIApp, origins: Sequence[str]) -> ASGIApp:
     return CORSMiddleware(
         app,
         allow_origins=list(origins),
-        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],  # PUT: uploads
         allow_headers=["Authorization", "Content-Type"],
         expose_headers=[THREAD_ID_HEADER, REQUEST_ID_HEADER],
         max_age=600,

@@ -21,6 +21,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -80,7 +81,14 @@ class LocalStorage:
         self.root = root
         self.upload_seconds = upload_seconds
         self.preview_seconds = preview_seconds
-        self.signer = signer or Signer.under(root)
+        if signer is not None:
+            self.__dict__["signer"] = signer
+
+    @cached_property
+    def signer(self) -> Signer:
+        """Made on first use, so building an app touches no file (a read-only disk fails only
+        if attachments are actually used without a bucket)."""
+        return Signer.under(self.root)
 
     def upload_target(self, key: str, mime_type: str, size: int) -> UploadTarget:
         url = self._url("PUT", key, mime_type, size, self.upload_seconds)
