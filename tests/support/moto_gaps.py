@@ -46,6 +46,10 @@ Lambda's side of the protocol:
     resolve ``{{resolve:secretsmanager:...}}`` references: the cluster's master password is the
     literal reference (nothing connects to the emulated cluster).
 
+11. **No CloudFormation model for ``AWS::S3::BucketPolicy``** (the attachments bucket's TLS-only
+    policy; without a model, describing the stack's resources fails inside moto): a model over
+    moto's ``put_bucket_policy``.
+
 Not shimmed: moto creates resources that ``DependsOn`` a custom resource without waiting for its
 answer, so the lifecycle test checks ordering-sensitive outcomes only after the stack settles.
 """
@@ -77,6 +81,7 @@ from moto.cloudformation.models import Stack
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.common_models import CloudFormationModel
 from moto.rds.models import rds_backends
+from moto.s3.models import s3_backends
 from moto.secretsmanager.models import secretsmanager_backends
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
@@ -557,6 +562,20 @@ class _Secret(_SimpleModel, CloudFormationModel):
         secretsmanager_backends[account_id][region_name].delete_secret(self.name, None, True)
 
 
+class _BucketPolicy(_SimpleModel, CloudFormationModel):
+    """Gap 11: ``AWS::S3::BucketPolicy`` over moto's ``put_bucket_policy``."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::S3::BucketPolicy"
+
+    def create(self) -> None:
+        bucket = self.properties["Bucket"]
+        document = json.dumps(self.properties["PolicyDocument"]).encode()
+        s3_backends[self.account_id]["aws"].put_bucket_policy(bucket, document)
+        self.name = bucket
+
+
 class _SecretTargetAttachment(_SimpleModel, CloudFormationModel):
     """``AWS::SecretsManager::SecretTargetAttachment``: host, port, dbname, engine to the secret."""
 
@@ -902,4 +921,5 @@ def moto_gaps_shimmed(cloud: EmulatedCloud) -> Iterator[None]:
         assert cfn_parsing.get_model_map()["AWS::Lambda::EventInvokeConfig"] is _EventInvokeConfig
         assert cfn_parsing.get_model_map()["AWS::RDS::DBCluster"] is _RdsCluster
         assert cfn_parsing.get_model_map()["AWS::RDS::DBInstance"] is _AuroraInstance
+        assert cfn_parsing.get_model_map()["AWS::S3::BucketPolicy"] is _BucketPolicy
         yield

@@ -85,17 +85,16 @@ def test_create_update_failed_update_and_delete(aws: EmulatedAws, database: str)
     assert retries["MaximumRetryAttempts"] == 0
     chat = aws.resource(stack, "ChatFunction")
     assert lambda_.get_function_concurrency(FunctionName=chat)["ReservedConcurrentExecutions"] == 3
-    # the attachments bucket: private, CORS for the app's origins, unsent uploads expire
+    # the attachments bucket exists, encrypted, named by the output, with its TLS-only policy
+    # (moto's bucket model applies encryption and tags only: CORS, the lifecycle rule and the
+    # public access block are pinned by the template tests, not emulated)
     bucket = aws.resource(stack, "AttachmentsBucket")
     assert outputs["AttachmentsBucketName"] == bucket
     s3 = aws.client("s3")
-    [cors] = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
-    assert set(cors["AllowedMethods"]) == {"PUT", "GET", "HEAD"}
-    assert "https://cdn.platform.openai.com" in cors["AllowedOrigins"]
-    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-    assert any(rule.get("Expiration", {}).get("Days") == 1 for rule in rules)
-    blocked = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-    assert all(blocked.values())
+    encryption = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
     # --- update: a release with a new revision publishes a new version and migrates ------------
     seen = len(aws.cloud.answers)
