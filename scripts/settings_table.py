@@ -1,6 +1,6 @@
 """Print the configuration table of the README from the Settings model (the one source of truth).
 
-``tests/unit/test_readme.py`` fails when the README's table differs from this output, so the
+``tests/unit/project/test_readme.py`` fails when the README's table differs from this output, so the
 documented configuration cannot drift from the code. Regenerate with
 ``.venv/bin/python scripts/settings_table.py``.
 """
