@@ -25,7 +25,6 @@ SUMMARY = (
     ("4.", "conversations: import + init + 1st request"),
     ("7.", "chat: after-restore hook + 1st request"),
     ("5.", "Chat"),
-    ("5.", "Conversations"),
     ("6.", "wall time, all at once"),
 )
 """The key figures of the README's summary: (section number, measure) of rows of the results."""

@@ -20,7 +20,11 @@ from scripts.settings_table import settings_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
-DOCUMENTS = (ROOT / "README.md", ROOT / "bench" / "README.md", *sorted((ROOT / "docs").glob("*.md")))
+DOCUMENTS = (
+    ROOT / "README.md",
+    ROOT / "bench" / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+)
 
 SECTIONS: dict[str, Callable[[], str]] = {
     "settings-table": settings_table,
@@ -28,7 +32,9 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "bench-cold-start": partial(figures.section_table, "4", "7"),
 }
 
-MARKED = re.compile(r"(<!-- (?P<name>[\w-]+):start -->\n)(?P<body>.*?)(<!-- (?P=name):end -->)", re.S)
+MARKED = re.compile(
+    r"(<!-- (?P<name>[\w-]+):start -->\n)(?P<body>.*?)(<!-- (?P=name):end -->)", re.S
+)
 
 
 def regenerate(text: str) -> str:
