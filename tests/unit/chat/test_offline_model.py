@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 from agents import FunctionTool, ModelSettings
 from agents.models.interface import ModelTracing
-from chat_app.offline_model import (
+from chat_app.offline_intents import (
     PREFIX,
     Intent,
-    OfflineModel,
     ToolCall,
     ToolStep,
     Turn,
@@ -19,8 +18,8 @@ from chat_app.offline_model import (
     parse_intent,
     plan_reply,
     read_turn,
-    tokenize,
 )
+from chat_app.offline_model import OfflineModel, tokenize
 from chat_app.todo_mcp import TOOL_NAMES
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage
 
