@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 from agents.agent_output import AgentOutputSchemaBase
 from agents.handoffs import Handoff
@@ -34,26 +35,16 @@ MODEL_NAME = "offline"
 class OfflineModel(Model):
     """The Agents SDK ``Model`` of the built-in offline assistant."""
 
-    async def get_response(
-        self,
-        system_instructions: str | None,
-        input: str | list[TResponseInputItem],
-        model_settings: ModelSettings,
-        tools: list[Tool],
-        output_schema: AgentOutputSchemaBase | None,
-        handoffs: list[Handoff],
-        tracing: ModelTracing,
-        *,
-        previous_response_id: str | None,
-        conversation_id: str | None,
-        prompt: ResponsePromptParam | None,
-    ) -> ModelResponse:
-        events, tokens = respond(_plan(input, tools, model_settings))
+    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        """The streamed response, collected (the same arguments as :meth:`stream_response`)."""
+        events = [event async for event in self.stream_response(*args, **kwargs)]
         completed = events[-1]
         assert isinstance(completed, ResponseCompletedEvent)
-        response = completed.response
+        tokens = sum(event.type in _DELTAS for event in events)
         usage = Usage(requests=1, output_tokens=tokens, total_tokens=tokens)
-        return ModelResponse(output=response.output, usage=usage, response_id=response.id)
+        return ModelResponse(
+            output=completed.response.output, usage=usage, response_id=completed.response.id
+        )
 
     async def stream_response(
         self,
@@ -69,8 +60,7 @@ class OfflineModel(Model):
         conversation_id: str | None,
         prompt: ResponsePromptParam | None,
     ) -> AsyncIterator[TResponseStreamEvent]:
-        events, _tokens = respond(_plan(input, tools, model_settings))
-        for event in events:
+        for event in respond(_plan(input, tools, model_settings)):
             yield event
 
 
@@ -82,19 +72,21 @@ def _plan(
     return plan_reply(read_turn(input), tool_names)
 
 
-def respond(reply: Reply) -> tuple[list[TResponseStreamEvent], int]:
-    """The whole response stream of ``reply`` and its output token count (one per delta)."""
+def respond(reply: Reply) -> list[TResponseStreamEvent]:
+    """The whole response stream of ``reply``."""
     stream = ResponseStream(model=MODEL_NAME)
     events = stream.start()
     if isinstance(reply, ToolCall):
         arguments = json.dumps(reply.arguments, separators=(",", ":"))
-        deltas = [arguments]
         events += stream.function_call(reply.name, arguments)
     else:
-        deltas = tokenize(reply)
-        events += stream.message(deltas)
+        events += stream.message(tokenize(reply))
     events.append(stream.completed())
-    return events, len(deltas)
+    return events
+
+
+_DELTAS = ("response.output_text.delta", "response.function_call_arguments.delta")
+"""The events that each count as one output token."""
 
 
 def tokenize(text: str) -> list[str]:

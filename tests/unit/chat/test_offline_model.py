@@ -114,4 +114,4 @@ async def test_get_response_matches_the_stream() -> None:
     [call] = response.output
     assert isinstance(call, ResponseFunctionToolCall)
     assert call.name == "list_tasks"
-    assert response.usage.requests == 1
+    assert (response.usage.requests, response.usage.output_tokens) == (1, 1)  # one delta
