@@ -33,14 +33,11 @@ from openai.types.responses import (
     ResponseInputTextParam,
 )
 
-ATTACHMENT_MARK = "[Attachment "
-"""Start of the text line that names an attachment in the model input (the offline model reads
-it; its user text leaves these lines out)."""
-EARLIER_MARK = "[Earlier attachment "
+from .offline_intents import ATTACHMENT_MARK, EARLIER_MARK
 
 
 def size_text(size: int) -> str:
-    """``512 B``, ``1.2 kB``, ``3.4 MB``."""
+    """A size as a short text in decimal units (B, kB, MB), as the model and the user read it."""
     if size < 1000:
         return f"{size} B"
     if size < 1_000_000:
