@@ -147,7 +147,12 @@ def data_url(mime_type: str, data: bytes) -> str:
 
 
 async def test_upload_to_s3_then_the_model_sees_the_bytes_on_both_apis(
-    api: Api, s3_client: httpx.AsyncClient, fake: FakeOpenAI, alice: Caller, crud_url: str
+    api: Api,
+    s3_client: httpx.AsyncClient,
+    fake: FakeOpenAI,
+    alice: Caller,
+    bob: Caller,
+    crud_url: str,
 ) -> None:
     image = await uploaded(s3_client, alice, "dot.png", "image/png", PNG)
     pdf = await uploaded(s3_client, alice, "spec.pdf", "application/pdf", PDF)
@@ -224,6 +229,20 @@ async def test_upload_to_s3_then_the_model_sees_the_bytes_on_both_apis(
     ).json()
     shown = rest["messages"][0]["attachments"]
     assert [a["name"] for a in shown] == ["dot.png", "spec.pdf", "list.csv"]
+    # another user gets no preview URL of these: the thread and the conversation are 404
+    theirs = await post(
+        s3_client, bob, {"type": "threads.get_by_id", "params": {"thread_id": thread_id}}
+    )
+    assert theirs.status_code == 404
+    foreign = await fetch(
+        "GET", f"{crud_url}/api/conversations/{thread_id}", headers=headers_for(bob)
+    )
+    assert foreign.status_code == 404
+    refused = await fetch(
+        "DELETE", f"{crud_url}/api/conversations/{thread_id}", headers=headers_for(bob)
+    )
+    assert refused.status_code == 404
+    assert len(s3_objects()) == 3
     assert (await fetch("GET", shown[0]["preview_url"])).content == PNG
 
     deleted = await fetch(
