@@ -153,6 +153,14 @@ def test_wrong_size_type_and_tampered_upload_urls_are_refused(server: DevServerP
     assert httpx.put(url, content=PNG + b"x", headers=headers).status_code == 413
     assert httpx.put(url, content=PNG[:-1], headers=headers).status_code == 400
     assert httpx.put(url, content=PNG, headers={"Content-Type": "text/plain"}).status_code == 400
+    for hostile in (
+        f"{server.url}/attachments/local/../../etc/passwd",
+        f"{server.url}/attachments/local/files/x/atc_1?t=image/png&n=1&e=1&s=0",
+        url.split("?")[0],
+    ):
+        refused = httpx.put(hostile, content=PNG, headers=headers)
+        assert refused.status_code in (400, 403, 404), (hostile, refused.status_code)
+        assert refused.json()["detail"]
     tampered = url.replace(f"n={len(PNG)}", "n=7000")
     assert httpx.put(tampered, content=PNG, headers=headers).status_code == 403
 

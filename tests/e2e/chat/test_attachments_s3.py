@@ -332,5 +332,12 @@ async def test_limits_are_refused_before_any_model_call(
         event.remove(engine, "before_cursor_execute", count)
     assert repeated.status_code == 400
     assert "attachment references" in repeated.json()["detail"]
+    nine = 9 * 1024 * 1024
+    big = [(await created(s3_client, alice, f"b{n}.png", "image/png", nine))["id"] for n in (1, 2)]
+    over_budget = await post(
+        s3_client, alice, {"type": "threads.create", "params": {"input": user_input("x", big)}}
+    )
+    assert over_budget.status_code == 413
+    assert "model request budget" in over_budget.json()["detail"]
     assert len(statements) <= 2, statements
     assert fake.requests == []
