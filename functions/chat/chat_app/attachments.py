@@ -155,9 +155,14 @@ class ModelAttachments:
 
 
 async def _read_or_none(files: AttachmentFiles, caller: Caller, attachment_id: str) -> bytes | None:
-    """The bytes, or None for an attachment that has none (metadata-only, from before uploads)."""
+    """The bytes, or None when there are none (metadata only, from before uploads) or storage
+    fails now: the turn goes on and the model is told the contents are not available."""
     try:
         return await files.read(caller.user_id, attachment_id)
     except FileNotFoundError:
         get_logger().warning("attachment bytes missing", extra={"attachment_id": attachment_id})
-        return None
+    except Exception:
+        get_logger().exception(
+            "attachment bytes unreadable", extra={"attachment_id": attachment_id}
+        )
+    return None
