@@ -6,7 +6,7 @@ that folder and the layers (``/opt/python``). Arguments: the handler (``module.f
 function's timeout in seconds, and optionally ``--warm ROOT...``:
 
 * without ``--warm``, one invoke: the event arrives on stdin and the result is printed as the
-  last line (:func:`tests.support.moto_gaps.run_function`, the emulated deploy);
+  last line (gap 1 of :mod:`tests.support.moto_gaps`, the emulated deploy);
 * with ``--warm``, one warm sandbox: the handler is imported once, a first :data:`MARK` line
   names every module loaded from outside the ``ROOT`` folders, then each stdin line is an event
   answered by one :data:`MARK` line; everything else on stdout is the function's own logs
