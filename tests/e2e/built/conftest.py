@@ -16,36 +16,29 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.built_artifacts import (
-    BUILD_DIR,
-    BuiltFunction,
-    OpenSandbox,
-    Runtime,
-    Sandbox,
-    find_python312,
-    is_built,
-    load_functions,
-    sandbox,
-)
+from tests.support import built_artifacts
+from tests.support.built_artifacts import BuiltFunction, OpenSandbox, Runtime, Sandbox
 from tests.support.databases import scratch_database
 
 
 @pytest.fixture(scope="session")
 def build_dir() -> Path:
-    path = Path(os.environ.get("SAM_BUILD_DIR", BUILD_DIR)).resolve()
-    if not is_built(path):
+    path = Path(os.environ.get("SAM_BUILD_DIR", built_artifacts.BUILD_DIR)).resolve()
+    if not built_artifacts.is_built(path):
         pytest.skip(f"no build at {path}: run `make check-artifacts` (it runs `sam build`)")
     return path
 
 
 @pytest.fixture(scope="session")
 def functions(build_dir: Path) -> dict[str, BuiltFunction]:
-    return load_functions(build_dir)
+    return built_artifacts.load_functions(build_dir)
 
 
 @pytest.fixture(scope="session")
 def runtime(tmp_path_factory: pytest.TempPathFactory, build_dir: Path) -> Runtime:
-    return Runtime(tmp_path_factory.mktemp("lambda-runtime") / "venv", find_python312())
+    return Runtime(
+        tmp_path_factory.mktemp("lambda-runtime") / "venv", built_artifacts.find_python312()
+    )
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +50,7 @@ def open_sandbox(runtime: Runtime, functions: dict[str, BuiltFunction]) -> Itera
         def open_one(logical_id: str, **environment: str) -> Sandbox:
             function = functions[logical_id]
             env = runtime.environment(function, **environment)
-            box = opened.enter_context(sandbox(runtime, function, env))
+            box = opened.enter_context(built_artifacts.sandbox(runtime, function, env))
             assert not box.outside, (
                 f"{logical_id} imported modules from outside the build: "
                 + ", ".join(box.outside[:10])

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.chat.chat_support import user_input
 from tests.support.built_artifacts import BuiltFunction, Runtime
 from tests.support.server_process import ServerProcess
 from tests.support.tokens import TEST_JWT_SECRET, auth_header
@@ -22,16 +23,7 @@ from tests.support.tokens import TEST_JWT_SECRET, auth_header
 pytestmark = pytest.mark.built
 
 READY_TIMEOUT_SECONDS = 90.0
-TURN = {
-    "type": "threads.create",
-    "params": {
-        "input": {
-            "content": [{"type": "input_text", "text": "Hello from the artifact check"}],
-            "attachments": [],
-            "inference_options": {},
-        }
-    },
-}
+TURN = {"type": "threads.create", "params": {"input": user_input("Hello from the artifact check")}}
 
 
 @pytest.fixture

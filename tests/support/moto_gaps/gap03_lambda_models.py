@@ -10,35 +10,22 @@ recorded on the function). They join moto's type -> model map by subclassing
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 
 from moto.awslambda.models import lambda_backends
 from moto.core.common_models import CloudFormationModel
 
-
-class _FromProperties:
-    """Mixin: a model built from its resource's ``Properties`` alone. (moto finds models among
-    the *direct* subclasses of ``CloudFormationModel``, so this cannot be their common base.)"""
-
-    def __init__(self, account_id: str, region: str, properties: dict[str, Any]) -> None:
-        raise NotImplementedError
-
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Self:
-        return cls(account_id, region_name, cloudformation_json["Properties"])
+from tests.support.moto_gaps.modelling import FromProperties
 
 
-class _LambdaAlias(_FromProperties, CloudFormationModel):
+class _LambdaAlias(FromProperties, CloudFormationModel):
     """``AWS::Lambda::Alias`` over moto's alias API; ``Ref`` is the alias ARN."""
 
-    def __init__(self, account_id: str, region: str, properties: dict[str, Any]) -> None:
+    resource_type = "AWS::Lambda::Alias"
+
+    def __init__(
+        self, resource_name: str, account_id: str, region: str, properties: dict[str, Any]
+    ) -> None:
         self.account_id, self.region = account_id, region
         self.function_name = str(properties["FunctionName"])
         self.name = str(properties["Name"])
@@ -52,42 +39,35 @@ class _LambdaAlias(_FromProperties, CloudFormationModel):
             routing_config=None,  # type: ignore[arg-type]
         ).arn
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Lambda::Alias"
-
     @property
     def physical_resource_id(self) -> str:
         return self.arn
 
-    @classmethod
-    def update_from_cloudformation_json(
-        cls,
-        original_resource: _LambdaAlias,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
+    def updated(
+        self, resource_name: str, account_id: str, region: str, properties: dict[str, Any]
     ) -> _LambdaAlias:
-        version = str(cloudformation_json["Properties"]["FunctionVersion"])
-        lambda_backends[account_id][region_name].update_alias(
-            name=original_resource.name,
-            function_name=original_resource.function_name,
-            function_version=version,
+        self.version = str(properties["FunctionVersion"])
+        lambda_backends[account_id][region].update_alias(
+            name=self.name,
+            function_name=self.function_name,
+            function_version=self.version,
             description="",
             routing_config=None,  # type: ignore[arg-type]
         )
-        original_resource.version = version
-        return original_resource
+        return self
 
     def delete(self, account_id: str, region_name: str) -> None:
         lambda_backends[account_id][region_name].delete_alias(self.name, self.function_name)
 
 
-class _LambdaUrl(_FromProperties, CloudFormationModel):
+class _LambdaUrl(FromProperties, CloudFormationModel):
     """``AWS::Lambda::Url`` over moto's function URL API; ``GetAtt FunctionUrl`` works."""
 
-    def __init__(self, account_id: str, region: str, properties: dict[str, Any]) -> None:
+    resource_type = "AWS::Lambda::Url"
+
+    def __init__(
+        self, resource_name: str, account_id: str, region: str, properties: dict[str, Any]
+    ) -> None:
         self.function = str(properties["TargetFunctionArn"])
         config: dict[str, Any] = {
             key: properties[key] for key in ("AuthType", "InvokeMode", "Cors") if key in properties
@@ -96,10 +76,6 @@ class _LambdaUrl(_FromProperties, CloudFormationModel):
         unqualified = ":".join(self.function.split(":")[:7])
         backend = lambda_backends[account_id][region]
         self.url = backend.create_function_url_config(unqualified, config).url + "/"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Lambda::Url"
 
     @property
     def physical_resource_id(self) -> str:
@@ -112,26 +88,19 @@ class _LambdaUrl(_FromProperties, CloudFormationModel):
     def get_cfn_attribute(self, attribute_name: str) -> str:
         return self.url if attribute_name == "FunctionUrl" else self.function
 
-    @classmethod
-    def update_from_cloudformation_json(
-        cls,
-        original_resource: _LambdaUrl,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> _LambdaUrl:
-        return original_resource
-
     def delete(self, account_id: str, region_name: str) -> None:
         unqualified = ":".join(self.function.split(":")[:7])
         lambda_backends[account_id][region_name].delete_function_url_config(unqualified)
 
 
-class _EventInvokeConfig(_FromProperties, CloudFormationModel):
+class _EventInvokeConfig(FromProperties, CloudFormationModel):
     """``AWS::Lambda::EventInvokeConfig`` over moto's API, so the test can read the retries back."""
 
-    def __init__(self, account_id: str, region: str, properties: dict[str, Any]) -> None:
+    resource_type = "AWS::Lambda::EventInvokeConfig"
+
+    def __init__(
+        self, resource_name: str, account_id: str, region: str, properties: dict[str, Any]
+    ) -> None:
         self.function = str(properties["FunctionName"])
         config: dict[str, Any] = {
             key: properties[key]
@@ -140,24 +109,14 @@ class _EventInvokeConfig(_FromProperties, CloudFormationModel):
         }
         lambda_backends[account_id][region].put_function_event_invoke_config(self.function, config)
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Lambda::EventInvokeConfig"
-
     @property
     def physical_resource_id(self) -> str:
         return self.function
 
-    @classmethod
-    def update_from_cloudformation_json(
-        cls,
-        original_resource: _EventInvokeConfig,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
+    def updated(
+        self, resource_name: str, account_id: str, region: str, properties: dict[str, Any]
     ) -> _EventInvokeConfig:
-        return cls(account_id, region_name, cloudformation_json["Properties"])
+        return type(self)(resource_name, account_id, region, properties)
 
     def delete(self, account_id: str, region_name: str) -> None:
         lambda_backends[account_id][region_name].delete_function_event_invoke_config(self.function)

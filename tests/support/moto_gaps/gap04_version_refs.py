@@ -8,39 +8,25 @@ number, as CloudFormation gives them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from moto.awslambda.models import LambdaVersion, LayerVersion, lambda_backends
 
 from tests.support.moto_gaps.cloud import EmulatedCloud, Patch
+from tests.support.moto_gaps.modelling import CreateCall, after_create
 
 
-def _version_created(original: Callable[..., LambdaVersion]) -> Callable[..., LambdaVersion]:
-    """moto's version create, remembering the version's ARN for ``Ref``."""
-
-    def create(
-        cls: type[LambdaVersion],
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> LambdaVersion:
-        version = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        name = cloudformation_json["Properties"]["FunctionName"]
-        latest = lambda_backends[account_id][region_name].get_function(name)
-        version.arn = f"{latest.function_arn}:{version.version}"  # type: ignore[attr-defined]
-        return version
-
-    return create
+def _remember_arn(version: LambdaVersion, call: CreateCall) -> None:
+    """After moto's version create: the version's ARN, for ``Ref``."""
+    function = lambda_backends[call.account_id][call.region].get_function(
+        call.properties["FunctionName"]
+    )
+    version.arn = f"{function.function_arn}:{version.version}"  # type: ignore[attr-defined]
 
 
 def install(patch: Patch, cloud: EmulatedCloud) -> None:
     patch(
         LambdaVersion,
         "create_from_cloudformation_json",
-        classmethod(_version_created(LambdaVersion.create_from_cloudformation_json)),
+        after_create(LambdaVersion.create_from_cloudformation_json, _remember_arn),
     )
     patch(LambdaVersion, "physical_resource_id", property(lambda self: self.arn))
     patch(LayerVersion, "physical_resource_id", property(lambda self: self.arn))

@@ -25,32 +25,20 @@ from moto.cloudformation.models import Stack
 from moto.cloudformation.responses import CloudFormationResponse
 
 from tests.support.moto_gaps.cloud import INVOKE_TIMEOUT_SECONDS, Answer, EmulatedCloud, Patch
+from tests.support.moto_gaps.modelling import CreateCall, after_create
 
 ANSWERED = (200, {"status": 200}, json.dumps("{}"))
 """What moto's response endpoint returns to the function."""
 
 
-def _custom_created(original: Callable[..., CustomModel]) -> Callable[..., CustomModel]:
-    """moto's custom resource create (it sends Create), remembering what Update/Delete need."""
-
-    def create(
-        cls: type[CustomModel],
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CustomModel:
-        resource = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        resource.emulated = {  # type: ignore[attr-defined]
-            "stack_id": kwargs["StackId"],
-            "resource_type": kwargs["ResourceType"],
-            "account_id": account_id,
-            "properties": cloudformation_json["Properties"],
-        }
-        return resource
-
-    return create
+def _remember_request(resource: CustomModel, call: CreateCall) -> None:
+    """After moto's custom resource create (it sends Create): what Update and Delete need."""
+    resource.emulated = {  # type: ignore[attr-defined]
+        "stack_id": call.details["StackId"],
+        "resource_type": call.details["ResourceType"],
+        "account_id": call.account_id,
+        "properties": call.properties,
+    }
 
 
 def _send(
@@ -160,7 +148,7 @@ def install(patch: Patch, cloud: EmulatedCloud) -> None:
     patch(
         CustomModel,
         "create_from_cloudformation_json",
-        classmethod(_custom_created(CustomModel.create_from_cloudformation_json)),
+        after_create(CustomModel.create_from_cloudformation_json, _remember_request),
     )
     patch(CustomModel, "update_from_cloudformation_json", staticmethod(_custom_updated(cloud)))
     patch(CustomModel, "delete", _custom_deleted(cloud))

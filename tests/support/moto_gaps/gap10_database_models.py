@@ -21,16 +21,17 @@ from moto.core.common_models import CloudFormationModel
 from moto.rds.models import rds_backends
 from moto.secretsmanager.models import secretsmanager_backends
 
+from tests.support.moto_gaps.modelling import FromProperties
 
-class _SimpleModel:
-    """Shared plumbing of the models below: create from properties, no in-place update.
 
-    A mixin, not a ``CloudFormationModel``: moto finds models among that class's *direct*
-    subclasses, so each model below names both.
-    """
+class _SimpleModel(FromProperties):
+    """Shared plumbing of the models below: created from properties, unchanged by updates."""
 
-    def __init__(self, name: str, account_id: str, region: str, properties: dict[str, Any]):
-        self.name, self.account_id, self.region = name, account_id, region
+    def __init__(
+        self, resource_name: str, account_id: str, region: str, properties: dict[str, Any]
+    ) -> None:
+        self.name = re.sub(r"[^a-z0-9-]", "-", resource_name.lower())[:60]
+        self.account_id, self.region = account_id, region
         self.properties = properties
         self.create()
 
@@ -41,25 +42,11 @@ class _SimpleModel:
     def physical_resource_id(self) -> str:
         return self.name
 
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> _SimpleModel:
-        name = re.sub(r"[^a-z0-9-]", "-", resource_name.lower())[:60]
-        return cls(name, account_id, region_name, cloudformation_json.get("Properties", {}))
-
 
 class _RdsCluster(_SimpleModel, CloudFormationModel):
     """``AWS::RDS::DBCluster`` over moto's ``create_db_cluster``; ``GetAtt Endpoint.*`` works."""
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::RDS::DBCluster"
+    resource_type = "AWS::RDS::DBCluster"
 
     def create(self) -> None:
         p = self.properties
@@ -97,9 +84,7 @@ class _AuroraInstance(_SimpleModel, CloudFormationModel):
     """``AWS::RDS::DBInstance`` of an Aurora cluster: moto's model knows no ``aurora-postgresql``
     engine; the instance is recorded only (nothing in the test reads it)."""
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::RDS::DBInstance"
+    resource_type = "AWS::RDS::DBInstance"
 
     def create(self) -> None:
         assert self.properties.get("DBClusterIdentifier"), "only cluster instances are emulated"
@@ -108,9 +93,7 @@ class _AuroraInstance(_SimpleModel, CloudFormationModel):
 class _RdsProxy(_SimpleModel, CloudFormationModel):
     """``AWS::RDS::DBProxy`` over moto's ``create_db_proxy``; ``GetAtt Endpoint`` works."""
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::RDS::DBProxy"
+    resource_type = "AWS::RDS::DBProxy"
 
     def create(self) -> None:
         p = self.properties
@@ -139,9 +122,7 @@ class _RdsProxy(_SimpleModel, CloudFormationModel):
 class _RdsProxyTargets(_SimpleModel, CloudFormationModel):
     """``AWS::RDS::DBProxyTargetGroup``: registers the cluster with moto's proxy."""
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::RDS::DBProxyTargetGroup"
+    resource_type = "AWS::RDS::DBProxyTargetGroup"
 
     def create(self) -> None:
         p = self.properties
@@ -156,9 +137,7 @@ class _RdsProxyTargets(_SimpleModel, CloudFormationModel):
 class _Secret(_SimpleModel, CloudFormationModel):
     """``AWS::SecretsManager::Secret`` with ``GenerateSecretString``; ``Ref`` is the full ARN."""
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SecretsManager::Secret"
+    resource_type = "AWS::SecretsManager::Secret"
 
     def create(self) -> None:
         p = self.properties
@@ -199,9 +178,7 @@ class _Secret(_SimpleModel, CloudFormationModel):
 class _SecretTargetAttachment(_SimpleModel, CloudFormationModel):
     """``AWS::SecretsManager::SecretTargetAttachment``: host, port, dbname, engine to the secret."""
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SecretsManager::SecretTargetAttachment"
+    resource_type = "AWS::SecretsManager::SecretTargetAttachment"
 
     def create(self) -> None:
         p = self.properties
