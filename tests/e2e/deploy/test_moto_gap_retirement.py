@@ -31,6 +31,7 @@ from tests.support.emulated_deploy import FAKE_CREDENTIALS, REGION
 from tests.support.moto_gaps import gap03_lambda_models, gap10_database_models
 
 STACK_TIMEOUT_SECONDS = 60.0
+DOCKER_SOCKET = "/var/run/docker.sock"
 HANDLER_CODE = "def handler(event, context):\n    return {'answer': 42}\n"
 
 
@@ -173,7 +174,19 @@ def models_of_moto(resource_type: str) -> list[type[CloudFormationModel]]:
     ]
 
 
+def docker_answers() -> bool:
+    """Whether a Docker daemon answers here (moto's Lambda would use it)."""
+    transport = httpx.HTTPTransport(uds=DOCKER_SOCKET)
+    try:
+        with httpx.Client(transport=transport, timeout=2) as client:
+            return client.get("http://docker/_ping").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def test_gap_1_lambda_runs_code_only_in_docker(moto: RawMoto) -> None:
+    if docker_answers():
+        pytest.skip("a Docker daemon answers here: moto would run the function in it")
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("index.py", HANDLER_CODE)
