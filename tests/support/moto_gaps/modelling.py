@@ -37,6 +37,28 @@ class FromProperties:
             resource_name, account_id, region_name, cloudformation_json.get("Properties", {})
         )
 
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.resource_type
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Self,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Self:
+        properties = cloudformation_json.get("Properties", {})
+        return original_resource.updated(new_resource_name, account_id, region_name, properties)
+
+    def updated(
+        self, resource_name: str, account_id: str, region: str, properties: dict[str, Any]
+    ) -> Self:
+        """The resource once the template changed its properties (by default: unchanged)."""
+        return self
+
 
 @dataclass(frozen=True)
 class CreateCall:
