@@ -32,7 +32,6 @@ FIGURE = re.compile(
 KNOWN_EXCEPTIONS = {
     "functions/chat/chat_app/app.py",
     "functions/chat/chat_app/service.py",
-    "scripts/check-built-artifacts.py",
 }
 
 
