@@ -35,7 +35,16 @@ def functions(build_dir: Path) -> dict[str, BuiltFunction]:
 
 
 @pytest.fixture(scope="session")
-def runtime(tmp_path_factory: pytest.TempPathFactory, build_dir: Path) -> Runtime:
+def built_sizes(functions: dict[str, BuiltFunction]) -> dict[str, int]:
+    """Bytes of each function with its layers, as built: measured before anything runs from the
+    build (a run writes bytecode for the modules shipped as source)."""
+    return {logical_id: function.size_bytes() for logical_id, function in functions.items()}
+
+
+@pytest.fixture(scope="session")
+def runtime(
+    tmp_path_factory: pytest.TempPathFactory, build_dir: Path, built_sizes: dict[str, int]
+) -> Runtime:
     return Runtime(
         tmp_path_factory.mktemp("lambda-runtime") / "venv", built_artifacts.find_python312()
     )
