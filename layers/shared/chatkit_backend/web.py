@@ -14,7 +14,7 @@ from urllib.parse import unquote_to_bytes
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
@@ -173,24 +173,30 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # --- auth dependency ----------------------------------------------------------------------------
 
-_bearer_scheme = HTTPBearer(auto_error=False, description="JWT from the identity provider")
+
+class _BearerHeader(HTTPBearer):
+    """FastAPI's bearer scheme for OpenAPI, handing on the raw header: the authenticator parses it
+    once, with its own refusal messages."""
+
+    async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
+        return request.headers.get("authorization")
+
+
+_bearer_scheme = _BearerHeader(
+    scheme_name="HTTPBearer", description="JWT from the identity provider"
+)
 
 
 def current_user(authenticator: Authenticator) -> Callable[..., Awaitable[Caller]]:
     """A FastAPI dependency giving the authenticated :class:`Caller` (401 otherwise).
 
-    ``user: Annotated[Caller, Depends(current_user(authenticator))]``. The bearer scheme
-    parameter only documents the security requirement in OpenAPI; the raw header is what gets
-    verified, so the error message can say exactly what is wrong with it.
+    ``user: Annotated[Caller, Depends(current_user(authenticator))]``.
     """
 
     async def authenticated_user(
-        request: Request,
-        _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
+        request: Request, authorization: Annotated[str | None, Depends(_bearer_scheme)]
     ) -> Caller:
-        caller = await authenticator.authenticate(
-            request.headers.get("authorization"), request_id_for(request.scope)
-        )
+        caller = await authenticator.authenticate(authorization, request_id_for(request.scope))
         bind_user(caller.user_id)
         return caller
 
