@@ -46,6 +46,7 @@ from .caller import Caller
 from .db import Database
 from .ids import new_id
 from .item_projection import project_item
+from .paging import MAX_PAGE_SIZE, fetch_page
 from .tables import ATTACHMENTS, ITEMS, THREADS, utcnow
 
 ITEM_ADAPTER: TypeAdapter[ThreadItem] = TypeAdapter(ThreadItem)
@@ -53,9 +54,6 @@ ATTACHMENT_ADAPTER: TypeAdapter[Attachment] = TypeAdapter(Attachment)
 
 PREVIEW_URL_SCHEME = "attachment"
 
-MAX_PAGE_SIZE = 100
-"""Largest page any caller gets: a ChatKit ``threads.list``/``items.list`` limit is the client's
-to choose, and a huge one must not make the function load a whole history at once."""
 """``preview_url`` of created image attachments: ``attachment://<id>``, a stable name, not a
 location. This backend keeps attachment metadata only; serving the bytes is out of scope."""
 
@@ -396,10 +394,9 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         sort = (table.c.created_at, table.c.pk)
         statement = statement.order_by(
             *(column.asc() if direction == "asc" else column.desc() for column in sort)
-        ).limit(limit + 1)
+        )
         async with self.database.session() as session:
-            rows = (await session.execute(statement)).all()
-        return rows[:limit], len(rows) > limit
+            return await fetch_page(session, statement, limit)
 
 
 def _item_key() -> list[Any]:
