@@ -113,10 +113,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         statement = select(THREADS.c.data).where(
             THREADS.c.user_id == context.user_id, THREADS.c.id == thread_id
         )
-        async with self.database.session() as session:
-            data = (await session.execute(statement)).scalar_one_or_none()
-        if data is None:
-            raise NotFoundError(f"Thread {thread_id} not found")
+        data = await self._data(statement, f"Thread {thread_id} not found")
         return ThreadMetadata.model_validate(data)
 
     async def load_threads(
@@ -207,10 +204,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             ITEMS.c.thread_id == thread_id,
             ITEMS.c.id == item_id,
         )
-        async with self.database.session() as session:
-            data = (await session.execute(statement)).scalar_one_or_none()
-        if data is None:
-            raise NotFoundError(f"Item {item_id} not found")
+        data = await self._data(statement, f"Item {item_id} not found")
         return ITEM_ADAPTER.validate_python(data)
 
     async def load_thread_items(
@@ -325,10 +319,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         statement = select(ATTACHMENTS.c.data).where(
             ATTACHMENTS.c.user_id == context.user_id, ATTACHMENTS.c.id == attachment_id
         )
-        async with self.database.session() as session:
-            data = (await session.execute(statement)).scalar_one_or_none()
-        if data is None:
-            raise NotFoundError(f"Attachment {attachment_id} not found")
+        data = await self._data(statement, f"Attachment {attachment_id} not found")
         return ATTACHMENT_ADAPTER.validate_python(data)
 
     async def delete_attachment(self, attachment_id: str, context: Caller) -> None:
@@ -363,6 +354,14 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             *(_typed_value(ITEMS.c[name], value).label(name) for name, value in values.items()),
         ).where(THREADS.c.user_id == context.user_id, THREADS.c.id == thread_id)
         return self._insert(ITEMS).from_select(["user_id", "thread_id", *values], source)
+
+    async def _data(self, statement: Select[Any], missing: str) -> Any:
+        """The ``data`` column of the one row ``statement`` selects; ``NotFoundError`` if none."""
+        async with self.database.session() as session:
+            data = (await session.execute(statement)).scalar_one_or_none()
+        if data is None:
+            raise NotFoundError(missing)
+        return data
 
     async def _page(
         self,
