@@ -1,9 +1,9 @@
 """Powertools logger, metrics and tracer, plus the per-request correlation context.
 
-``logger``, ``metrics`` and ``tracer`` are created on first access (PEP 562): their imports are
-heavy (the tracer's most of all), and a CRUD cold start must not pay for them unless it uses
-them. :class:`RequestLogMiddleware` gives each request a correlation id and one JSON log line;
-every line written during the request carries it (and ``user_id`` once known). Bodies,
+``logger``, ``metrics`` and ``tracer`` are created on first access (PEP 562): the logger and
+above all the tracer are costly imports, which a CRUD cold start must not pay unless it uses
+them. :class:`RequestLogMiddleware` gives each request a correlation id and one JSON log
+line; every line written during the request carries it (and ``user_id`` once known). Bodies,
 headers and query strings are never logged: they carry tokens and message text.
 """
 
