@@ -50,6 +50,7 @@ from .db import Database
 from .errors import BadRequest
 from .ids import new_id
 from .item_projection import project_item
+from .paging import MAX_PAGE_SIZE, fetch_page
 from .tables import ATTACHMENTS, ITEMS, THREADS, utcnow
 
 ITEM_ADAPTER: TypeAdapter[ThreadItem] = TypeAdapter(ThreadItem)
@@ -59,9 +60,6 @@ PREVIEW_URL_SCHEME = "attachment"
 """Stored ``preview_url`` of image attachments: ``attachment://<id>``, a stable name; every load
 replaces it with a fresh signed URL (:class:`~chatkit_backend.attachments.AttachmentFiles`)."""
 
-MAX_PAGE_SIZE = 100
-"""Largest page any caller gets: a ChatKit ``threads.list``/``items.list`` limit is the client's
-to choose, and a huge one must not make the function load a whole history at once."""
 
 Order = Literal["asc", "desc"]
 
@@ -121,10 +119,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         statement = select(THREADS.c.data).where(
             THREADS.c.user_id == context.user_id, THREADS.c.id == thread_id
         )
-        async with self.database.session() as session:
-            data = (await session.execute(statement)).scalar_one_or_none()
-        if data is None:
-            raise NotFoundError(f"Thread {thread_id} not found")
+        data = await self._data(statement, f"Thread {thread_id} not found")
         return ThreadMetadata.model_validate(data)
 
     async def load_threads(
@@ -219,10 +214,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             ITEMS.c.thread_id == thread_id,
             ITEMS.c.id == item_id,
         )
-        async with self.database.session() as session:
-            data = (await session.execute(statement)).scalar_one_or_none()
-        if data is None:
-            raise NotFoundError(f"Item {item_id} not found")
+        data = await self._data(statement, f"Item {item_id} not found")
         return self._shown_item(ITEM_ADAPTER.validate_python(data), context)
 
     async def load_thread_items(
@@ -444,6 +436,14 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         ).where(THREADS.c.user_id == context.user_id, THREADS.c.id == thread_id)
         return self._insert(ITEMS).from_select(["user_id", "thread_id", *values], source)
 
+    async def _data(self, statement: Select[Any], missing: str) -> Any:
+        """The ``data`` column of the one row ``statement`` selects; ``NotFoundError`` if none."""
+        async with self.database.session() as session:
+            data = (await session.execute(statement)).scalar_one_or_none()
+        if data is None:
+            raise NotFoundError(missing)
+        return data
+
     async def _page(
         self,
         table: Table,
@@ -474,10 +474,9 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         sort = (table.c.created_at, table.c.pk)
         statement = statement.order_by(
             *(column.asc() if direction == "asc" else column.desc() for column in sort)
-        ).limit(limit + 1)
+        )
         async with self.database.session() as session:
-            rows = (await session.execute(statement)).all()
-        return rows[:limit], len(rows) > limit
+            return await fetch_page(session, statement, limit)
 
 
 def _stored_attachment(attachment: Attachment) -> Attachment:
