@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from agents import Agent, Model, RunContextWrapper
+from agents import Agent, FunctionTool, Model, RunContextWrapper, StopAtTools
 from agents.mcp import MCPServer
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
@@ -28,6 +28,7 @@ from openai import AsyncOpenAI
 
 from chat_app.task_repository import TaskRepository
 
+from .client_tools import client_function_tools
 from .mcp_servers import open_mcp_servers
 from .model_provider import choose_model
 from .offline_model import OfflineModel
@@ -70,6 +71,7 @@ class AgentFactory:
         self._todo_server: FastMCP | None = None
         self._remote_urls = list(settings.mcp_servers)
         self._allowed_tools = list(settings.mcp_allowed_tools)
+        self._client_tools: list[FunctionTool] = client_function_tools(settings.client_tools)
         if self._remote_urls and not self._allowed_tools:
             logger.warning(
                 "MCP_SERVERS is set but MCP_ALLOWED_TOOLS is empty: no remote tool is exposed, "
@@ -80,6 +82,11 @@ class AgentFactory:
     @property
     def model(self) -> Model:
         return self._model
+
+    @property
+    def client_tool_names(self) -> frozenset[str]:
+        """The ``CLIENT_TOOLS`` names: calls to these end the turn and wait for the client."""
+        return frozenset(tool.name for tool in self._client_tools)
 
     @property
     def is_offline(self) -> bool:
@@ -130,10 +137,17 @@ class AgentFactory:
             yield self._agent(servers)
 
     def _agent(self, servers: list[MCPServer]) -> Agent[Any]:
+        """The turn's agent; a call to a client tool stops the run (the client answers it)."""
         return Agent(
             name=AGENT_NAME,
             instructions=INSTRUCTIONS,
             model=self._model,
             mcp_servers=servers,
             mcp_config={"convert_schemas_to_strict": True},
+            tools=list(self._client_tools),
+            tool_use_behavior=(
+                StopAtTools(stop_at_tool_names=sorted(self.client_tool_names))
+                if self._client_tools
+                else "run_llm_again"
+            ),
         )

@@ -12,6 +12,10 @@ user from the run context (ChatKit's ``AgentContext.request_context``, or any ob
 ``request_context`` attribute) and puts it in the request ``_meta``; the model never sees or
 chooses it. Remote servers get no ``_meta`` user: they authenticate the caller themselves from
 the forwarded bearer token.
+
+Results: the SDK hands the model the tool's text content; :func:`structured_result` (the todo
+server's ``custom_data_extractor``) also keeps its full structured content on the run's tool
+output item (SDK-only data, never sent to the model), which the widgets are built from.
 """
 
 from __future__ import annotations
@@ -19,11 +23,17 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from copy import deepcopy
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from weakref import WeakKeyDictionary
 
-from agents.mcp import MCPServer, MCPServerStreamableHttp, MCPToolMetaContext
+from agents.mcp import (
+    MCPServer,
+    MCPServerStreamableHttp,
+    MCPToolCustomDataContext,
+    MCPToolMetaContext,
+)
 from agents.run_context import RunContextWrapper
 from chatkit_backend.caller import Caller
 from mcp.types import CallToolResult, GetPromptResult, ListPromptsResult
@@ -55,11 +65,26 @@ def user_meta(context: MCPToolMetaContext) -> dict[str, Any] | None:
     return None
 
 
+STRUCTURED_RESULT_KEY = "structured_content"
+"""Where :func:`structured_result` puts a tool's structured result in the output's custom data."""
+
+
+def structured_result(context: MCPToolCustomDataContext) -> dict[str, Any] | None:
+    """A successful call's full ``structuredContent``, kept for the agent side (not the model).
+
+    The model gets the text content, which other limits may shorten; a widget needs the whole
+    result (every task of a listing), so it is read from here.
+    """
+    if context.is_error or context.structured_content is None:
+        return None
+    return {STRUCTURED_RESULT_KEY: deepcopy(dict(context.structured_content))}
+
+
 class InProcessMCPServer(MCPServer):
     """An Agents SDK MCP server backed by a FastMCP server in this process."""
 
     def __init__(self, server: FastMCP, *, name: str = SERVER_NAME) -> None:
-        super().__init__(tool_meta_resolver=user_meta)
+        super().__init__(tool_meta_resolver=user_meta, custom_data_extractor=structured_result)
         self._server = server
         self._name = name
         self._client: Client[Any] | None = None

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 StringList = Annotated[list[str], NoDecode]
@@ -20,6 +20,22 @@ StringList = Annotated[list[str], NoDecode]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 """Repository root when running from a checkout (meaningless inside a Lambda layer)."""
+
+
+class ClientToolSpec(BaseModel):
+    """One tool the agent may call on the client (``CLIENT_TOOLS`` is a JSON list of these).
+
+    ``parameters`` is the JSON Schema of the arguments, offered to the model as is; the client
+    (ChatKit's ``onClientTool``) answers with a JSON object that continues the turn.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str = Field(min_length=1, max_length=1024)
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}, "additionalProperties": False}
+    )
 
 
 class Settings(BaseSettings):
@@ -120,6 +136,11 @@ class Settings(BaseSettings):
     )
     mcp_allowed_tools: StringList = Field(
         default_factory=list, description="Tool names allowed from the extra MCP servers."
+    )
+    client_tools: list[ClientToolSpec] = Field(
+        default_factory=list,
+        description="Tools run by the client (JSON list of `{name, description, parameters}`); "
+        "see docs/widgets.md.",
     )
 
     # --- runtime ------------------------------------------------------------------------------

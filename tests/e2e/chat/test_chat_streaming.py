@@ -101,6 +101,7 @@ class ToolAgents:
     """An agent source with plain function tools (the real factory only has the MCP todo tools)."""
 
     is_offline = True
+    client_tool_names: frozenset[str] = frozenset()
 
     def __init__(self, model: ScriptedModel, tools: list[Tool]) -> None:
         self.model = model
