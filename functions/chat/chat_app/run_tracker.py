@@ -132,7 +132,9 @@ class RunTracker(RunHooks[Any]):
                     await self.context.stream(event)
                 await self._show_result(self.calls[call_id], item.custom_data)
 
-    async def _show_result(self, record: ToolCallRecord, custom_data: dict[str, Any] | None) -> None:
+    async def _show_result(
+        self, record: ToolCallRecord, custom_data: dict[str, Any] | None
+    ) -> None:
         """The widget of a todo tool's result and, after a change, the ``tasks.changed`` effect."""
         if record.error or not custom_data:
             return

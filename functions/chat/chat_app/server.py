@@ -129,6 +129,22 @@ class ToolCallConverter(ThreadItemConverter):
             return None
         return EasyInputMessageParam(type="message", role="assistant", content=text)
 
+    async def widget_to_input(
+        self, item: WidgetItem
+    ) -> TResponseInputItem | list[TResponseInputItem] | None:
+        """A widget the user was shown, in the words of its ``copy_text``.
+
+        The SDK sends the whole widget JSON (every button and style token) on every later turn;
+        the text says what the widget shows at a fraction of the tokens. The tool call that
+        produced it is in the history too, with the full result.
+        """
+        text = item.copy_text or item.widget.model_dump_json(exclude_unset=True, exclude_none=True)
+        return EasyInputMessageParam(
+            type="message",
+            role="user",
+            content=f"[A widget (item {item.id}) was shown to the user: {text}]",
+        )
+
     async def attachment_to_message_content(self, attachment: Attachment) -> Any:
         return ResponseInputTextParam(
             type="input_text",

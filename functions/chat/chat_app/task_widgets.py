@@ -86,9 +86,7 @@ def task_list_widget(tasks: Iterable[TaskView]) -> Rendered:
     summary = f"{open_count} open" + (
         f" · {len(tasks) - open_count} done" if open_count < len(tasks) else ""
     )
-    widget = TASK_LIST.build(
-        {"summary": summary, "tasks": [task.model_dump() for task in tasks]}
-    )
+    widget = TASK_LIST.build({"summary": summary, "tasks": [task.model_dump() for task in tasks]})
     if not tasks:
         return Rendered(widget, "Task list: no tasks.")
     lines = "; ".join(_task_words(task) for task in tasks)
@@ -134,7 +132,6 @@ def _task_keys(component: Any) -> Iterator[re.Match[str]]:
 def _task_words(task: TaskView) -> str:
     state = "done" if task.completed else "open"
     return f'#{task.id} "{task.title}" ({state})'
-
 
 
 # --- tool results -------------------------------------------------------------------------------

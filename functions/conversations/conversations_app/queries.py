@@ -1,10 +1,11 @@
 """The conversations function's SQL: every statement over ``threads`` and ``thread_items``.
 
 Every statement is scoped by the caller's user id. Reads select only the plain columns the REST
-view needs (never the item JSON); paging is keyset paging on the schema's indexes:
-conversations by ``(user_id, updated_at, pk)`` newest first, messages by
-``(user_id, thread_id, created_at, pk)`` oldest first. Writes keep the thread's ChatKit JSON
-(``data``, the source of truth the ChatKit store reads) in step with the plain columns.
+view needs (the item JSON only of widget items, whose widget the REST view returns); paging is
+keyset paging on the schema's indexes: conversations by ``(user_id, updated_at, pk)`` newest
+first, messages by ``(user_id, thread_id, created_at, pk)`` oldest first. Writes keep the
+thread's ChatKit JSON (``data``, the source of truth the ChatKit store reads) in step with the
+plain columns.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from chatkit_backend.ids import new_id
-from chatkit_backend.tables import ITEMS, THREADS, utcnow
-from sqlalchemy import Row, Select, delete, insert, select, tuple_, update
+from chatkit_backend.tables import ITEMS, THREADS, JsonDocument, utcnow
+from sqlalchemy import Row, Select, case, delete, insert, null, select, tuple_, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 AnyRow = Row[*tuple[Any, ...]]
@@ -33,6 +34,9 @@ MESSAGE_COLUMNS = (
     ITEMS.c.content_text,
     ITEMS.c.created_at,
     ITEMS.c.tool_calls,
+    type_coerce(case((ITEMS.c.role == "widget", ITEMS.c.data), else_=null()), JsonDocument).label(
+        "widget_item"
+    ),
     ITEMS.c.pk,
 )
 

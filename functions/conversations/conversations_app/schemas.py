@@ -30,13 +30,19 @@ class ToolCall(BaseModel):
 
 
 class Message(BaseModel):
-    """One message; ``tool_calls`` is present only on ``role="tool"`` messages."""
+    """One message; ``tool_calls`` is present only on ``role="tool"`` messages, ``widget`` only
+    on ``role="widget"`` ones (whose ``content`` says in words what the widget shows)."""
 
     id: str
     role: MessageRole
     content: str
     created_at: datetime
     tool_calls: list[ToolCall] | None = Field(default=None, exclude_if=lambda value: value is None)
+    widget: dict[str, Any] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="The ChatKit widget (a `Card`, `ListView` or `Basic` root) as JSON.",
+    )
 
 
 class ConversationPage(BaseModel):

@@ -9,6 +9,7 @@ API and costs a scan of every skipped row; ``after`` (a cursor) costs the same a
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
@@ -138,6 +139,7 @@ async def _message_page(
                 content=row.content_text or "",
                 created_at=row.created_at,
                 tool_calls=row.tool_calls,
+                widget=widget_of(row.widget_item),
             )
             for row in page
         ],
@@ -149,3 +151,9 @@ def _conversation(row: AnyRow) -> Conversation:
     return Conversation(
         id=row.id, title=row.title, created_at=row.created_at, updated_at=row.updated_at
     )
+
+
+def widget_of(item: Any) -> dict[str, Any] | None:
+    """The widget of a widget item's stored JSON (``WidgetItem.widget``), if it has one."""
+    widget = item.get("widget") if isinstance(item, dict) else None
+    return widget if isinstance(widget, dict) else None

@@ -73,7 +73,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-MessageRole = Literal["user", "assistant", "tool"]
+MessageRole = Literal["user", "assistant", "tool", "widget"]
 """Values of ``thread_items.role``: the items the REST view lists as messages (others are NULL)."""
 
 
