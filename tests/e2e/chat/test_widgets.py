@@ -10,6 +10,8 @@ an action body can get wrong is a clear 4xx that changes nothing.
 from __future__ import annotations
 
 import json
+import random
+import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -50,6 +52,7 @@ from tests.e2e.chat.chat_support import (
     stream,
     user_input,
 )
+from tests.e2e.chat.test_chatkit_fuzz import mutate, only_errors
 from tests.support.fake_openai import FakeOpenAI, call, text
 
 ITEMS = TypeAdapter(Page[ThreadItem])
@@ -476,3 +479,43 @@ async def test_simple_protocol_carries_the_widget_event(
     assert widget["copy_text"].startswith("Task added: #")
     stored = [item for item in await items_of(offline, alice, events[0]["thread_id"])]
     assert [item.id for item in stored if item.type == "widget"] == [widget["item_id"]]
+
+
+# --- hostile bodies ---------------------------------------------------------------------------
+
+FUZZ_CASES = 200
+FUZZ_SECONDS = 40.0
+
+
+async def test_mutated_action_bodies_never_get_a_5xx_or_an_error_only_200(
+    offline: httpx.AsyncClient, alice: Caller
+) -> None:
+    thread_id, widget = await listed_thread(offline, alice, "buy milk", "call mom")
+    task_ids = shown_task_ids(widget.widget)
+    seeds = [
+        action_body(kind, thread_id, widget.id, action, payload)
+        for kind in ("threads.custom_action", "threads.sync_custom_action")
+        for action, payload in [
+            ("tasks.complete", {"task_id": task_ids[0]}),
+            ("tasks.delete", {"task_id": task_ids[1]}),
+            ("tasks.set_completed", {"task_id": task_ids[0], "completed": False}),
+        ]
+    ]
+    rng = random.Random("widget-action-fuzz")
+    started = time.monotonic()
+    failures: list[tuple[int, str]] = []
+    statuses: dict[int, int] = {}
+    for _ in range(FUZZ_CASES):
+        raw = json.dumps(mutate(rng, rng.choice(seeds))).encode()
+        response = await offline.post(
+            "/chatkit",
+            content=raw,
+            headers={**headers_for(alice), "content-type": "application/json"},
+        )
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        if response.status_code >= 500 or (response.status_code == 200 and only_errors(response)):
+            failures.append((response.status_code, raw[:300].decode(errors="replace")))
+        assert time.monotonic() - started < FUZZ_SECONDS
+    print(f"{FUZZ_CASES} fuzzed action bodies, statuses {sorted(statuses.items())}")
+    assert failures == []
+    assert statuses.get(400, 0) > FUZZ_CASES // 4  # the mutations did reach the checks
