@@ -51,7 +51,7 @@ def test_task_list_widget_complete_in_place_survives_a_reload(
     conversation_id = playground.page.evaluate("location.hash").removeprefix("#c=")
     stored = api_get(f"{server.url}/api/conversations/{conversation_id}", token)
     widgets = [m for m in stored["messages"] if m["role"] == "widget"]
-    assert "buy milk\" (done)" in widgets[-1]["content"]
+    assert 'buy milk" (done)' in widgets[-1]["content"]
 
     playground.page.reload()
     widget = task_list(playground)

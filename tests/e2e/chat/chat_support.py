@@ -17,7 +17,8 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -57,6 +58,7 @@ from openai.types.responses import (
 )
 from pydantic import TypeAdapter
 
+from tests.support.fake_openai import APIS, Api, FakeOpenAI
 from tests.support.servers import UvicornThread, app_over
 from tests.support.tokens import TEST_JWT_SECRET, auth_header
 
@@ -257,6 +259,24 @@ class ChatServerThread(UvicornThread):
             ),
         )
         super().__init__(app, name="chat-server")
+
+
+@contextmanager
+def servers_per_api(
+    pg_url: str, fake_openai: FakeOpenAI, **overrides: Any
+) -> Iterator[dict[Api, ChatServerThread]]:
+    """One chat server per model API, its model built from settings (``OPENAI_BASE_URL``)."""
+    servers: dict[Api, ChatServerThread] = {}
+    try:
+        for api in APIS:
+            settings = server_settings(
+                pg_url, openai_base_url=fake_openai.base_url, openai_api=api, **overrides
+            )
+            servers[api] = ChatServerThread(settings, factory_with(None)).start()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
 
 
 # --- SSE --------------------------------------------------------------------------------------

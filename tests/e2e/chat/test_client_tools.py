@@ -17,14 +17,8 @@ from chatkit_backend.caller import Caller
 from chatkit_backend.settings import ClientToolSpec
 from chatkit_backend.store import PostgresStore
 
-from tests.e2e.chat.chat_support import (
-    ChatServerThread,
-    factory_with,
-    server_settings,
-    stream,
-    user_input,
-)
-from tests.support.fake_openai import APIS, Api, FakeOpenAI, Recorded, call, text
+from tests.e2e.chat.chat_support import ChatServerThread, servers_per_api, stream, user_input
+from tests.support.fake_openai import Api, FakeOpenAI, Recorded, call, text
 
 TIME_ZONE = ClientToolSpec(
     name="get_time_zone",
@@ -37,20 +31,8 @@ TIME_ZONE = ClientToolSpec(
 def client_tool_servers(
     pg_url: str, fake_openai: FakeOpenAI
 ) -> Iterator[dict[Api, ChatServerThread]]:
-    servers: dict[Api, ChatServerThread] = {}
-    try:
-        for api in APIS:
-            settings = server_settings(
-                pg_url,
-                openai_base_url=fake_openai.base_url,
-                openai_api=api,
-                client_tools=[TIME_ZONE],
-            )
-            servers[api] = ChatServerThread(settings, factory_with(None)).start()
+    with servers_per_api(pg_url, fake_openai, client_tools=[TIME_ZONE]) as servers:
         yield servers
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ an action body can get wrong is a clear 4xx that changes nothing.
 from __future__ import annotations
 
 import json
-import random
-import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -39,6 +37,7 @@ from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.store import PostgresStore
 from pydantic import TypeAdapter
+from sqlalchemy import event
 
 from tests.e2e.chat.chat_support import (
     ChatServerThread,
@@ -52,7 +51,7 @@ from tests.e2e.chat.chat_support import (
     stream,
     user_input,
 )
-from tests.e2e.chat.test_chatkit_fuzz import mutate, only_errors
+from tests.e2e.chat.test_chatkit_fuzz import fuzz
 from tests.support.fake_openai import FakeOpenAI, call, text
 
 ITEMS = TypeAdapter(Page[ThreadItem])
@@ -501,21 +500,36 @@ async def test_mutated_action_bodies_never_get_a_5xx_or_an_error_only_200(
             ("tasks.set_completed", {"task_id": task_ids[0], "completed": False}),
         ]
     ]
-    rng = random.Random("widget-action-fuzz")
-    started = time.monotonic()
-    failures: list[tuple[int, str]] = []
-    statuses: dict[int, int] = {}
-    for _ in range(FUZZ_CASES):
-        raw = json.dumps(mutate(rng, rng.choice(seeds))).encode()
-        response = await offline.post(
-            "/chatkit",
-            content=raw,
-            headers={**headers_for(alice), "content-type": "application/json"},
-        )
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-        if response.status_code >= 500 or (response.status_code == 200 and only_errors(response)):
-            failures.append((response.status_code, raw[:300].decode(errors="replace")))
-        assert time.monotonic() - started < FUZZ_SECONDS
-    print(f"{FUZZ_CASES} fuzzed action bodies, statuses {sorted(statuses.items())}")
-    assert failures == []
-    assert statuses.get(400, 0) > FUZZ_CASES // 4  # the mutations did reach the checks
+    seen = await fuzz(
+        offline, alice, seeds, seed="widget-action-fuzz", cases=FUZZ_CASES, seconds=FUZZ_SECONDS
+    )
+    print(f"{FUZZ_CASES} fuzzed action bodies, statuses {sorted(seen.statuses.items())}")
+    assert seen.failures == []
+    assert seen.statuses.get(400, 0) > FUZZ_CASES // 4  # the mutations did reach the checks
+
+
+# --- cost -------------------------------------------------------------------------------------
+
+
+async def test_a_widget_costs_one_item_write_and_no_extra_query(
+    offline: httpx.AsyncClient, offline_server: ChatServerThread, alice: Caller
+) -> None:
+    """The widget is built from the tool's result (no query of its own) and stored as one item:
+    a listing turn writes the user message, the tool record, the widget and the answer."""
+    thread_id, _ = await listed_thread(offline, alice, "buy milk")
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()).upper())
+
+    engine = offline_server.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        await say(offline, alice, "list my tasks", thread_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+    item_inserts = [s for s in statements if s.startswith("INSERT INTO THREAD_ITEMS")]
+    task_reads = [s for s in statements if "FROM TASKS" in s]
+    assert (len(item_inserts), len(task_reads)) == (4, 1), statements
+    assert len(statements) <= 12, statements

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 
 from chat_app.task_widgets import TaskView, task_card_widget, task_list_widget, tasks_changed
 from chatkit.types import ClientToolCallItem
@@ -46,7 +47,7 @@ def render() -> str:
     call = ClientToolCallItem(
         id="tc_example",
         thread_id="thr_example",
-        created_at="2026-01-01T00:00:00Z",  # type: ignore[arg-type]
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
         call_id="call_example",
         name="get_time_zone",
         arguments={},
