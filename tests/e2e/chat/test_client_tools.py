@@ -17,7 +17,15 @@ from chatkit_backend.caller import Caller
 from chatkit_backend.settings import ClientToolSpec
 from chatkit_backend.store import PostgresStore
 
-from tests.e2e.chat.chat_support import ChatServerThread, servers_per_api, stream, user_input
+from tests.e2e.chat.chat_support import (
+    ChatServerThread,
+    factory_with,
+    server_settings,
+    servers_per_api,
+    stream,
+    text_deltas,
+    user_input,
+)
 from tests.support.fake_openai import Api, FakeOpenAI, Recorded, call, text
 
 TIME_ZONE = ClientToolSpec(
@@ -112,3 +120,34 @@ async def test_client_tool_call_ends_the_turn_and_its_output_continues_it(
     transcript: list[tuple[str, Any]] = fake.requests[-1].transcript()
     assert transcript[-1] == ("user", "Thanks!")
     assert ("assistant", "You are in Europe/Paris.") in transcript
+
+
+async def test_offline_model_calls_the_declared_client_tool(
+    pg_url: str, alice: Caller, store: PostgresStore
+) -> None:
+    """With no model key (``make dev``) and ``get_time_zone`` declared, the offline model calls
+    it for a time-zone question and answers from the client's output."""
+    settings = server_settings(pg_url, client_tools=[TIME_ZONE])
+    server = ChatServerThread(settings, factory_with(None)).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            asked = await stream(
+                client,
+                alice,
+                {"type": "threads.create", "params": {"input": user_input("My time zone?")}},
+            )
+            pending = [e.item for e in asked.events if isinstance(e, ThreadItemDoneEvent)][-1]
+            assert isinstance(pending, ClientToolCallItem)
+            assert (pending.name, pending.status) == ("get_time_zone", "pending")
+            answered = await stream(
+                client,
+                alice,
+                {
+                    "type": "threads.add_client_tool_output",
+                    "params": {"thread_id": asked.thread_id, "result": {"time_zone": "Asia/Tokyo"}},
+                },
+            )
+    finally:
+        server.stop()
+    assert answered.status_code == 200
+    assert "Asia/Tokyo" in "".join(text_deltas(answered.events))
