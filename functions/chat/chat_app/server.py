@@ -76,7 +76,8 @@ from .task_widgets import tasks_changed
 
 HISTORY_LIMIT = 60
 """Most recent thread items sent to the model per turn: bounds the prompt and the load query.
-Tool records count as items; a user/assistant exchange with one tool call is three."""
+Tool records and widgets count as items; a user/assistant exchange with one todo tool call (its
+record and its widget) is four."""
 
 TITLE_MAX_CHARS = 60
 
