@@ -206,6 +206,7 @@ async def test_tool_call_is_shown_persisted_and_remembered(
         "user_message",
         "assistant_message",
         "hidden_context_item",
+        "widget",  # the task card of the tool's result
         "assistant_message",
     ]
     (record,) = tool_records(items)
