@@ -11,12 +11,18 @@ import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .remote_mcp import RemoteMcpServer, parse_server_entry
+
 StringList = Annotated[list[str], NoDecode]
 """A list read from one variable as ``a,b`` or as a JSON list (see ``_split_list``)."""
+
+OPENAI_API_HOST = "api.openai.com"
+"""The one model host traces may be exported alongside (``AGENT_TRACING=openai``)."""
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 """Repository root when running from a checkout (meaningless inside a Lambda layer)."""
@@ -27,7 +33,11 @@ class Settings(BaseSettings):
     as unset (the SAM template declares some empty so ``sam local invoke`` can set them)."""
 
     model_config = SettingsConfigDict(
-        env_file=None, extra="ignore", frozen=True, env_ignore_empty=True
+        env_file=None,
+        extra="ignore",
+        frozen=True,
+        env_ignore_empty=True,
+        hide_input_in_errors=True,  # a bad value may be a secret: its text never reaches a log
     )
 
     # --- database -----------------------------------------------------------------------------
@@ -115,17 +125,39 @@ class Settings(BaseSettings):
     agent_turn_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Wall clock limit of one user turn."
     )
-    mcp_servers: StringList = Field(
-        default_factory=list, description="Extra remote MCP servers (streamable HTTP URLs)."
+    mcp_servers: Annotated[list[RemoteMcpServer], NoDecode] = Field(
+        default_factory=list,
+        description="Remote MCP servers (streamable HTTP), a JSON list: a URL string, or "
+        "`{url, allowed_tools, auth}` with auth none, header (Secrets Manager), "
+        "client_credentials or token_exchange (docs/privacy.md). https only (loopback aside); "
+        "the caller's token is never sent.",
     )
     mcp_allowed_tools: StringList = Field(
-        default_factory=list, description="Tool names allowed from the extra MCP servers."
+        default_factory=list,
+        description="Tool names allowed from MCP_SERVERS entries that give no allowed_tools.",
+    )
+    agent_tracing: Literal["off", "openai"] = Field(
+        default="off",
+        description="`openai`: export Agents SDK traces (prompts and tool data) to OpenAI. "
+        "Refused with an OPENAI_BASE_URL of another provider.",
+    )
+    openai_store: bool = Field(
+        default=False,
+        description="Let the provider store Responses API requests (`store: true`).",
+    )
+
+    # --- data lifecycle -----------------------------------------------------------------------
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Delete conversations not updated for this many days (the scheduled "
+        "retention function); unset keeps them.",
     )
 
     # --- runtime ------------------------------------------------------------------------------
     stage: str = Field(default="local", description="Deployment stage name (local, dev, ...).")
 
-    @field_validator("cors_allow_origins", "mcp_servers", "mcp_allowed_tools", mode="before")
+    @field_validator("cors_allow_origins", "mcp_allowed_tools", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         """``["a", "b"]`` (JSON) or ``a,b``: the template passes CloudFormation's comma lists."""
@@ -134,6 +166,28 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("mcp_servers", mode="before")
+    @classmethod
+    def _server_entries(cls, value: object) -> object:
+        """A JSON list (or a comma list of URLs); a URL string entry is ``{"url": ...}``."""
+        value = cls._split_list(value)
+        if isinstance(value, list):
+            return [parse_server_entry(entry) for entry in value]
+        return value
+
+    @model_validator(mode="after")
+    def _tracing_only_to_openai(self) -> Settings:
+        """Traces go to OpenAI's ingestion with the configured key: with another provider's
+        base URL, that would send this provider's key and the content to OpenAI."""
+        if self.agent_tracing == "openai" and self.openai_base_url is not None:
+            host = urlsplit(self.openai_base_url).hostname or ""
+            if host != OPENAI_API_HOST:
+                raise ValueError(
+                    "AGENT_TRACING=openai exports traces to OpenAI: refused with OPENAI_BASE_URL "
+                    f"pointing at another provider ({host})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _model_configured_when_required(self) -> Settings:
