@@ -29,7 +29,7 @@ from openai import AsyncOpenAI
 from chat_app.task_repository import TaskRepository
 
 from .mcp_servers import exposed_tools, open_mcp_servers
-from .model_provider import choose_model
+from .model_provider import choose_model, configure_tracing, model_settings
 from .offline_model import OfflineModel
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class AgentFactory:
     def __init__(self, settings: Settings, database: Database, model: Model | None = None) -> None:
         self._settings = settings
         self._client: AsyncOpenAI | None = None
+        configure_tracing(settings)
         if model is None:
             choice = choose_model(settings)
             model, self._client = choice.model, choice.client
@@ -135,6 +136,7 @@ class AgentFactory:
             name=AGENT_NAME,
             instructions=INSTRUCTIONS,
             model=self._model,
+            model_settings=model_settings(self._settings, self._model),
             mcp_servers=servers,
             mcp_config={"convert_schemas_to_strict": True},
         )
