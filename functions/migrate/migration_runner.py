@@ -138,7 +138,9 @@ def current_revision(url: str | URL) -> str | None:
     sync_url = to_sync_url(url)
     is_postgres = sync_url.get_backend_name() == "postgresql"
     connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS} if is_postgres else {}
-    engine = create_engine(sync_url, poolclass=NullPool, connect_args=connect_args)
+    engine = create_engine(
+        sync_url, poolclass=NullPool, connect_args=connect_args, hide_parameters=True
+    )
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
@@ -163,7 +165,9 @@ def _run(
     sync_url = to_sync_url(url)
     is_postgres = sync_url.get_backend_name() == "postgresql"
     connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS} if is_postgres else {}
-    engine = create_engine(sync_url, poolclass=NullPool, connect_args=connect_args)
+    engine = create_engine(
+        sync_url, poolclass=NullPool, connect_args=connect_args, hide_parameters=True
+    )
     try:
         try:
             connection = engine.connect()

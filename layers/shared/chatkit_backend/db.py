@@ -69,7 +69,9 @@ def create_engine(url: str | URL, settings: Settings | None = None) -> AsyncEngi
     """An async engine configured for the given database and the process settings."""
     settings = settings or get_settings()
     url = to_async_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    # hide_parameters: a database error's text never carries the bound values (message content)
+    # into a log line or a traceback.
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if url.get_backend_name() == "postgresql":
         connect_args: dict[str, Any] = {"connect_timeout": 10}
         if settings.db_pooler:
