@@ -12,7 +12,7 @@ PORT ?= 8000
 
 .PHONY: help setup dev test test-unit test-integration test-e2e lint typecheck check bench bench-quick clean \
 	build check-artifacts lint-template layer-requirements actionlint deploy example-typecheck \
-	test-deploy deploy-database database-params smoke deploy-built
+	test-deploy deploy-database database-params smoke deploy-built retention-sweep
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ setup: $(VENV)/.synced ## Create .venv from uv.lock (Python 3.12 when available)
 
 dev: setup ## Run the local server on http://127.0.0.1:$PORT (embedded SQLite unless DATABASE_URL)
 	PORT=$(PORT) $(RUN) python dev/devserver.py
+
+retention-sweep: setup ## Run the retention sweep once (RETENTION_DAYS; embedded SQLite unless DATABASE_URL)
+	PYTHONPATH=layers/shared $(RUN) python functions/retention/retention_handler.py
 
 test: setup ## Run the whole test suite against PostgreSQL (started if it is down)
 	@bash scripts/ensure-postgres.sh

@@ -62,7 +62,12 @@ def test_cfn_lint_reports_nothing() -> None:
 
 def test_every_handler_exists_in_its_code_folder(resources: dict[str, Any]) -> None:
     found = functions(resources)
-    assert set(found) == {"ChatFunction", "ConversationsFunction", "MigrationFunction"}
+    assert set(found) == {
+        "ChatFunction",
+        "ConversationsFunction",
+        "MigrationFunction",
+        "RetentionFunction",
+    }
     for name, properties in found.items():
         code_dir = ROOT / properties["CodeUri"]
         handler = properties["Handler"]
@@ -173,6 +178,7 @@ def test_iam_reads_exactly_the_configured_secrets(resources: dict[str, Any]) -> 
         "ChatRole": {"DatabaseSecretArn", "ModelApiKeySecretArn", "JwtSecretArn"},
         "ConversationsRole": {"DatabaseSecretArn", "JwtSecretArn"},
         "MigrationRole": {"MigrationDatabaseSecretArn", "DatabaseSecretArn"},
+        "RetentionRole": {"DatabaseSecretArn"},
     }
     for name, properties in functions(resources).items():
         role_name = properties["Role"]["Fn::GetAtt"][0]
