@@ -12,7 +12,9 @@ Lambda's side of the protocol:
    is not part of this test), so third-party dependencies come from this interpreter's
    site-packages, after the zip's own code on the path.
 2. **The ResponseURL names ``host.docker.internal``** (moto assumes the function runs in a
-   container): rewritten to the server's loopback address.
+   container) **and is no pre-signed S3 URL**: rewritten to the server's loopback address, and
+   the emulated function is run with ``CUSTOM_RESOURCE_LOOPBACK_RESPONSES=true`` so the
+   migration answers it (it answers only pre-signed S3 URLs otherwise).
 3. **No CloudFormation model for ``AWS::Lambda::Alias``, ``AWS::Lambda::Url`` and
    ``AWS::Lambda::EventInvokeConfig``**: small models over moto's own Lambda API (whose function
    URLs take no qualifier: a URL on an alias is recorded on the function).
@@ -180,6 +182,7 @@ def run_function(cloud: EmulatedCloud, function: LambdaFunction, payload: dict[s
             **cloud.environment,
             "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
             "AWS_LAMBDA_FUNCTION_VERSION": str(function.version),
+            "CUSTOM_RESOURCE_LOOPBACK_RESPONSES": "true",  # gap 2
             "PYTHONPATH": ":".join([str(task), str(opt / "python"), str(opt), dependencies]),
         }
         result = subprocess.run(

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support.databases import schema_revision, scratch_database, table_names
-from tests.support.emulated_deploy import EmulatedAws
+from tests.support.emulated_deploy import LOG_GROUPS, EmulatedAws
 from tests.support.migration_scripts import ADD_TABLE, FAILS_HALFWAY, PROJECT_HEAD
 
 pytestmark = pytest.mark.postgres_only
@@ -115,7 +115,7 @@ def test_create_update_failed_update_and_delete(aws: EmulatedAws, database: str)
     # --- delete: answered, the schema and the logs stay ----------------------------------------
     seen = len(aws.cloud.answers)
     groups = _log_groups(aws, stack)
-    assert len(groups) == 3
+    assert len(groups) == len(LOG_GROUPS)
     assert aws.delete_stack(stack) == "DELETE_COMPLETE"
     assert _new_answers(aws, seen) == [
         ("Delete", "SUCCESS", "Delete leaves the database schema in place")
