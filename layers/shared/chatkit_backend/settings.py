@@ -63,6 +63,23 @@ class Settings(BaseSettings):
     database_name: str | None = Field(
         default=None, description="Database name when the secret has none (else postgres)."
     )
+    app_database_secret_arn: str | None = Field(
+        default=None,
+        description="Migration job only: the app role's secret (username chatkit_app); each "
+        "deploy sets that role's password from it (the app functions use it as "
+        "DATABASE_SECRET_ARN).",
+    )
+    database_sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] | None = (
+        Field(
+            default=None,
+            description="libpq sslmode of PostgreSQL connections (deployed: require; "
+            "verify-full with DATABASE_SSLROOTCERT). Unset: the driver's default.",
+        )
+    )
+    database_sslrootcert: str | None = Field(
+        default=None,
+        description="CA bundle file for verify-ca / verify-full (e.g. the RDS global bundle).",
+    )
     db_pool_size: int = Field(default=2, ge=1, description="Connections kept per process.")
     db_max_overflow: int = Field(default=8, ge=0, description="Extra connections under burst.")
     db_null_pool: bool = Field(
