@@ -14,7 +14,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from chatkit_backend.db import to_sync_url
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.pool import NullPool
 
 from tests.support.databases import schema_revision, scratch_database, table_names
 from tests.support.emulated_deploy import LOG_GROUPS, EmulatedAws
@@ -155,3 +159,50 @@ def test_a_failed_first_create_can_be_retried(
     assert retry_status in status
     if status == "CREATE_COMPLETE":
         assert schema_revision(database) == PROJECT_HEAD
+
+
+def test_the_deploy_creates_the_app_role_and_schedules_retention(
+    aws: EmulatedAws, database: str
+) -> None:
+    """With the owner's secret for the migration job and the app role's for the functions (the
+    database stack's pair), the deployed migration creates ``chatkit_app``, grants it data
+    rights and lets it log in; connected as that role, DDL is refused. The retention function
+    is deployed with its EventBridge schedule."""
+    stack = "chatkit-least-privilege"
+    owner = _secret(aws, "least/owner", database)
+    app = _secret(aws, "least/app", database, username="chatkit_app")
+    parameters = {
+        **_parameters(app),
+        "MigrationDatabaseSecretArn": owner,
+        "RetentionDays": "90",
+    }
+    release = aws.package(aws.template_variant("least-privilege"), parameters)
+    assert aws.create_stack(stack, release, parameters) == "CREATE_COMPLETE"
+    assert schema_revision(database) == PROJECT_HEAD
+
+    as_app = make_url(database).set(username="chatkit_app").render_as_string(hide_password=False)
+    engine = create_engine(to_sync_url(as_app), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT current_user")).scalar() == "chatkit_app"
+            assert connection.execute(text("SELECT count(*) FROM threads")).scalar() == 0
+        for statement in ("CREATE TABLE sneaky (id int)", "DROP TABLE threads"):
+            with engine.connect() as connection, pytest.raises(ProgrammingError):
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+    retention = aws.resource(stack, "RetentionFunction")
+    configuration = aws.client("lambda").get_function_configuration(FunctionName=retention)
+    assert configuration["Environment"]["Variables"]["RETENTION_DAYS"] == "90"
+    events = aws.client("events")
+    scheduled = [
+        rule
+        for rule in events.list_rules()["Rules"]
+        if any(
+            target["Arn"].endswith(retention)
+            for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        )
+    ]
+    assert [rule["ScheduleExpression"] for rule in scheduled] == ["rate(1 day)"]
+    assert aws.delete_stack(stack) == "DELETE_COMPLETE"
