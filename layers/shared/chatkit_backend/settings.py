@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .remote_mcp import RemoteMcpServer, parse_server_entry
+from .remote_mcp import RemoteMcpServer, is_loopback, parse_server_entry
 
 StringList = Annotated[list[str], NoDecode]
 """A list read from one variable as ``a,b`` or as a JSON list (see ``_split_list``)."""
@@ -98,9 +98,18 @@ class Settings(BaseSettings):
     jwt_secret_arn: str | None = Field(
         default=None, description="Secrets Manager secret holding the HS256 secret (deployed)."
     )
-    jwt_jwks_url: str | None = Field(default=None, description="JWKS URL for RS256/ES256 keys.")
+    jwt_jwks_url: str | None = Field(
+        default=None,
+        description="JWKS URL for RS256/ES256 keys: https (plain http to loopback in the local "
+        "stage only); outside it JWT_ISSUER and JWT_AUDIENCE are required.",
+    )
     jwt_issuer: str | None = Field(default=None, description="Required `iss` when set.")
     jwt_audience: str | None = Field(default=None, description="Required `aud` when set.")
+    jwt_max_lifetime_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        description="Longest token lifetime accepted (`exp - iat`, or `exp - now` without `iat`).",
+    )
     jwt_leeway_seconds: int = Field(default=30, ge=0, description="Clock skew allowed.")
     jwks_cache_seconds: int = Field(default=600, ge=0, description="JWKS cache lifetime.")
     dev_user_id: str = Field(
@@ -218,6 +227,35 @@ class Settings(BaseSettings):
                 "no model configured: set OPENAI_API_KEY_SECRET_ARN (ModelApiKeySecretArn) or "
                 "OPENAI_BASE_URL, or MODEL=offline (ModelName=offline) to serve the offline model"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _strict_tokens_when_deployed(self) -> Settings:
+        """A deployed stage verifies who issued a token and for whom (a JWKS provider signs
+        tokens for many apps), and fetches its keys over https only."""
+        if self.jwt_jwks_url is None:
+            return self
+        parts = urlsplit(self.jwt_jwks_url)
+        local_http = (
+            parts.scheme == "http" and self.stage == "local" and is_loopback(parts.hostname)
+        )
+        if parts.scheme != "https" and not local_http:
+            raise ValueError(
+                "JWT_JWKS_URL must be https (plain http only to a loopback host in the local stage)"
+            )
+        if self.stage != "local":
+            missing = [
+                name
+                for name, value in (
+                    ("JWT_ISSUER", self.jwt_issuer),
+                    ("JWT_AUDIENCE", self.jwt_audience),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    f"stage {self.stage!r} verifies JWKS tokens strictly: set {' and '.join(missing)}"
+                )
         return self
 
     @property

@@ -55,6 +55,7 @@ def _parameters(secret_arn: str) -> dict[str, str]:
         "ChatReservedConcurrency": "3",
         "ConversationsReservedConcurrency": "4",
         "SnapStart": "true",  # URLs on the `live` aliases
+        "DatabaseSslMode": "disable",  # the local PostgreSQL has no TLS (allowed in dev only)
     }
 
 
@@ -73,7 +74,10 @@ def test_create_update_failed_update_and_delete(aws: EmulatedAws, database: str)
 
     # --- create: the packaged migration function migrates the empty database to head ----------
     release_1 = aws.package(aws.template_variant("release-1"), parameters)
-    assert aws.create_stack(stack, release_1, parameters) == "CREATE_COMPLETE"
+    assert aws.create_stack(stack, release_1, parameters) == "CREATE_COMPLETE", [
+        (answer.status, answer.reason, run.stderr[-1500:])
+        for answer, run in zip(aws.cloud.answers, aws.cloud.invocations, strict=False)
+    ] or aws.cloud.invocations
     assert _new_answers(aws, 0) == [
         ("Create", "SUCCESS", f"database schema at revision {PROJECT_HEAD}")
     ]
@@ -194,7 +198,7 @@ def test_the_deploy_creates_the_app_role_and_schedules_retention(
 
     retention = aws.resource(stack, "RetentionFunction")
     configuration = aws.client("lambda").get_function_configuration(FunctionName=retention)
-    assert configuration["Environment"]["Variables"]["RETENTION_DAYS"] == "90"
+    assert str(configuration["Environment"]["Variables"]["RETENTION_DAYS"]) == "90"
     events = aws.client("events")
     scheduled = [
         rule
