@@ -253,8 +253,9 @@ class Settings(BaseSettings):
                 if not value
             ]
             if missing:
+                needed = " and ".join(missing)
                 raise ValueError(
-                    f"stage {self.stage!r} verifies JWKS tokens strictly: set {' and '.join(missing)}"
+                    f"stage {self.stage!r} verifies JWKS tokens strictly: set {needed}"
                 )
         return self
 
