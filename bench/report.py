@@ -87,7 +87,8 @@ def _memory_gib() -> float:
     return 0.0
 
 
-def _figure(value: float, unit: str) -> str:
+def figure(value: float, unit: str) -> str:
+    """A value with its unit, as the results tables print it."""
     if unit in ("", "MiB") or value >= 100 or value == int(value):
         text = f"{value:,.0f}" if value >= 100 or value == int(value) else f"{value:,.1f}"
     else:
@@ -103,8 +104,8 @@ def table(rows: list[Row]) -> str:
     ]
     for row in rows:
         lines.append(
-            f"| {row.section} | {row.measure} | {_figure(row.value, row.unit)} | "
-            f"{row.baseline_name} | {_figure(row.baseline, row.unit)} | "
+            f"| {row.section} | {row.measure} | {figure(row.value, row.unit)} | "
+            f"{row.baseline_name} | {figure(row.baseline, row.unit)} | "
             f"{'n/a' if row.ratio is None else f'{row.ratio:.2f}'} | "
             f"{row.note} |"
         )

@@ -12,7 +12,8 @@ Both files pin the complete closure (every transitive package, with uv's environ
 ``layers/Makefile`` installs them with ``--no-deps`` and no package lands in both layers.
 
 Usage: ``python3 scripts/export-layer-requirements.py`` writes both files; ``--check`` exits 1
-when they differ from what ``uv.lock`` gives (CI and ``tests/unit/test_layer_requirements.py``).
+when they differ from what ``uv.lock`` gives (CI and
+``tests/unit/project/test_layer_requirements.py``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
-"""Print the configuration table of the README from the Settings model (the one source of truth).
+"""The configuration table of the README, from the Settings model (the one source of truth).
 
-``tests/unit/test_readme.py`` fails when the README's table differs from this output, so the
-documented configuration cannot drift from the code. Regenerate with
-``.venv/bin/python scripts/settings_table.py``.
+It fills the README's ``settings-table`` section (:mod:`scripts.generated_sections`; a test fails
+when the README differs): after adding a setting, run ``make docs``.
 """
 
 from __future__ import annotations

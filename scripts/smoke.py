@@ -40,7 +40,7 @@ from typing import Any
 SMOKE_USER = "smoke-test"
 TOKEN_LIFETIME_SECONDS = 600
 TIMEOUT_SECONDS = 180.0
-"""Above the chat function's 180 s timeout would be pointless; a turn normally takes seconds."""
+"""The chat function's timeout in ``template.yaml``: waiting longer would be pointless."""
 
 
 class SmokeFailure(RuntimeError):

@@ -40,7 +40,7 @@ TIMEOUT_MARGIN_SECONDS = 20.0
 RESPONSE_TIMEOUT_SECONDS = 5.0
 RESPONSE_ATTEMPTS = 3
 REASON_MAX_CHARS = 1000
-"""The whole response must stay under CloudFormation's 4 KB limit."""
+"""The whole response must stay under CloudFormation's size limit for a custom resource answer."""
 
 Status = Literal["SUCCESS", "FAILED"]
 

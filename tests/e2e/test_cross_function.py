@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import httpx
 import pytest
-from chat_app.offline_model import PREFIX
+from chat_app.offline_intents import PREFIX
 from chatkit.types import Page, Thread, ThreadItem, ThreadMetadata
 from chatkit_backend.caller import Caller
 from chatkit_backend.settings import Settings

@@ -6,13 +6,13 @@ parsing and the SDK's converters all run for real; a scripted in-process model w
 
 Each test scripts the replies (:meth:`FakeOpenAI.script`, a FIFO shared by both APIs; when it is
 empty :func:`echo` answers) and reads what the model was sent (:attr:`FakeOpenAI.requests`,
-normalised by :meth:`Recorded.transcript` so one assertion fits both APIs).
+normalised by :meth:`Recorded.transcript` so one assertion fits both APIs). The Responses events
+are the chat function's own :class:`~chat_app.response_stream.ResponseStream`, sent as JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import threading
 import time
@@ -22,6 +22,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
+from chat_app.response_stream import ResponseStream, event_json, token_usage
+from chatkit_backend.ids import new_id
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -295,93 +297,22 @@ async def _sse(
 
 
 def _responses_events(reply: Reply, model: str) -> Iterator[tuple[dict[str, Any] | str, bool]]:
-    seq = itertools.count()
-    response: dict[str, Any] = {
-        "id": f"resp_{time.monotonic_ns()}",
-        "object": "response",
-        "created_at": int(time.time()),
-        "model": model,
-        "status": "in_progress",
-        "output": [],
-        "tool_choice": "auto",
-        "tools": [],
-        "parallel_tool_calls": True,
-    }
-
-    def event(kind: str, **fields: Any) -> dict[str, Any]:
-        return {"type": kind, "sequence_number": next(seq), **fields}
-
-    yield event("response.created", response=response), False
-    output: list[dict[str, Any]] = []
+    stream = ResponseStream(model=model, parallel_tool_calls=True)
+    events = stream.start()
     if reply.deltas:
-        index, item_id = len(output), f"msg_{time.monotonic_ns()}"
-        where = {"item_id": item_id, "output_index": index, "content_index": 0}
-        message = {"id": item_id, "type": "message", "role": "assistant", "content": []}
-        part = {"type": "output_text", "text": "", "annotations": []}
-        yield (
-            event(
-                "response.output_item.added",
-                output_index=index,
-                item={**message, "status": "in_progress"},
-            ),
-            False,
-        )
-        yield event("response.content_part.added", part=part, **where), False
-        for delta in reply.deltas:
-            yield event("response.output_text.delta", delta=delta, logprobs=[], **where), True
-        full = "".join(reply.deltas)
-        done_part = {**part, "text": full}
-        yield event("response.output_text.done", text=full, logprobs=[], **where), False
-        yield event("response.content_part.done", part=done_part, **where), False
-        done = {**message, "status": "completed", "content": [done_part]}
-        yield event("response.output_item.done", output_index=index, item=done), False
-        output.append(done)
-    for position, tool in enumerate(reply.calls):
-        index, item_id = len(output), f"fc_{time.monotonic_ns()}"
-        call_id = tool.call_id or f"call_{time.monotonic_ns()}_{position}"
-        item = {"id": item_id, "type": "function_call", "call_id": call_id, "name": tool.name}
-        yield (
-            event(
-                "response.output_item.added",
-                output_index=index,
-                item={**item, "arguments": "", "status": "in_progress"},
-            ),
-            False,
-        )
+        events += stream.message(reply.deltas)
+    for tool in reply.calls:
         arguments = json.dumps(tool.arguments)
-        for piece in _pieces(arguments, tool.chunks):
-            yield (
-                event(
-                    "response.function_call_arguments.delta",
-                    item_id=item_id,
-                    output_index=index,
-                    delta=piece,
-                ),
-                False,
-            )
-        yield (
-            event(
-                "response.function_call_arguments.done",
-                item_id=item_id,
-                output_index=index,
-                arguments=arguments,
-                name=tool.name,
-            ),
-            False,
+        events += stream.function_call(
+            tool.name,
+            arguments,
+            call_id=tool.call_id or None,
+            item_id=new_id("fc"),
+            argument_deltas=_pieces(arguments, tool.chunks),
         )
-        done = {**item, "arguments": arguments, "status": "completed"}
-        yield event("response.output_item.done", output_index=index, item=done), False
-        output.append(done)
-    inputs, outputs = reply.usage
-    usage = {
-        "input_tokens": inputs,
-        "output_tokens": outputs,
-        "total_tokens": inputs + outputs,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens_details": {"reasoning_tokens": 0},
-    }
-    final = {**response, "status": "completed", "output": output, "usage": usage}
-    yield event("response.completed", response=final), False
+    events.append(stream.completed(token_usage(*reply.usage)))
+    for event in events:
+        yield event_json(event), event.type == "response.output_text.delta"
 
 
 def _chat_chunks(reply: Reply) -> Iterator[tuple[dict[str, Any] | str, bool]]:

@@ -91,7 +91,7 @@ class AgentFactory:
     @property
     def todo_server(self) -> FastMCP:
         """The FastMCP todo server, built on first use (the first turn, or the SnapStart warm-up):
-        FastMCP's server stack costs about 0.3 s of import that requests without a turn skip."""
+        FastMCP's server stack is a noticeable import that requests without a turn skip."""
         if self._todo_server is None:
             from .todo_mcp import build_todo_server
 

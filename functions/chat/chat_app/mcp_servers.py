@@ -2,10 +2,10 @@
 
 In-process transport: the Agents SDK has none, so :class:`InProcessMCPServer` is a small
 ``MCPServer`` over ``fastmcp.Client(server)``, which speaks real MCP over in-memory streams (one
-session per turn, no HTTP, no lifespan to keep alive between Lambda invocations). Measured here it
-costs about 4 ms per turn for connect + list + one call; the alternative,
-``MCPServerStreamableHttp`` over an ASGI transport onto ``http_app(stateless_http=True)``, costs
-about 5 ms and needs the app's lifespan held open for the whole process.
+session per turn, no HTTP, no lifespan to keep alive between Lambda invocations). Measured, it
+is cheaper per turn (connect + list + one call) than the alternative,
+``MCPServerStreamableHttp`` over an ASGI transport onto ``http_app(stateless_http=True)``, which
+also needs the app's lifespan held open for the whole process.
 
 Identity: :func:`user_meta` is the SDK ``tool_meta_resolver`` of the todo server. It reads the
 user from the run context (ChatKit's ``AgentContext.request_context``, or any object with a
@@ -77,7 +77,7 @@ class InProcessMCPServer(MCPServer):
 
     async def connect(self) -> None:
         # Imported here: ``fastmcp.client`` brings its auth stack (key-value stores, beartype),
-        # about 0.3 s that the init phase and non-streaming requests do not need. The first
+        # an import the init phase and non-streaming requests do not need. The first
         # turn pays it, or the SnapStart warm-up (``AgentFactory.warm_up``) before the snapshot.
         from fastmcp import Client
 

@@ -13,7 +13,7 @@ data to OpenAI whenever a key is around, is switched off for the process at init
 
 The key is handed to the OpenAI client only. A key from Secrets Manager is read lazily through an
 async key provider the client calls per request: no AWS call at cold start, and a rotated key is
-picked up when the Powertools cache (5 minutes) expires. Nothing here logs the key, and it never
+picked up when the Powertools cache entry expires. Nothing here logs the key, and it never
 goes near the agent's instructions.
 """
 

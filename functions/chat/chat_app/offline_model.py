@@ -1,26 +1,20 @@
 """A built-in model that needs no network: what the local server uses on a fresh machine.
 
 It implements the Agents SDK ``Model`` interface and behaves like a (very literal) real model:
-
-* it reads only what a model reads (the input items and the tools offered), so it is stateless
-  and deterministic: the same input gives the same text;
-* for plain todo requests it calls the todo tools, and only tools that are actually offered;
-  naming a task by title first lists the tasks, then acts on the match;
-* after a tool result it states what the tool returned (a task list names the tasks);
-* otherwise it answers with what it can do; every answer says it is the offline model;
-* it streams its answer as word-sized ``response.output_text.delta`` events, without sleeps,
-  through the same Responses event sequence a real model produces, so everything downstream
-  (the Runner, ChatKit's ``stream_agent_response``) runs unchanged.
+it reads only what a model reads (the input items and the tools offered), so it is stateless and
+deterministic. What it says or calls is planned by :mod:`chat_app.offline_intents`; this module
+streams the plan as word-sized ``response.output_text.delta`` events (or one tool call), without
+sleeps, through the same Responses event sequence a real model produces
+(:class:`~chat_app.response_stream.ResponseStream`), so everything downstream (the Runner,
+ChatKit's ``stream_agent_response``) runs unchanged.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import AsyncIterator
+from typing import Any
 
 from agents.agent_output import AgentOutputSchemaBase
 from agents.handoffs import Handoff
@@ -29,387 +23,28 @@ from agents.model_settings import ModelSettings
 from agents.models.interface import Model, ModelTracing
 from agents.tool import Tool
 from agents.usage import Usage
-from chatkit_backend.ids import new_id
-from openai.types.responses import (
-    Response,
-    ResponseCompletedEvent,
-    ResponseContentPartAddedEvent,
-    ResponseContentPartDoneEvent,
-    ResponseCreatedEvent,
-    ResponseFunctionCallArgumentsDeltaEvent,
-    ResponseFunctionCallArgumentsDoneEvent,
-    ResponseFunctionToolCall,
-    ResponseInProgressEvent,
-    ResponseOutputItemAddedEvent,
-    ResponseOutputItemDoneEvent,
-    ResponseOutputMessage,
-    ResponseOutputText,
-    ResponseTextDeltaEvent,
-    ResponseTextDoneEvent,
-)
+from openai.types.responses import ResponseCompletedEvent
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
+from .offline_intents import Reply, ToolCall, plan_reply, read_turn
+from .response_stream import ResponseStream
+
 MODEL_NAME = "offline"
-PREFIX = "(Offline model)"
-"""Every answer starts with this, so nobody mistakes it for a real model."""
-
-QUOTES = "\"'`\u2018\u2019\u201c\u201d"
-"""Quote characters stripped around titles ("add a task 'buy milk'")."""
-
-ECHO_MAX_CHARS = 200
-RESULT_MAX_CHARS = 500
-
-IntentKind = Literal["add", "list", "complete", "delete", "update", "chat"]
-TOOL_FOR_INTENT: dict[IntentKind, str] = {
-    "add": "add_task",
-    "list": "list_tasks",
-    "complete": "complete_task",
-    "delete": "delete_task",
-    "update": "update_task",
-}
-
-
-# --- understanding the request ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Intent:
-    """What the last user message asks for.
-
-    ``title`` is the new title (add, update); ``task_id`` or ``target`` (a title to look up)
-    names the existing task (complete, delete, update).
-    """
-
-    kind: IntentKind
-    title: str | None = None
-    task_id: int | None = None
-    target: str | None = None
-    include_completed: bool = False
-
-
-_TASK_WORD = r"(?:task|todo|to-do|item|reminder)"
-_LIST_SUFFIX = rf"(?:\s+(?:from|off|on|in)\s+(?:my\s+|the\s+)?(?:{_TASK_WORD}\s+)?(?:list|tasks))?"
-_DONE_WORD = r"(?:done|complete|completed|finished)"
-
-_UPDATE = re.compile(
-    rf"^(?:rename|update|change|edit)\s+(?:the\s+)?(?:{_TASK_WORD}\s+)?(?P<target>.+?)"
-    r"\s+(?:to|into)\s+(?P<title>.+)$",
-    re.IGNORECASE,
-)
-_ADD = (
-    re.compile(
-        rf"^(?:add|create|new|make)\s+(?:a\s+|an\s+)?(?:new\s+)?{_TASK_WORD}s?\b\s*"
-        r"(?:(?:to|for|called|named|saying|that says)\b|:|-)?\s*(?P<title>\S.*)$",
-        re.IGNORECASE,
-    ),
-    re.compile(
-        rf"^(?:add|put)\s+(?P<title>.+?)\s+(?:to|on)\s+(?:my\s+|the\s+)?(?:{_TASK_WORD}\s+)?"
-        r"(?:list|tasks)$",
-        re.IGNORECASE,
-    ),
-    re.compile(r"^remind me to\s+(?P<title>.+)$", re.IGNORECASE),
-)
-_LIST = (
-    re.compile(
-        rf"^(?:list|show|display|view|get|give|see|what|which|tell)\b.*\b(?:{_TASK_WORD}s?|list)\b",
-        re.IGNORECASE,
-    ),
-    re.compile(rf"^(?:my\s+)?(?:{_TASK_WORD}s|{_TASK_WORD} list)$", re.IGNORECASE),
-)
-_LIST_ALL = re.compile(r"\b(?:all|completed|done|finished|everything)\b", re.IGNORECASE)
-_COMPLETE = (
-    re.compile(
-        r"^(?:complete|finish|done with|done|check off|tick off|cross off|"
-        rf"i(?:'ve| have)? (?:finished|completed|done))\s+(?P<target>.+?){_LIST_SUFFIX}$",
-        re.IGNORECASE,
-    ),
-    re.compile(rf"^mark\s+(?P<target>.+?)\s+(?:as\s+)?{_DONE_WORD}$", re.IGNORECASE),
-)
-_DELETE = re.compile(
-    rf"^(?:delete|remove|drop|erase|cancel)\s+(?P<target>.+?){_LIST_SUFFIX}$", re.IGNORECASE
-)
-_POLITE = re.compile(
-    r"^(?:(?:please|pls|ok|okay|hey|hi)[,!]?\s+|(?:can|could|would) you\s+)+", re.IGNORECASE
-)
-_TARGET_ID = re.compile(
-    rf"^(?:{_TASK_WORD}\s+)?(?:number\s+|no\.?\s*)?#?\s*(?P<id>\d+)$", re.IGNORECASE
-)
-
-
-def parse_intent(text: str) -> Intent:
-    """Classify one user message (first matching pattern wins; nothing matched: plain chat)."""
-    message = _normalise(text)
-    if match := _UPDATE.match(message):
-        return _with_target(Intent("update", title=_clean(match["title"])), match["target"])
-    for pattern in _ADD:
-        if match := pattern.match(message):
-            return Intent("add", title=_clean(match["title"]))
-    if any(pattern.match(message) for pattern in _LIST):
-        return Intent("list", include_completed=bool(_LIST_ALL.search(message)))
-    for pattern in _COMPLETE:
-        if match := pattern.match(message):
-            return _with_target(Intent("complete"), match["target"])
-    if match := _DELETE.match(message):
-        return _with_target(Intent("delete"), match["target"])
-    return Intent("chat")
-
-
-def _normalise(text: str) -> str:
-    message = " ".join(text.split()).rstrip(".!?")
-    return _POLITE.sub("", message).strip()
-
-
-def _clean(text: str) -> str:
-    return text.strip().strip(QUOTES).strip()
-
-
-def _with_target(intent: Intent, raw_target: str) -> Intent:
-    target = re.sub(r"^(?:the|my)\s+", "", _clean(raw_target), flags=re.IGNORECASE)
-    target = re.sub(rf"\s+{_TASK_WORD}$", "", target, flags=re.IGNORECASE)
-    if match := _TARGET_ID.match(target):
-        return Intent(intent.kind, title=intent.title, task_id=int(match["id"]))
-    return Intent(intent.kind, title=intent.title, target=_clean(target))
-
-
-# --- reading the conversation -----------------------------------------------------------------
-
-
-@dataclass
-class ToolStep:
-    """One tool call of the current turn and its output (``None`` while it has none)."""
-
-    name: str
-    arguments: dict[str, Any]
-    output: str | None = None
-
-
-@dataclass
-class Turn:
-    """The last user message and the tool calls made since (what a model reasons over)."""
-
-    user_text: str = ""
-    steps: list[ToolStep] = field(default_factory=list)
-
-
-CHATKIT_CONTEXT_PREFIXES = (
-    "The user is referring to this in particular:",
-    "# User-provided context for @-mentions",
-)
-"""ChatKit's converter appends these user-role messages after the user's own text (quoted text,
-@-mention context); they are context for the turn, not the request."""
-
-
-def read_turn(items: str | Sequence[TResponseInputItem]) -> Turn:
-    if isinstance(items, str):
-        return Turn(user_text=items)
-    turn = Turn()
-    calls: dict[str, ToolStep] = {}
-    for raw in items:
-        item = _as_dict(raw)
-        kind = item.get("type")
-        if item.get("role") == "user" and kind in (None, "message"):
-            text = _message_text(item.get("content"))
-            if not text.startswith(CHATKIT_CONTEXT_PREFIXES):
-                turn = Turn(user_text=text)
-                calls = {}
-        elif kind == "function_call":
-            step = ToolStep(
-                name=str(item.get("name")), arguments=_json_object(item.get("arguments"))
-            )
-            calls[str(item.get("call_id"))] = step
-            turn.steps.append(step)
-        elif kind == "function_call_output" and (called := calls.get(str(item.get("call_id")))):
-            called.output = _message_text(item.get("output"))
-    return turn
-
-
-def _as_dict(item: Any) -> Mapping[str, Any]:
-    if isinstance(item, Mapping):
-        return item
-    dump = getattr(item, "model_dump", None)
-    return dump(exclude_unset=True) if callable(dump) else {}
-
-
-def _message_text(content: Any) -> str:
-    """Text of a message content or a tool output: a string or a list of text parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, Iterable):
-        parts = (_as_dict(part) for part in content)
-        return "".join(str(part.get("text", "")) for part in parts)
-    return ""
-
-
-def _json_object(text: Any) -> dict[str, Any]:
-    try:
-        value = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-# --- deciding what to do ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    name: str
-    arguments: dict[str, Any]
-
-
-Reply = ToolCall | str
-
-
-def plan_reply(turn: Turn, tool_names: set[str]) -> Reply:
-    """The next output for this turn: one tool call, or the final answer text."""
-    intent = parse_intent(turn.user_text)
-    if not turn.steps:
-        return _first_step(intent, turn.user_text, tool_names)
-    last = turn.steps[-1]
-    if last.name == "list_tasks" and intent.target and len(turn.steps) == 1:
-        return _act_on_listed(intent, last, tool_names)
-    return describe_tool_result(last)
-
-
-def _first_step(intent: Intent, user_text: str, tool_names: set[str]) -> Reply:
-    if intent.kind == "chat":
-        return _help(user_text, tool_names)
-    tool = TOOL_FOR_INTENT[intent.kind]
-    if intent.target is not None:
-        if {"list_tasks", tool} <= tool_names:
-            return ToolCall("list_tasks", {"include_completed": intent.kind != "complete"})
-        return _unavailable(tool)
-    if tool not in tool_names:
-        return _unavailable(tool)
-    return _tool_call(intent, intent.task_id)
-
-
-def _tool_call(intent: Intent, task_id: int | None) -> ToolCall:
-    tool = TOOL_FOR_INTENT[intent.kind]
-    if intent.kind == "add":
-        return ToolCall(tool, {"title": intent.title})
-    if intent.kind == "list":
-        return ToolCall(tool, {"include_completed": intent.include_completed})
-    if intent.kind == "update":
-        return ToolCall(tool, {"task_id": task_id, "title": intent.title})
-    return ToolCall(tool, {"task_id": task_id})
-
-
-def _act_on_listed(intent: Intent, listing: ToolStep, tool_names: set[str]) -> Reply:
-    """Resolve the title the user gave against the listed tasks, then act on the one match."""
-    tasks = _json_object(listing.output).get("tasks")
-    if not isinstance(tasks, list):
-        return describe_tool_result(listing)
-    wanted = (intent.target or "").casefold()
-    exact = [task for task in tasks if str(task.get("title", "")).casefold() == wanted]
-    partial = [task for task in tasks if wanted in str(task.get("title", "")).casefold()]
-    matches = exact or partial
-    if len(matches) == 1:
-        if TOOL_FOR_INTENT[intent.kind] not in tool_names:
-            return _unavailable(TOOL_FOR_INTENT[intent.kind])
-        return _tool_call(intent, int(matches[0]["id"]))
-    if not matches:
-        return (
-            f'{PREFIX} I could not find a task matching "{intent.target}". '
-            f"{_task_list_sentence(tasks, listing.arguments)}"
-        )
-    return (
-        f'{PREFIX} More than one task matches "{intent.target}": {_names(matches)}. '
-        f"Which one do you mean? Tell me its number, for example #{matches[0]['id']}."
-    )
-
-
-# --- saying things ----------------------------------------------------------------------------
-
-
-def describe_tool_result(step: ToolStep) -> str:
-    """State what a tool returned (the model's answer after a tool call)."""
-    output = (step.output or "").strip()
-    result = _json_object(output)
-    task = result if "id" in result and "title" in result else None
-    if step.name == "list_tasks" and isinstance(result.get("tasks"), list):
-        return f"{PREFIX} {_task_list_sentence(result['tasks'], step.arguments)}"
-    if task is not None and step.name in _TASK_RESULT_SENTENCES:
-        sentence = _TASK_RESULT_SENTENCES[step.name]
-        return f"{PREFIX} {sentence.format(id=task['id'], title=task['title'])}"
-    return f"{PREFIX} The {step.name} tool returned: {_truncate(output, RESULT_MAX_CHARS)}"
-
-
-_TASK_RESULT_SENTENCES = {
-    "add_task": 'Added task #{id} "{title}" to your list.',
-    "complete_task": 'Marked task #{id} "{title}" as done.',
-    "update_task": 'Updated task #{id}, now titled "{title}".',
-    "delete_task": 'Deleted task #{id} "{title}".',
-}
-
-
-def _task_list_sentence(tasks: list[Any], arguments: Mapping[str, Any] | None = None) -> str:
-    kind = "" if (arguments or {}).get("include_completed", True) else "open "
-    if not tasks:
-        return f"You have no {kind}tasks."
-    noun = "task" if len(tasks) == 1 else "tasks"
-    return f"You have {len(tasks)} {kind}{noun}: {_names(tasks)}."
-
-
-def _names(tasks: list[Any]) -> str:
-    return ", ".join(_name(task) for task in tasks)
-
-
-def _name(task: Mapping[str, Any]) -> str:
-    done = " (done)" if task.get("completed") else ""
-    return f'#{task.get("id")} "{task.get("title")}"{done}'
-
-
-def _help(user_text: str, tool_names: set[str]) -> str:
-    echo = f'You said: "{_truncate(" ".join(user_text.split()), ECHO_MAX_CHARS)}".'
-    if not tool_names & set(TOOL_FOR_INTENT.values()):
-        return (
-            f"{PREFIX} I am the built-in offline model, so I cannot hold a real conversation, "
-            f"and no task tools are available right now. {echo}"
-        )
-    return (
-        f"{PREFIX} I am the built-in offline model: I cannot hold a real conversation, but I "
-        'can manage your todo list. Try "add a task to buy milk", "list my tasks", '
-        '"complete buy milk", "rename task #1 to buy oat milk" or "delete #1". '
-        f"{echo}"
-    )
-
-
-def _unavailable(tool: str) -> str:
-    return f"{PREFIX} I would use the {tool} tool for that, but it is not available right now."
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def tokenize(text: str) -> list[str]:
-    """Word-sized deltas (each word with the spaces around it); they join back to ``text``."""
-    return re.findall(r"\s*\S+\s*", text)
-
-
-# --- the Model interface ----------------------------------------------------------------------
 
 
 class OfflineModel(Model):
     """The Agents SDK ``Model`` of the built-in offline assistant."""
 
-    async def get_response(
-        self,
-        system_instructions: str | None,
-        input: str | list[TResponseInputItem],
-        model_settings: ModelSettings,
-        tools: list[Tool],
-        output_schema: AgentOutputSchemaBase | None,
-        handoffs: list[Handoff],
-        tracing: ModelTracing,
-        *,
-        previous_response_id: str | None,
-        conversation_id: str | None,
-        prompt: ResponsePromptParam | None,
-    ) -> ModelResponse:
-        item, tokens = self._respond(input, tools, model_settings)
-        return ModelResponse(output=[item], usage=_usage(tokens), response_id=new_id("resp"))
+    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        """The streamed response, collected (the same arguments as :meth:`stream_response`)."""
+        events = [event async for event in self.stream_response(*args, **kwargs)]
+        completed = events[-1]
+        assert isinstance(completed, ResponseCompletedEvent)
+        tokens = sum(event.type in _DELTAS for event in events)
+        usage = Usage(requests=1, output_tokens=tokens, total_tokens=tokens)
+        return ModelResponse(
+            output=completed.response.output, usage=usage, response_id=completed.response.id
+        )
 
     async def stream_response(
         self,
@@ -425,155 +60,35 @@ class OfflineModel(Model):
         conversation_id: str | None,
         prompt: ResponsePromptParam | None,
     ) -> AsyncIterator[TResponseStreamEvent]:
-        item, tokens = self._respond(input, tools, model_settings)
-        for event in _ResponseStream(item, tokens).events():
+        for event in respond(_plan(input, tools, model_settings)):
             yield event
 
-    @staticmethod
-    def _respond(
-        input: str | list[TResponseInputItem], tools: list[Tool], model_settings: ModelSettings
-    ) -> tuple[ResponseOutputMessage | ResponseFunctionToolCall, list[str]]:
-        offered = model_settings.tool_choice != "none"
-        tool_names = {str(getattr(tool, "name", "")) for tool in tools} if offered else set()
-        reply = plan_reply(read_turn(input), tool_names)
-        if isinstance(reply, ToolCall):
-            arguments = json.dumps(reply.arguments, separators=(",", ":"))
-            call_id = new_id("call")
-            call = ResponseFunctionToolCall(
-                id=call_id,
-                call_id=call_id,
-                type="function_call",
-                name=reply.name,
-                arguments=arguments,
-                status="completed",
-            )
-            return call, [arguments]
-        message = ResponseOutputMessage(
-            id=new_id("message"),
-            type="message",
-            role="assistant",
-            status="completed",
-            content=[
-                ResponseOutputText(type="output_text", text=reply, annotations=[], logprobs=[])
-            ],
-        )
-        return message, tokenize(reply)
+
+def _plan(
+    input: str | list[TResponseInputItem], tools: list[Tool], model_settings: ModelSettings
+) -> Reply:
+    offered = model_settings.tool_choice != "none"
+    tool_names = {str(getattr(tool, "name", "")) for tool in tools} if offered else set()
+    return plan_reply(read_turn(input), tool_names)
 
 
-def _usage(tokens: list[str]) -> Usage:
-    return Usage(requests=1, output_tokens=len(tokens), total_tokens=len(tokens))
+def respond(reply: Reply) -> list[TResponseStreamEvent]:
+    """The whole response stream of ``reply``."""
+    stream = ResponseStream(model=MODEL_NAME)
+    events = stream.start()
+    if isinstance(reply, ToolCall):
+        arguments = json.dumps(reply.arguments, separators=(",", ":"))
+        events += stream.function_call(reply.name, arguments)
+    else:
+        events += stream.message(tokenize(reply))
+    events.append(stream.completed())
+    return events
 
 
-class _ResponseStream:
-    """The Responses API event sequence for one output item, deltas one token at a time."""
+_DELTAS = ("response.output_text.delta", "response.function_call_arguments.delta")
+"""The events that each count as one output token."""
 
-    def __init__(
-        self, item: ResponseOutputMessage | ResponseFunctionToolCall, tokens: list[str]
-    ) -> None:
-        self._item = item
-        self._tokens = tokens
-        self._sequence = -1
-        self._response = Response(
-            id=new_id("resp"),
-            created_at=time.time(),
-            model=MODEL_NAME,
-            object="response",
-            output=[],
-            tool_choice="auto",
-            tools=[],
-            parallel_tool_calls=False,
-            status="in_progress",
-        )
 
-    def _next(self) -> int:
-        self._sequence += 1
-        return self._sequence
-
-    def events(self) -> Iterable[TResponseStreamEvent]:
-        yield ResponseCreatedEvent(
-            type="response.created", response=self._response, sequence_number=self._next()
-        )
-        yield ResponseInProgressEvent(
-            type="response.in_progress", response=self._response, sequence_number=self._next()
-        )
-        if isinstance(self._item, ResponseOutputMessage):
-            yield from self._message_events(self._item)
-        else:
-            yield from self._call_events(self._item)
-        done = self._response.model_copy(update={"output": [self._item], "status": "completed"})
-        yield ResponseCompletedEvent(
-            type="response.completed", response=done, sequence_number=self._next()
-        )
-
-    def _message_events(self, message: ResponseOutputMessage) -> Iterable[TResponseStreamEvent]:
-        text = message.content[0]
-        assert isinstance(text, ResponseOutputText)
-        where: dict[str, Any] = {"item_id": message.id, "output_index": 0, "content_index": 0}
-        yield ResponseOutputItemAddedEvent(
-            type="response.output_item.added",
-            item=message.model_copy(update={"content": [], "status": "in_progress"}),
-            output_index=0,
-            sequence_number=self._next(),
-        )
-        yield ResponseContentPartAddedEvent(
-            type="response.content_part.added",
-            part=text.model_copy(update={"text": ""}),
-            sequence_number=self._next(),
-            **where,
-        )
-        for token in self._tokens:
-            yield ResponseTextDeltaEvent(
-                type="response.output_text.delta",
-                delta=token,
-                logprobs=[],
-                sequence_number=self._next(),
-                **where,
-            )
-        yield ResponseTextDoneEvent(
-            type="response.output_text.done",
-            text=text.text,
-            logprobs=[],
-            sequence_number=self._next(),
-            **where,
-        )
-        yield ResponseContentPartDoneEvent(
-            type="response.content_part.done", part=text, sequence_number=self._next(), **where
-        )
-        yield ResponseOutputItemDoneEvent(
-            type="response.output_item.done",
-            item=message,
-            output_index=0,
-            sequence_number=self._next(),
-        )
-
-    def _call_events(self, call: ResponseFunctionToolCall) -> Iterable[TResponseStreamEvent]:
-        item_id = call.id or call.call_id
-        yield ResponseOutputItemAddedEvent(
-            type="response.output_item.added",
-            item=call.model_copy(update={"arguments": "", "status": "in_progress"}),
-            output_index=0,
-            sequence_number=self._next(),
-        )
-        yield ResponseFunctionCallArgumentsDeltaEvent(
-            type="response.function_call_arguments.delta",
-            item_id=item_id,
-            output_index=0,
-            delta=call.arguments,
-            sequence_number=self._next(),
-        )
-        yield ResponseFunctionCallArgumentsDoneEvent.model_validate(
-            {
-                "type": "response.function_call_arguments.done",
-                "item_id": item_id,
-                "output_index": 0,
-                "arguments": call.arguments,
-                "name": call.name,
-                "sequence_number": self._next(),
-            }
-        )
-        yield ResponseOutputItemDoneEvent(
-            type="response.output_item.done",
-            item=call,
-            output_index=0,
-            sequence_number=self._next(),
-        )
+def tokenize(text: str) -> list[str]:
+    """Word-sized deltas (each word with the spaces around it); they join back to ``text``."""
+    return re.findall(r"\s*\S+\s*", text)

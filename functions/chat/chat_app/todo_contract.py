@@ -1,7 +1,7 @@
 """What the todo MCP server and its in-process client agree on: names, and where the user goes.
 
 Kept apart from :mod:`chat_app.todo_mcp` so the client side (:mod:`chat_app.mcp_servers`) can be
-imported without FastMCP's server stack (about 0.3 s), which loads only when the server is built.
+imported without FastMCP's server stack, which loads only when the server is built.
 """
 
 from __future__ import annotations

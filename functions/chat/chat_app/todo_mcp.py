@@ -7,7 +7,7 @@ is reached in-process only; it must not be exposed over a network as is, because
 ``_meta`` would be whatever the caller sends.
 
 Tools declare no output schema: the MCP client would compile a JSON Schema validator for it in
-every session, i.e. every turn (about 15 ms per tool call measured here), and the agent reads the
+every session, i.e. every turn (a measurable cost per tool call), and the agent reads the
 JSON text content anyway.
 
 Tool arguments are validated strictly (unknown arguments such as a ``user_id`` are rejected).

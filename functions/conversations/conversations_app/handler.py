@@ -8,7 +8,7 @@ across invocations. Responses are buffered, which is right for small JSON answer
 
 Observability is wired here once: the Powertools logger adds the Lambda context (function,
 request id, cold start) to every line, the request middleware adds the user id and flushes the
-metrics. The X-Ray tracer costs about 0.6 s of import, so it wraps the handler only when the
+metrics. The X-Ray tracer is a heavy import, so it wraps the handler only when the
 function actually has active tracing (Lambda then provides ``AWS_XRAY_DAEMON_ADDRESS``) and
 ``POWERTOOLS_TRACE_DISABLED`` does not switch it off.
 

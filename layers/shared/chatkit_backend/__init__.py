@@ -2,5 +2,5 @@
 
 Everything here is importable by every function, so nothing in this package may import the agent
 stack (``agents``, ``openai``, ``fastmcp``, ``chatkit.server``): the CRUD functions' cold start
-depends on it. ``tests/unit/test_layer_imports.py`` enforces that.
+depends on it. ``tests/unit/core/test_layer_imports.py`` enforces that.
 """

@@ -1,11 +1,10 @@
 """The init phase of a sandbox runs with Python's cyclic garbage collector paused.
 
-Importing a function's libraries builds a few hundred thousand objects that live as long as the
-sandbox (modules, classes, pydantic schemas: about 360,000 for the chat function, 180,000 for
-the CRUD one) and almost no garbage (about 1,500 cyclic objects). With the collector on, every
-700 net allocations start a young collection, and as the heap grows full collections walk all
-of it again and again: measured with ``python -m bench.cold_start``, about a quarter of a second
-of the chat function's cold start and 45 ms of the CRUD function's, spent finding nothing.
+Importing a function's libraries builds a large heap of objects that live as long as the
+sandbox (modules, classes, pydantic schemas) and almost no cyclic garbage. With the collector on,
+young collections start every few hundred net allocations, and as the heap grows full
+collections walk all of it again and again: a sizeable share of a cold start (measure it with
+``python -m bench.cold_start``), spent finding nothing.
 
 So an entry point pauses the collector first thing (:func:`pause_collector`) and, once init is
 done, :func:`end_init_phase` freezes what init built (``gc.freeze``: moved to the permanent
@@ -65,9 +64,9 @@ def complete_models(module_prefixes: tuple[str, ...]) -> int:
     ``mcp_types`` have hundreds) gets a placeholder validator and builds its real one on first
     use, and a ``TypeAdapter`` over such a model regenerates its schema every time it is created.
     The chat function completes ``chatkit.types`` at init (the SDK creates a ``TypeAdapter`` of
-    the request union per request: measured here 4.0 ms per warm ``threads.list`` without, 2.0 ms
-    with, for 48 ms once); SnapStart's before-snapshot hook completes the rest (about 130 ms over a
-    first turn's use) so that the snapshot holds them. Generic models left with open type
+    the request union per request, so a warm ``threads.list`` would pay the schemas every time,
+    while completing them costs once); SnapStart's before-snapshot hook completes the rest (those
+    a first turn uses) so that the snapshot holds them. Generic models left with open type
     parameters are skipped (they are built per use).
     """
     from pydantic import BaseModel  # here: entry points import this module before anything heavy

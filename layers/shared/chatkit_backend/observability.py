@@ -1,8 +1,8 @@
 """Powertools logger, metrics and tracer, plus the per-request correlation context.
 
-``logger``, ``metrics`` and ``tracer`` are created on first access (PEP 562): the logger costs
-about 100 ms and the tracer half a second of import, which a CRUD cold start must not pay unless
-it uses them. :class:`RequestLogMiddleware` gives each request a correlation id and one JSON log
+``logger``, ``metrics`` and ``tracer`` are created on first access (PEP 562): the logger and
+above all the tracer are costly imports, which a CRUD cold start must not pay unless it uses
+them. :class:`RequestLogMiddleware` gives each request a correlation id and one JSON log
 line; every line written during the request carries it (and ``user_id`` once known). Bodies,
 headers and query strings are never logged: they carry tokens and message text.
 """

@@ -13,10 +13,8 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
@@ -25,6 +23,7 @@ from agents import Model
 from agents.testing import ModelStep, ScriptedModel
 from chat_app.agent import AgentFactory
 from chat_app.app import create_app
+from chat_app.response_stream import ResponseStream
 from chatkit.types import (
     AssistantMessageContentPartTextDelta,
     ThreadCreatedEvent,
@@ -39,22 +38,7 @@ from chatkit_backend.auth import build_authenticator
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
-from openai.types.responses import (
-    Response,
-    ResponseCompletedEvent,
-    ResponseContentPartAddedEvent,
-    ResponseContentPartDoneEvent,
-    ResponseCreatedEvent,
-    ResponseFunctionCallArgumentsDoneEvent,
-    ResponseFunctionToolCall,
-    ResponseOutputItem,
-    ResponseOutputItemAddedEvent,
-    ResponseOutputItemDoneEvent,
-    ResponseOutputMessage,
-    ResponseOutputText,
-    ResponseTextDeltaEvent,
-    ResponseTextDoneEvent,
-)
+from openai.types.responses import ResponseFunctionToolCall, ResponseOutputItem
 from pydantic import TypeAdapter
 
 from tests.support.servers import UvicornThread, app_over
@@ -120,97 +104,22 @@ async def _reply_events(
     call: ResponseFunctionToolCall | None,
     message_id: str,
 ) -> AsyncIterator[Any]:
-    response = Response(
-        id="resp_scripted",
-        created_at=time.time(),
-        model="scripted",
-        object="response",
-        output=[],
-        tool_choice="auto",
-        tools=[],
-        parallel_tool_calls=False,
-        status="in_progress",
-    )
-    seq = itertools.count()
-    where: dict[str, Any] = {"item_id": message_id, "output_index": 0, "content_index": 0}
-    message = ResponseOutputMessage(
-        id=message_id, type="message", role="assistant", status="completed", content=[]
-    )
-    part = ResponseOutputText(type="output_text", text="", annotations=[], logprobs=[])
-    yield ResponseCreatedEvent(
-        type="response.created", response=response, sequence_number=next(seq)
-    )
-    yield ResponseOutputItemAddedEvent(
-        type="response.output_item.added",
-        item=message.model_copy(update={"status": "in_progress"}),
-        output_index=0,
-        sequence_number=next(seq),
-    )
-    yield ResponseContentPartAddedEvent(
-        type="response.content_part.added", part=part, sequence_number=next(seq), **where
-    )
-    text: list[str] = []
+    stream = ResponseStream(model="scripted", response_id="resp_scripted")
+    for event in [*stream.start(), *stream.open_message(message_id)]:
+        yield event
     for index, delta in enumerate(deltas):
-        text.append(delta)
-        yield ResponseTextDeltaEvent(
-            type="response.output_text.delta",
-            delta=delta,
-            logprobs=[],
-            sequence_number=next(seq),
-            **where,
-        )
+        yield stream.text_delta(delta)
         if index == 0 and gate is not None:
             await gate.wait()
     if error is not None:
         raise error
-    done_part = part.model_copy(update={"text": "".join(text)})
-    done_message = message.model_copy(update={"content": [done_part]})
-    yield ResponseTextDoneEvent(
-        type="response.output_text.done",
-        text=done_part.text,
-        logprobs=[],
-        sequence_number=next(seq),
-        **where,
-    )
-    yield ResponseContentPartDoneEvent(
-        type="response.content_part.done", part=done_part, sequence_number=next(seq), **where
-    )
-    yield ResponseOutputItemDoneEvent(
-        type="response.output_item.done",
-        item=done_message,
-        output_index=0,
-        sequence_number=next(seq),
-    )
-    output: list[Any] = [done_message]
+    closing = stream.close_message()
     if call is not None:
-        output.append(call)
-        yield ResponseOutputItemAddedEvent(
-            type="response.output_item.added",
-            item=call.model_copy(update={"arguments": "", "status": "in_progress"}),
-            output_index=1,
-            sequence_number=next(seq),
+        closing += stream.function_call(
+            call.name, call.arguments, call_id=call.call_id, item_id=call.id
         )
-        yield ResponseFunctionCallArgumentsDoneEvent.model_validate(
-            {
-                "type": "response.function_call_arguments.done",
-                "item_id": call.id or call.call_id,
-                "output_index": 1,
-                "arguments": call.arguments,
-                "name": call.name,
-                "sequence_number": next(seq),
-            }
-        )
-        yield ResponseOutputItemDoneEvent(
-            type="response.output_item.done",
-            item=call,
-            output_index=1,
-            sequence_number=next(seq),
-        )
-    yield ResponseCompletedEvent(
-        type="response.completed",
-        response=response.model_copy(update={"output": output, "status": "completed"}),
-        sequence_number=next(seq),
-    )
+    for event in [*closing, stream.completed()]:
+        yield event
 
 
 # --- the server -------------------------------------------------------------------------------

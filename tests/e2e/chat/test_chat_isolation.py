@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 from agents.testing import ScriptedModel, assistant_message, function_call
-from chat_app.offline_model import PREFIX
+from chat_app.offline_intents import PREFIX
 from chat_app.task_repository import TaskRepository
 from chatkit.types import (
     ClientToolCallItem,

@@ -12,7 +12,7 @@ import pytest
 from agents import Agent, RunConfig, Runner
 from agents.testing import ModelCall, ScriptedModel, assistant_message, function_call
 from chat_app.agent import INSTRUCTIONS, AgentFactory
-from chat_app.offline_model import PREFIX
+from chat_app.offline_intents import PREFIX
 from chat_app.task_repository import TaskRepository
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database

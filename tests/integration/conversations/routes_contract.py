@@ -3,7 +3,7 @@
 :class:`RouteContract` holds the tests; a subclass supplies the ``api`` fixture: the Lambda
 handler invoked in-process with the ``events/conversations/*.json`` files
 (``test_conversations_handler.py``), or a real HTTP server
-(``tests/e2e/test_conversations_http.py``).
+(``tests/e2e/conversations/test_conversations_http.py``).
 Both transports start from the same event files (token and ids substituted), so the sample events
 are exercised by every run.
 
