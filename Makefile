@@ -115,7 +115,7 @@ database-params: setup ## Print the app parameters with the database stack's out
 	@$(RUN) python scripts/database_params.py --env $(ENV) --stack $(or $(DATABASE_STACK),chatkit-database-$(ENV))
 
 SMOKE_FLAGS ?=
-smoke: setup ## One streamed turn + read-back on the deployed stack of ENV; prints time to first byte
+smoke: setup ## One streamed turn + read-back on the deployed stack of ENV, a wrong-audience token refused
 	$(RUN) python scripts/smoke.py --stack $(or $(STACK),chatkit-backend-$(ENV)) $(SMOKE_FLAGS)
 
 test-deploy: setup ## The emulated deploy (moto server): lifecycle, failed-create retry, database stack
