@@ -80,9 +80,10 @@ try:  # what the entry point (python -m chat_app) does first
     pause_collector()
 except ImportError:  # a compared checkout from before it
     pass
-from chat_app.app import app
+from chat_app.app import create_app
+app = create_app()
 """
-"""How a chat child loads the app: as ``chat_app.__main__`` does before uvicorn serves it."""
+"""How a chat child loads the app: as ``chat_app.__main__`` and uvicorn's ``--factory`` do."""
 
 CHAT_CHILD = """
 import asyncio, json, sys, time

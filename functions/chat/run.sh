@@ -6,9 +6,10 @@
 # until AWS_LWA_READINESS_CHECK_PATH (/health) answers on $PORT, then forwards each invocation as
 # an HTTP request and streams the response back through the function URL.
 #
-# One worker: a sandbox serves one request at a time. The app loads the agent stack during its
-# startup, i.e. in the init phase, before /health answers; `python -m chat_app` is uvicorn with the
-# garbage collector paused for that phase (chat_app/__main__.py). No access log: the app's request
+# One worker: a sandbox serves one request at a time. uvicorn calls the app factory
+# (chat_app.app:create_app), which builds the agent stack, in the init phase, before /health
+# answers; `python -m chat_app` is uvicorn with the garbage collector paused for that phase
+# (chat_app/__main__.py). No access log: the app's request
 # middleware writes one structured line per request. Run it locally the same way:
 # PORT=8080 functions/chat/run.sh (with PYTHONPATH reaching layers/shared).
 set -eu
@@ -17,7 +18,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 # The function's code and the shared layer (/opt/python in Lambda) on the import path.
 export PYTHONPATH="${HERE}:/opt/python${PYTHONPATH:+:${PYTHONPATH}}"
 
-exec python3 -m chat_app chat_app.app:app \
+exec python3 -m chat_app chat_app.app:create_app --factory \
     --host 127.0.0.1 \
     --port "${PORT:-8080}" \
     --workers 1 \

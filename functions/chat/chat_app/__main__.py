@@ -2,7 +2,8 @@
 
 The Lambda entry (``run.sh``) starts the app this way rather than with ``python -m uvicorn``: the
 garbage collector must pause before the first heavy import (:mod:`chatkit_backend.init_phase`),
-and the app's lifespan resumes it once the agent stack is built, before ``/health`` answers.
+uvicorn's app factory (``--factory chat_app.app:create_app``) builds the agent stack, and the
+app's lifespan resumes the collector, before ``/health`` answers.
 The options are uvicorn's own.
 """
 

@@ -1,7 +1,8 @@
 """What one agent turn did: the model's finished messages and its tool calls, as shown.
 
-Tool calls stream live as ``progress_update`` events (:class:`ToolProgressEvent`, which also
-carries the call for the simple protocol's view) and each finished call is stored as a hidden record
+Tool calls stream live as ``progress_update`` events
+(:class:`~chat_app.turn_events.ToolProgressEvent`, which also carries the call for the simple
+protocols) and each finished call is stored as a hidden record
 (:class:`~chatkit_backend.tool_calls.ToolCallRecord`) that the next turn's input replays. On a
 failure or hang-up, :meth:`RunTracker.settle` gives the record of every call that ran.
 """
@@ -29,29 +30,17 @@ from agents.tool_context import ToolContext
 from chatkit.agents import AgentContext
 from chatkit.types import (
     HiddenContextItem,
-    ProgressUpdateEvent,
     ThreadItemDoneEvent,
     ThreadStreamEvent,
 )
 from chatkit_backend.caller import Caller
 from chatkit_backend.tool_calls import ToolCallRecord
 from openai.types.responses import ResponseOutputMessage, ResponseOutputText
-from pydantic import Field
 from pydantic_core import to_jsonable_python
 
+from .turn_events import ToolProgressEvent
+
 TOOL_FAILED = "The tool call did not finish."
-
-
-class ToolProgressEvent(ProgressUpdateEvent):
-    """A ``progress_update`` ("Running add_task…") that also carries the call itself.
-
-    ``call`` and ``finished`` are excluded from serialisation: ChatKit clients get a standard
-    progress update, while the simple protocol (which sees the event objects) reports
-    ``tool_call`` / ``tool_result`` from them.
-    """
-
-    call: ToolCallRecord = Field(exclude=True)
-    finished: bool = Field(default=False, exclude=True)
 
 
 class RunTracker(RunHooks[Any]):

@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from chatkit.server import ChatKitServer
-from chatkit.types import StreamingReq, ThreadStreamEvent
+from chatkit.types import StreamingReq, StreamOptionsEvent, ThreadStreamEvent
 from chatkit_backend.caller import Caller
+
+from .sse import READY, Ready
 
 
 def thread_events(
@@ -23,3 +25,17 @@ def thread_events(
 ) -> AsyncIterator[ThreadStreamEvent]:
     """The events of a streaming request, as the SDK produces them before serialising."""
     return server._process_streaming_impl(request, caller)
+
+
+async def ready_after_options(
+    events: AsyncIterator[ThreadStreamEvent],
+) -> AsyncIterator[ThreadStreamEvent | Ready]:
+    """``events`` with :data:`~chat_app.sse.READY` right after ``stream_options``.
+
+    That is where the SDK's head ends (the thread and the user message stored): every protocol's
+    response starts there, and what fails before it is answered as a JSON error.
+    """
+    async for event in events:
+        yield event
+        if isinstance(event, StreamOptionsEvent):
+            yield READY

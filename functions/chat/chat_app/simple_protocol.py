@@ -25,7 +25,6 @@ from chatkit.types import (
     AssistantMessageItem,
     InferenceOptions,
     ProgressUpdateEvent,
-    StreamOptionsEvent,
     ThreadAddUserMessageParams,
     ThreadCreatedEvent,
     ThreadCreateParams,
@@ -41,9 +40,8 @@ from chatkit.types import (
 from chatkit.types import ErrorEvent as ChatKitErrorEvent
 from pydantic import BaseModel, Field, field_validator
 
-from .run_tracker import ToolProgressEvent
-from .sse import DONE, READY, Chunks, Ready, sse_json, sse_text
-from .streaming import FAILURE_MESSAGE
+from .sse import DONE, Chunks, Ready, sse_json, sse_text
+from .turn_events import FAILURE_MESSAGE, ToolProgressEvent
 
 MESSAGE_SEPARATOR = "\n\n"
 """Text sent between two assistant messages of one turn (before and after a tool call)."""
@@ -132,11 +130,14 @@ class SimpleView:
         self._streamed_items: set[str] = set()
 
     async def events(
-        self, source: AsyncIterator[ThreadStreamEvent]
+        self, source: AsyncIterator[ThreadStreamEvent | Ready]
     ) -> AsyncIterator[SimpleEvent | Ready]:
-        """The simple events, with :data:`~chat_app.sse.READY` where the SDK's head ends."""
+        """The simple events, :data:`~chat_app.sse.READY` passed on where the source has it."""
         started = False
         async for event in source:
+            if isinstance(event, Ready):
+                yield event
+                continue
             if isinstance(event, ThreadCreatedEvent):
                 self.thread_id = event.thread.id
             if not started:
@@ -144,8 +145,6 @@ class SimpleView:
                 yield ThinkingEvent(thread_id=self.thread_id)
             for simple in self._translate(event):
                 yield simple
-            if isinstance(event, StreamOptionsEvent):
-                yield READY
 
     def _translate(self, event: ThreadStreamEvent) -> list[SimpleEvent]:
         match event:

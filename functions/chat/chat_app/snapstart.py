@@ -6,12 +6,11 @@ runtime's hooks itself. With ``AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH`` /
 the snapshot and after each restore (before its readiness check), and fails the phase on a non-2xx
 answer.
 
-Before the snapshot everything heavy is built and exercised once (the service with the agent stack,
-the todo server's tool listing and strict schemas, the request path up to authentication, the
-pydantic models a turn uses), then
-whatever holds a socket is closed (the model's HTTP client, the database pool). After a restore
-``random`` is reseeded and secrets and signing keys are allowed to refresh
-(:mod:`chatkit_backend.snapstart`); the database reconnects on first use.
+Before the snapshot everything heavy is exercised once (the todo server's tool listing and strict
+schemas, the request path up to authentication, the pydantic models a turn uses; the app built the
+service with the agent stack already), then whatever holds a socket is closed (the model's HTTP
+client, the database pool). After a restore ``random`` is reseeded and secrets and signing keys
+are allowed to refresh (:mod:`chatkit_backend.snapstart`); the database reconnects on first use.
 
 Who may call them. The adapter already answers 403 to outside requests for these paths, but the
 app must not rely on running behind it (the local server, a misconfigured stage), so a hook runs
@@ -38,7 +37,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from chatkit_backend.auth import Authenticator
 from chatkit_backend.db import Database
@@ -65,18 +64,6 @@ DEFERRED_MODEL_MODULES = ("chatkit.types", "openai.types.responses", "mcp_types"
 """Where the pydantic models of a turn live whose schemas are built on first use."""
 
 
-class ServiceParts(Protocol):
-    """What the hooks need from the app's lazy service (``chat_app.app.LazyChatService``)."""
-
-    def get(self) -> Any: ...
-
-    @property
-    def database(self) -> Database: ...
-
-    @property
-    def agents(self) -> Any: ...
-
-
 def is_adapter_call(client_host: str | None, headers: Mapping[str, str]) -> bool:
     """Rules 2 and 3 of the module docstring: a loopback peer, no invocation header."""
     if client_host is None:
@@ -89,24 +76,26 @@ def is_adapter_call(client_host: str | None, headers: Mapping[str, str]) -> bool
 
 
 class SnapStartHooks:
-    """The two hooks, over the app's settings, authenticator and lazily built service."""
+    """The two hooks, over the app's settings, authenticator, database and agent source."""
 
-    def __init__(self, settings: Settings, authenticator: Authenticator, parts: ServiceParts):
+    def __init__(
+        self, settings: Settings, authenticator: Authenticator, database: Database, agents: Any
+    ) -> None:
         self._settings = settings
         self._authenticator = authenticator
-        self._parts = parts
+        self._database = database
+        self._agents = agents
 
     async def before_checkpoint(self, app: ASGIApp) -> None:
-        """Build and exercise everything heavy, then close every socket."""
-        self._parts.get()
+        """Exercise everything heavy the app built, then close every socket."""
         await warm_request_path(app)
-        agents = self._parts.agents
+        agents = self._agents
         if hasattr(agents, "warm_up"):
             await agents.warm_up()
         complete_models(DEFERRED_MODEL_MODULES)
         if hasattr(agents, "close_connections"):
             await agents.close_connections()
-        await release_before_snapshot(self._parts.database)
+        await release_before_snapshot(self._database)
         collect_before_snapshot()
 
     async def after_restore(self) -> None:

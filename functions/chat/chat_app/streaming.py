@@ -55,10 +55,7 @@ from openai.types.responses import (
 
 from .cancellation import CURRENT_HANG_UP, shielded
 from .run_tracker import RunTracker, tool_event_key
-
-TIMEOUT_MESSAGE = "The answer took too long and was stopped. Please try again."
-MAX_TURNS_MESSAGE = "The assistant needed too many steps and was stopped. Please try again."
-FAILURE_MESSAGE = "The assistant could not finish its answer. Please try again."
+from .turn_events import FAILURE_MESSAGE, MAX_TURNS_MESSAGE, TIMEOUT_MESSAGE
 
 
 class AgentSource(Protocol):

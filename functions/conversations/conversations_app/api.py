@@ -18,6 +18,7 @@ from chatkit_backend import observability
 from chatkit_backend.auth import Authenticator
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database, get_database
+from chatkit_backend.paging import MAX_PAGE_SIZE
 from chatkit_backend.settings import Settings, get_settings
 from chatkit_backend.web import (
     BodySizeLimitMiddleware,
@@ -45,7 +46,6 @@ from .schemas import (
 from .service import (
     DEFAULT_CONVERSATIONS_PAGE,
     DEFAULT_MESSAGES_PAGE,
-    MAX_PAGE_SIZE,
     AccountService,
     ConversationService,
     EraseUserBytes,

@@ -76,15 +76,9 @@ async def find_conversation(
     return (await session.execute(query)).first()
 
 
-async def message_rows(
-    session: AsyncSession,
-    user_id: str,
-    conversation_id: str,
-    limit: int,
-    after: tuple[datetime, int] | None,
-) -> list[AnyRow]:
-    """Up to ``limit`` messages in creation order after ``after``; items without a role
-    (widgets, workflows, hidden context) are not messages."""
+def messages(user_id: str, conversation_id: str, after: tuple[datetime, int] | None) -> Select[Any]:
+    """The messages in creation order after ``after``; items without a role (widgets, workflows,
+    hidden context) are not messages."""
     query = (
         select(*MESSAGE_COLUMNS)
         .where(
@@ -93,11 +87,10 @@ async def message_rows(
             ITEMS.c.role.is_not(None),
         )
         .order_by(ITEMS.c.created_at, ITEMS.c.pk)
-        .limit(limit)
     )
     if after is not None:
         query = query.where(tuple_(ITEMS.c.created_at, ITEMS.c.pk) > after)
-    return list((await session.execute(query)).all())
+    return query
 
 
 async def insert_conversation(session: AsyncSession, user_id: str, title: str | None) -> AnyRow:

@@ -14,6 +14,7 @@ from datetime import datetime
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.errors import BadRequest, NotFound, PayloadTooLarge
+from chatkit_backend.paging import fetch_page
 from chatkit_backend.tables import utcnow
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +32,6 @@ from .schemas import (
     MessagePage,
 )
 
-MAX_PAGE_SIZE = 100
 DEFAULT_CONVERSATIONS_PAGE = 50
 DEFAULT_MESSAGES_PAGE = 100
 CONVERSATION_NOT_FOUND = "Conversation not found"
@@ -60,12 +60,11 @@ class ConversationService:
         """Most recently updated first; ``after`` (a cursor) and ``offset`` are exclusive."""
         if after is not None and offset:
             raise BadRequest("Use either offset or after, not both")
-        query = queries.conversations(caller.user_id).limit(limit + 1).offset(offset)
+        query = queries.conversations(caller.user_id).offset(offset)
         if after is not None:
             query = queries.conversations_before(query, *decode_cursor("conversations", after))
         async with self.database.session() as session:
-            rows = (await session.execute(query)).all()
-        page, more = rows[:limit], len(rows) > limit
+            page, more = await fetch_page(session, query, limit)
         last = page[-1] if more else None
         return ConversationPage(
             conversations=[_conversation(row) for row in page],
@@ -138,8 +137,8 @@ async def _message_page(
     limit: int,
     cursor: tuple[datetime, int] | None,
 ) -> MessagePage:
-    rows = await queries.message_rows(session, caller.user_id, conversation_id, limit + 1, cursor)
-    page, more = rows[:limit], len(rows) > limit
+    query = queries.messages(caller.user_id, conversation_id, cursor)
+    page, more = await fetch_page(session, query, limit)
     return MessagePage(
         messages=[
             Message(

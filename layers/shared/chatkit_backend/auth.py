@@ -3,19 +3,18 @@
 Function URLs are ``AuthType: NONE``, so this is the only gate. The accepted algorithm follows
 from the configured keys, never the token (``HS256`` only with a secret, ``RS256``/``ES256`` only
 with JWKS keys, each key one algorithm), so ``alg: none``, algorithm confusion and keys embedded
-in the header never verify. ``exp`` and ``sub`` are required. PyJWT fetches and parses the JWKS
-(off the event loop); an unknown ``kid`` refreshes it at most once per ``min_refresh_seconds``.
-Errors say what is wrong with a token without echoing it.
+in the header never verify. ``exp`` and ``sub`` are required. PyJWT fetches, caches and refreshes
+the JWKS (off the event loop). Errors say what is wrong with a token without echoing it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import jwt
@@ -38,6 +37,7 @@ MAX_SUBJECT_CHARS = 255
 """The width of every ``user_id`` column."""
 JWKS_MIN_REFRESH_SECONDS = 30.0
 JWKS_TIMEOUT_SECONDS = 5.0
+_JWKS_HEADERS = {"Accept": "application/json"}
 
 _BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
 _PRINTABLE_ALG = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
@@ -67,64 +67,44 @@ def bearer_token(authorization: str | None) -> str:
 # --- JWKS ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SigningKey:
-    """A public key from the JWKS and the one algorithm it may verify."""
-
-    kid: str
-    algorithm: str
-    key: Any
-
-
 class JwksUnavailable(Exception):
     """The JWKS could not be fetched or held no usable key (the reason is safe to log)."""
 
 
-def parse_jwks(document: Any) -> dict[str, SigningKey]:
-    """Usable signing keys by ``kid``: RSA (>= 2048 bits) for RS256, EC P-256 for ES256.
+def parse_jwks(document: Any) -> PyJWKSet:
+    """The usable signing keys: RSA (>= 2048 bits) for RS256, EC P-256 for ES256, each with a kid.
 
-    PyJWT parses the JWKs; this keeps only what the policy accepts. Keys for encryption, of other
-    types or curves, without a ``kid``, private, or whose ``alg`` disagrees with their type are
-    skipped: a key set may legitimately carry keys this service never accepts.
+    Keys for encryption, of other types or curves, private, or whose ``alg`` disagrees with their
+    type are skipped: a key set may legitimately carry keys this service never accepts.
     """
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise JwksUnavailable("JWKS document has no 'keys' list")
-    try:
-        key_set = PyJWKSet.from_dict(
-            {"keys": [jwk for jwk in document["keys"] if isinstance(jwk, dict)]}
-        )
-    except jwt.PyJWTError:
-        key_set = PyJWKSet([])
-    keys = {key.kid: key for jwk in key_set.keys if (key := _signing_key(jwk)) is not None}
-    if not keys:
+    usable = [jwk for jwk in document["keys"] if _algorithm_of(jwk) is not None]
+    if not usable:
         raise JwksUnavailable("JWKS holds no usable RS256/ES256 signing key with a kid")
-    return keys
+    return PyJWKSet(usable)
 
 
-def _signing_key(jwk: PyJWK) -> SigningKey | None:
-    if not jwk.key_id or (jwk.public_key_use or "sig") != "sig":
+def _algorithm_of(jwk: object) -> str | None:
+    """The one algorithm a JWK may verify under the key policy, or ``None`` for a refused key."""
+    if not isinstance(jwk, dict) or not jwk.get("kid") or (jwk.get("use") or "sig") != "sig":
         return None
-    key = jwk.key
+    try:
+        key = PyJWK(jwk).key
+    except jwt.PyJWTError:
+        return None
     if isinstance(key, rsa.RSAPublicKey) and key.key_size >= MIN_RSA_BITS:
         algorithm = "RS256"
     elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
         algorithm = "ES256"
     else:  # other types and sizes, and private keys: never accepted
         return None
-    if jwk.algorithm_name != algorithm:
-        return None
-    return SigningKey(kid=jwk.key_id, algorithm=algorithm, key=key)
+    return algorithm if jwk.get("alg", algorithm) == algorithm else None
 
 
-def fetch_jwks(url: str, timeout: float) -> dict[str, SigningKey]:
-    """Blocking fetch (PyJWT's ``PyJWKClient``) and parse of the JWKS; run it in a worker thread."""
-    client = PyJWKClient(
-        url,
-        cache_keys=False,
-        cache_jwk_set=False,  # JwksCache decides when to fetch, with a clock tests control
-        timeout=int(timeout),
-        headers={"Accept": "application/json"},
-    )
+def fetch_jwks(url: str, timeout: float) -> PyJWKSet:
+    """One blocking fetch of the key set (PyJWT's HTTP), reduced to the usable keys."""
+    client = PyJWKClient(url, cache_jwk_set=False, timeout=timeout, headers=_JWKS_HEADERS)
     try:
         document = client.fetch_data()
     except PyJWKClientError as exc:
@@ -134,102 +114,67 @@ def fetch_jwks(url: str, timeout: float) -> dict[str, SigningKey]:
     return parse_jwks(document)
 
 
-class JwksCache:
-    """Signing keys from a JWKS URL: cached, refreshed on expiry or unknown ``kid``, rate-limited.
-
-    At most one fetch runs at a time and at most one starts per ``min_refresh_seconds`` (whatever
-    triggered it: expiry, an unknown ``kid`` or a failed attempt). When the endpoint fails, the
-    keys already held keep working; when no key was ever fetched, tokens are refused.
+class JwksClient(PyJWKClient):
+    """PyJWT's JWKS client, which caches the set for ``lifespan`` seconds, refetches it for an
+    unknown ``kid`` at most once per ``cooldown_duration`` and serialises fetches, plus what it
+    lacks: the key policy, failed fetches rate-limited too, the last good keys served while the
+    endpoint fails (refused only when none was ever fetched), and :meth:`expire`.
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        max_age_seconds: float,
-        min_refresh_seconds: float = JWKS_MIN_REFRESH_SECONDS,
-        timeout_seconds: float = JWKS_TIMEOUT_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._url = url
-        self._max_age = max_age_seconds
-        self._min_refresh = min_refresh_seconds
-        self._timeout = timeout_seconds
-        self._clock = clock
-        self._keys: dict[str, SigningKey] = {}
-        self._fetched_at: float | None = None
-        self._attempted_at: float | None = None
-        self._lock: asyncio.Lock | None = None
-        self._lock_loop: asyncio.AbstractEventLoop | None = None
+    def __init__(self, url: str, *, lifespan: float, cooldown: float, timeout: float) -> None:
+        super().__init__(url, lifespan=lifespan, cooldown_duration=cooldown, timeout=timeout)
+        self._last_good: PyJWKSet | None = None
+        self._retry_at = -math.inf
 
-    async def get(self, kid: str) -> SigningKey:
-        key = self._keys.get(kid)
-        if key is None or self._is_stale():
-            await self._refresh()
-            key = self._keys.get(kid)
-        if key is not None:
-            return key
-        if not self._keys:
-            raise AuthError("Signing keys are unavailable")
-        raise AuthError("Unknown signing key")
+    def fetch_data(self) -> PyJWKSet:
+        if time.monotonic() < self._retry_at:
+            raise JwksUnavailable("JWKS endpoint failed moments ago")
+        try:
+            self._last_good = fetch_jwks(self.uri, self.timeout)
+        except JwksUnavailable:
+            self._retry_at = time.monotonic() + self.cooldown_duration
+            raise
+        self._last_successful_fetch = time.monotonic()  # starts PyJWT's cooldown, as its fetch does
+        return self._last_good
+
+    def get_jwk_set(self, refresh: bool = False) -> PyJWKSet:
+        try:
+            return super().get_jwk_set(refresh)
+        except JwksUnavailable as exc:
+            if self._last_good is None:
+                raise
+            log.warning("JWKS refresh failed; keeping the keys fetched before: %s", exc)
+            return self._last_good
 
     def expire(self) -> None:
-        """Treat the keys as stale and lift the refresh rate limit (after a SnapStart restore).
+        """Drop the cached set and lift the rate limits (after a SnapStart restore).
 
-        The keys held stay as the fallback, so tokens still verify if the endpoint is down; the
-        next token fetches the key set again instead of trusting one frozen into the snapshot.
+        The last good keys stay as the fallback, so tokens still verify if the endpoint is down;
+        the next token fetches the key set again instead of trusting one frozen into the snapshot.
         """
-        self._fetched_at = None
-        self._attempted_at = None
-
-    def _is_stale(self) -> bool:
-        return self._fetched_at is None or self._clock() - self._fetched_at >= self._max_age
-
-    def _loop_lock(self) -> asyncio.Lock:
-        """One lock per event loop (Mangum and tests may run more than one loop in a process)."""
-        loop = asyncio.get_running_loop()
-        if self._lock is None or self._lock_loop is not loop:
-            self._lock, self._lock_loop = asyncio.Lock(), loop
-        return self._lock
-
-    async def _refresh(self) -> None:
-        async with self._loop_lock():
-            now = self._clock()
-            if self._attempted_at is not None and now - self._attempted_at < self._min_refresh:
-                return  # just refreshed (by us or a concurrent request), or rate-limited
-            self._attempted_at = now
-            try:
-                keys = await asyncio.to_thread(fetch_jwks, self._url, self._timeout)
-            except JwksUnavailable as exc:
-                log.warning("JWKS refresh failed; keeping %d cached keys: %s", len(self._keys), exc)
-                return
-            self._keys, self._fetched_at = keys, self._clock()
+        with self._client_lock:
+            if self.jwk_set_cache is not None:
+                self.jwk_set_cache.put(None)
+            self._last_successful_fetch, self._retry_at = None, -math.inf
 
 
 # --- authenticators -----------------------------------------------------------------------------
 
 
-def _configured_secret(settings: Settings) -> str | None:
-    """The HS256 secret: ``JWT_SECRET`` locally, else the ``JWT_SECRET_ARN`` secret (deployed).
+def _hmac_secret(settings: Settings) -> bytes | None:
+    """The HS256 key: ``JWT_SECRET`` locally, else the ``JWT_SECRET_ARN`` secret (deployed).
 
-    Read once per cold start (the authenticator is built at import time), through the cached
-    Powertools parameters client, so the value never sits in the function's environment.
+    The secret is read through the cached Powertools client, so it never sits in the function's
+    environment, and refused when shorter than :data:`MIN_SECRET_BYTES`.
     """
     if settings.jwt_secret is not None:
-        return settings.jwt_secret.get_secret_value()
-    if settings.jwt_secret_arn is not None:
+        secret = settings.jwt_secret.get_secret_value().encode()
+    elif settings.jwt_secret_arn is not None:
         from .secrets import get_secret_value
 
-        return get_secret_value(settings.jwt_secret_arn).strip()
-    return None
-
-
-def _hmac_secret(settings: Settings) -> bytes | None:
-    """The HS256 key, refused when shorter than :data:`MIN_SECRET_BYTES`."""
-    secret_text = _configured_secret(settings)
-    if secret_text is None:
+        secret = get_secret_value(settings.jwt_secret_arn).strip().encode()
+    else:
         return None
-    secret = secret_text.encode()
     if len(secret) < MIN_SECRET_BYTES:
         raise ConfigurationError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes for HS256")
     return secret
@@ -247,25 +192,23 @@ class JwtAuthenticator:
         settings: Settings,
         *,
         jwks_min_refresh_seconds: float = JWKS_MIN_REFRESH_SECONDS,
-        jwks_timeout_seconds: float = JWKS_TIMEOUT_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not settings.auth_configured:
             raise ConfigurationError(
                 "JwtAuthenticator needs JWT_SECRET, JWT_SECRET_ARN or JWT_JWKS_URL"
             )
         self._secret = _hmac_secret(settings)
-        self._jwks: JwksCache | None = None
+        self._jwks: JwksClient | None = None
         if settings.jwt_jwks_url is not None:
-            if not settings.jwt_jwks_url.lower().startswith(("https://", "http://")):
-                raise ConfigurationError("JWT_JWKS_URL must be an http(s) URL")
-            self._jwks = JwksCache(
-                settings.jwt_jwks_url,
-                max_age_seconds=settings.jwks_cache_seconds,
-                min_refresh_seconds=jwks_min_refresh_seconds,
-                timeout_seconds=jwks_timeout_seconds,
-                clock=clock,
-            )
+            try:
+                self._jwks = JwksClient(
+                    settings.jwt_jwks_url,
+                    lifespan=settings.jwks_cache_seconds,
+                    cooldown=jwks_min_refresh_seconds,
+                    timeout=JWKS_TIMEOUT_SECONDS,
+                )
+            except PyJWKClientError:  # PyJWT accepts only http(s)
+                raise ConfigurationError("JWT_JWKS_URL must be an http(s) URL") from None
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._leeway = settings.jwt_leeway_seconds
@@ -273,9 +216,8 @@ class JwtAuthenticator:
     def refresh_after_restore(self, settings: Settings) -> None:
         """Forget what a SnapStart snapshot froze: the JWKS goes stale, the secret is re-read.
 
-        Without SnapStart the secret is read once per cold start; with it, once per published
-        version, so a rotated ``JWT_SECRET_ARN`` would never be seen. Re-reading it here costs one
-        ``GetSecretValue`` per restore (the Powertools cache is cleared first by the caller).
+        Under SnapStart the init phase runs once per published version, so a rotated
+        ``JWT_SECRET_ARN`` is only seen when re-read here (the caller clears Powertools' cache).
         """
         if self._jwks is not None:
             self._jwks.expire()
@@ -306,8 +248,13 @@ class JwtAuthenticator:
             kid = header.get("kid")
             if not isinstance(kid, str) or not kid:
                 raise AuthError("Token has no key id (kid)")
-            signing_key = await self._jwks.get(kid)
-            if signing_key.algorithm != algorithm:
+            try:  # off the event loop: a lookup may fetch the key set
+                signing_key = await asyncio.to_thread(self._jwks.get_signing_key, kid)
+            except JwksUnavailable:
+                raise AuthError("Signing keys are unavailable") from None
+            except PyJWKClientError:
+                raise AuthError("Unknown signing key") from None
+            if signing_key.algorithm_name != algorithm:
                 raise AuthError(f"Token algorithm {algorithm} is not allowed for this key")
             return algorithm, signing_key.key
         shown = algorithm if isinstance(algorithm, str) and _PRINTABLE_ALG.match(algorithm) else "?"
@@ -328,35 +275,27 @@ class JwtAuthenticator:
             raise AuthError(_describe(exc)) from None
 
 
-_MISSING_CLAIM_MESSAGES = {
-    "exp": "Token has no expiry (exp)",
-    "sub": "Token has no subject (sub)",
-    "iss": "Token has no issuer (iss)",
-    "aud": "Token has no audience (aud)",
-}
+_CLAIM_NAMES = {"exp": "expiry", "sub": "subject", "iss": "issuer", "aud": "audience"}
+
+
+_REFUSALS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (  # subclasses before their bases
+    (jwt.ExpiredSignatureError, "Token has expired"),
+    (jwt.ImmatureSignatureError, "Token is not yet valid"),
+    (jwt.InvalidIssuerError, "Invalid token issuer"),
+    (jwt.InvalidAudienceError, "Invalid token audience"),
+    (jwt.exceptions.InvalidSubjectError, "Invalid token subject"),
+    (jwt.InvalidSignatureError, "Invalid token signature"),
+    (jwt.InvalidAlgorithmError, "Token algorithm is not allowed"),
+    (jwt.DecodeError, "Malformed token"),
+)
 
 
 def _describe(exc: jwt.PyJWTError) -> str:
-    """A client-safe reason for a PyJWT refusal (order matters: subclasses first)."""
-    if isinstance(exc, jwt.ExpiredSignatureError):
-        return "Token has expired"
-    if isinstance(exc, jwt.ImmatureSignatureError):
-        return "Token is not yet valid"
+    """A client-safe reason for a PyJWT refusal."""
     if isinstance(exc, jwt.MissingRequiredClaimError):
-        return _MISSING_CLAIM_MESSAGES.get(exc.claim, "Token lacks a required claim")
-    if isinstance(exc, jwt.InvalidIssuerError):
-        return "Invalid token issuer"
-    if isinstance(exc, jwt.InvalidAudienceError):
-        return "Invalid token audience"
-    if isinstance(exc, jwt.exceptions.InvalidSubjectError):
-        return "Invalid token subject"
-    if isinstance(exc, jwt.InvalidSignatureError):
-        return "Invalid token signature"
-    if isinstance(exc, jwt.InvalidAlgorithmError):
-        return "Token algorithm is not allowed"
-    if isinstance(exc, jwt.DecodeError):
-        return "Malformed token"
-    return "Invalid token"
+        name = _CLAIM_NAMES.get(exc.claim)
+        return f"Token has no {name} ({exc.claim})" if name else "Token lacks a required claim"
+    return next((text for kind, text in _REFUSALS if isinstance(exc, kind)), "Invalid token")
 
 
 class DevUserAuthenticator:

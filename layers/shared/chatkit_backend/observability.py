@@ -198,18 +198,29 @@ class ResponseWatcher:
         await self._send(message)
 
 
-class RequestLogMiddleware:
-    """Correlation id for each HTTP request, an ``X-Request-Id`` response header, one log line
-    per request, and the metrics flushed when it ends (Lambda Web Adapter has no handler
-    decorator to do it)."""
+class HttpMiddleware:
+    """Pure ASGI middleware for HTTP requests: other scopes (lifespan) pass straight through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "http":
+            await self.handle(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One HTTP request."""
+        raise NotImplementedError
+
+
+class RequestLogMiddleware(HttpMiddleware):
+    """Correlation id for each HTTP request, an ``X-Request-Id`` response header, one log line
+    per request, and the metrics flushed when it ends (Lambda Web Adapter has no handler
+    decorator to do it)."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = RequestState(request_id=request_id_from_scope(scope))
         token = _current.set(state)
         started_at = time.perf_counter()

@@ -46,6 +46,7 @@ from .caller import Caller
 from .db import Database
 from .ids import new_id
 from .item_projection import project_item
+from .paging import MAX_PAGE_SIZE, fetch_page
 from .tables import ATTACHMENTS, ITEMS, THREADS, utcnow
 
 ITEM_ADAPTER: TypeAdapter[ThreadItem] = TypeAdapter(ThreadItem)
@@ -53,9 +54,6 @@ ATTACHMENT_ADAPTER: TypeAdapter[Attachment] = TypeAdapter(Attachment)
 
 PREVIEW_URL_SCHEME = "attachment"
 
-MAX_PAGE_SIZE = 100
-"""Largest page any caller gets: a ChatKit ``threads.list``/``items.list`` limit is the client's
-to choose, and a huge one must not make the function load a whole history at once."""
 """``preview_url`` of created image attachments: ``attachment://<id>``, a stable name, not a
 location. This backend keeps attachment metadata only; serving the bytes is out of scope."""
 
@@ -115,10 +113,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         statement = select(THREADS.c.data).where(
             THREADS.c.user_id == context.user_id, THREADS.c.id == thread_id
         )
-        async with self.database.session() as session:
-            data = (await session.execute(statement)).scalar_one_or_none()
-        if data is None:
-            raise NotFoundError(f"Thread {thread_id} not found")
+        data = await self._data(statement, f"Thread {thread_id} not found")
         return ThreadMetadata.model_validate(data)
 
     async def load_threads(
@@ -209,10 +204,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             ITEMS.c.thread_id == thread_id,
             ITEMS.c.id == item_id,
         )
-        async with self.database.session() as session:
-            data = (await session.execute(statement)).scalar_one_or_none()
-        if data is None:
-            raise NotFoundError(f"Item {item_id} not found")
+        data = await self._data(statement, f"Item {item_id} not found")
         return ITEM_ADAPTER.validate_python(data)
 
     async def load_thread_items(
@@ -327,10 +319,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         statement = select(ATTACHMENTS.c.data).where(
             ATTACHMENTS.c.user_id == context.user_id, ATTACHMENTS.c.id == attachment_id
         )
-        async with self.database.session() as session:
-            data = (await session.execute(statement)).scalar_one_or_none()
-        if data is None:
-            raise NotFoundError(f"Attachment {attachment_id} not found")
+        data = await self._data(statement, f"Attachment {attachment_id} not found")
         return ATTACHMENT_ADAPTER.validate_python(data)
 
     async def delete_attachment(self, attachment_id: str, context: Caller) -> None:
@@ -366,6 +355,14 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         ).where(THREADS.c.user_id == context.user_id, THREADS.c.id == thread_id)
         return self._insert(ITEMS).from_select(["user_id", "thread_id", *values], source)
 
+    async def _data(self, statement: Select[Any], missing: str) -> Any:
+        """The ``data`` column of the one row ``statement`` selects; ``NotFoundError`` if none."""
+        async with self.database.session() as session:
+            data = (await session.execute(statement)).scalar_one_or_none()
+        if data is None:
+            raise NotFoundError(missing)
+        return data
+
     async def _page(
         self,
         table: Table,
@@ -396,10 +393,9 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         sort = (table.c.created_at, table.c.pk)
         statement = statement.order_by(
             *(column.asc() if direction == "asc" else column.desc() for column in sort)
-        ).limit(limit + 1)
+        )
         async with self.database.session() as session:
-            rows = (await session.execute(statement)).all()
-        return rows[:limit], len(rows) > limit
+            return await fetch_page(session, statement, limit)
 
 
 def _item_key() -> list[Any]:

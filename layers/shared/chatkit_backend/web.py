@@ -14,7 +14,7 @@ from urllib.parse import unquote_to_bytes
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
@@ -24,7 +24,7 @@ from .auth import Authenticator
 from .caller import Caller
 from .errors import AppError, DatabaseUnavailable, error_body
 from .input_checks import ENCODING_MESSAGE, NUL_MESSAGE, body_problem
-from .observability import ResponseWatcher, bind_user, get_logger, request_id_for
+from .observability import HttpMiddleware, ResponseWatcher, bind_user, get_logger, request_id_for
 
 INTERNAL_ERROR = "Internal error"
 MAX_LISTED_VALIDATION_ERRORS = 5
@@ -132,7 +132,7 @@ async def _on_unhandled(request: Request, exc: Exception) -> Response:
     return internal_error_response()
 
 
-class UnhandledErrorMiddleware:
+class UnhandledErrorMiddleware(HttpMiddleware):
     """Turns an exception that escaped every handler into a 500 ``{"detail": "Internal error"}``.
 
     Starlette's own last-resort handler sits outside all user middleware and re-raises, so its
@@ -141,13 +141,7 @@ class UnhandledErrorMiddleware:
     started (a stream) nothing can be sent any more: the error is logged and the stream ends.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = ResponseWatcher(send)
         try:
             await self.app(scope, receive, response)
@@ -173,24 +167,30 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # --- auth dependency ----------------------------------------------------------------------------
 
-_bearer_scheme = HTTPBearer(auto_error=False, description="JWT from the identity provider")
+
+class _BearerHeader(HTTPBearer):
+    """FastAPI's bearer scheme for OpenAPI, handing on the raw header: the authenticator parses it
+    once, with its own refusal messages."""
+
+    async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
+        return request.headers.get("authorization")
+
+
+_bearer_scheme = _BearerHeader(
+    scheme_name="HTTPBearer", description="JWT from the identity provider"
+)
 
 
 def current_user(authenticator: Authenticator) -> Callable[..., Awaitable[Caller]]:
     """A FastAPI dependency giving the authenticated :class:`Caller` (401 otherwise).
 
-    ``user: Annotated[Caller, Depends(current_user(authenticator))]``. The bearer scheme
-    parameter only documents the security requirement in OpenAPI; the raw header is what gets
-    verified, so the error message can say exactly what is wrong with it.
+    ``user: Annotated[Caller, Depends(current_user(authenticator))]``.
     """
 
     async def authenticated_user(
-        request: Request,
-        _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
+        request: Request, authorization: Annotated[str | None, Depends(_bearer_scheme)]
     ) -> Caller:
-        caller = await authenticator.authenticate(
-            request.headers.get("authorization"), request_id_for(request.scope)
-        )
+        caller = await authenticator.authenticate(authorization, request_id_for(request.scope))
         bind_user(caller.user_id)
         return caller
 
@@ -217,7 +217,7 @@ def _only_body_too_large(exc: BaseException) -> bool:
     return isinstance(exc, BodyTooLarge)
 
 
-class BodySizeLimitMiddleware:
+class BodySizeLimitMiddleware(HttpMiddleware):
     """Answers 413 JSON when ``Content-Length`` or the streamed body exceeds ``max_bytes``.
 
     The declared length is checked before the app runs (no auth, no parsing); chunked or lying
@@ -225,13 +225,10 @@ class BodySizeLimitMiddleware:
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._reject(scope, receive, send, declared.isdigit())
@@ -263,7 +260,7 @@ class BodySizeLimitMiddleware:
         await JSONResponse(body, status_code=status)(scope, receive, send)
 
 
-class InputGuardMiddleware:
+class InputGuardMiddleware(HttpMiddleware):
     """Answers 400 JSON for input no route may see (see :mod:`chatkit_backend.input_checks`).
 
     Checked before the app runs, so nothing is stored, streamed or even authenticated: a NUL
@@ -274,13 +271,7 @@ class InputGuardMiddleware:
     own again, so disconnects still reach a streaming response.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         problem = _url_problem(scope)
         replay: Receive = receive
         if problem is None and scope["method"] in ("POST", "PUT", "PATCH"):

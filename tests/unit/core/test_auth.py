@@ -8,6 +8,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from chatkit_backend.auth import (
 )
 from chatkit_backend.errors import AuthError, ConfigurationError
 from chatkit_backend.settings import Settings
+from jwt import api_jwk, jwk_set_cache, jwks_client
 
 from tests.support.jwks_server import JwksServer
 from tests.support.tokens import (
@@ -55,7 +57,10 @@ def make_settings(**overrides: Any) -> Settings:
 
 
 class FakeClock:
-    """Monotonic time the tests move by hand (cache expiry and rate limit without sleeping)."""
+    """Monotonic time the tests move by hand (cache expiry and rate limit without sleeping).
+
+    The fixture puts it where PyJWT's JWKS client, its key-set cache and ``auth`` read the clock.
+    """
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -86,8 +91,11 @@ def jwks_server() -> Iterator[JwksServer]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    for module in (jwks_client, jwk_set_cache, api_jwk, auth):
+        monkeypatch.setattr(module, "time", SimpleNamespace(monotonic=fake))
+    return fake
 
 
 # --- the header ---------------------------------------------------------------------------------
@@ -335,7 +343,7 @@ async def test_jwks_is_fetched_once_and_cached(clock: FakeClock) -> None:
     server = JwksServer(jwks(rsa_key()))
     with server.running():
         authenticator = JwtAuthenticator(
-            make_settings(jwt_jwks_url=server.url, jwks_cache_seconds=600), clock=clock
+            make_settings(jwt_jwks_url=server.url, jwks_cache_seconds=600)
         )
         for user in ("a", "b", "c"):
             await authenticator.authenticate(bearer(rsa_key().mint(user)))
@@ -363,7 +371,7 @@ async def test_key_rotation_refreshes_on_unknown_kid(clock: FakeClock) -> None:
     server = JwksServer(jwks(old))
     with server.running():
         authenticator = JwtAuthenticator(
-            make_settings(jwt_jwks_url=server.url), clock=clock, jwks_min_refresh_seconds=30
+            make_settings(jwt_jwks_url=server.url), jwks_min_refresh_seconds=30
         )
         await authenticator.authenticate(bearer(old.mint("alice")))
         server.document = jwks(new)  # the identity provider rotates
@@ -382,7 +390,7 @@ async def test_flood_of_random_kids_costs_one_fetch(clock: FakeClock) -> None:
     attacker = rsa_key("flood")
     with server.running():
         authenticator = JwtAuthenticator(
-            make_settings(jwt_jwks_url=server.url), clock=clock, jwks_min_refresh_seconds=30
+            make_settings(jwt_jwks_url=server.url), jwks_min_refresh_seconds=30
         )
         await authenticator.authenticate(bearer(rsa_key().mint("alice")))
         clock.advance(60)  # the rate limit allows one refresh again
@@ -406,7 +414,7 @@ async def test_unavailable_jwks_refuses_then_recovers(clock: FakeClock) -> None:
     server.status = 503
     with server.running():
         authenticator = JwtAuthenticator(
-            make_settings(jwt_jwks_url=server.url), clock=clock, jwks_min_refresh_seconds=30
+            make_settings(jwt_jwks_url=server.url), jwks_min_refresh_seconds=30
         )
         token = bearer(rsa_key().mint("alice"))
         assert await refused(authenticator, token) == "Signing keys are unavailable"
@@ -422,7 +430,7 @@ async def test_outage_after_expiry_keeps_serving_cached_keys(clock: FakeClock) -
     server = JwksServer(jwks(rsa_key()))
     with server.running():
         authenticator = JwtAuthenticator(
-            make_settings(jwt_jwks_url=server.url, jwks_cache_seconds=60), clock=clock
+            make_settings(jwt_jwks_url=server.url, jwks_cache_seconds=60)
         )
         token = bearer(rsa_key().mint("alice"))
         await authenticator.authenticate(token)
@@ -481,7 +489,7 @@ def test_parse_jwks_keeps_only_usable_signing_keys() -> None:
         ]
     }
     keys = parse_jwks(document)
-    assert {kid: key.algorithm for kid, key in keys.items()} == {
+    assert {key.key_id: key.algorithm_name for key in keys} == {
         good_rsa["kid"]: "RS256",
         good_ec["kid"]: "ES256",
     }
