@@ -115,7 +115,9 @@ async def _delete_threads_before(
             return deleted
 
 
-async def _attachments_of(database: Database, threads: Sequence[Row[Any]]) -> list[AttachmentRef]:
+async def _attachments_of(
+    database: Database, threads: Sequence[Row[*tuple[Any, ...]]]
+) -> list[AttachmentRef]:
     owned = tuple_(ATTACHMENTS.c.user_id, ATTACHMENTS.c.thread_id).in_(
         [(row.user_id, row.id) for row in threads]
     )
