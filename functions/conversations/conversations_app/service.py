@@ -36,7 +36,7 @@ DEFAULT_CONVERSATIONS_PAGE = 50
 DEFAULT_MESSAGES_PAGE = 100
 CONVERSATION_NOT_FOUND = "Conversation not found"
 MAX_EXPORT_BYTES = 5_000_000
-"""Largest export one buffered function URL response carries (its limit is 6 MB)."""
+"""Largest export one buffered function URL response carries (under the function URL limit)."""
 
 EraseUserBytes = Callable[[str], Awaitable[None]]
 """Deletes every stored attachment byte of one user (S3 objects or local files): the hook the

@@ -354,17 +354,29 @@ def _evaluate_rule(expression: Any, values: dict[str, list[str]]) -> Any:
             case "Fn::EachMemberEquals":
                 members = _evaluate_rule(argument[0], values)
                 return all(member == argument[1] for member in members)
+            case "Fn::Equals":
+                left, right = (_evaluate_rule(item, values) for item in argument)
+                return left == right
         raise AssertionError(f"unsupported rule function {key}")
     return expression
 
 
-def _rules_hold(template: dict[str, Any], subnets: str, groups: str) -> bool:
-    values = {"SubnetIds": subnets.split(","), "SecurityGroupIds": groups.split(",")}
+def rules_hold(template: dict[str, Any], **given: str) -> bool:
+    """Every rule whose ``RuleCondition`` holds, for these parameter values (else defaults)."""
+    values: dict[str, Any] = {}
+    for name, parameter in template["Parameters"].items():
+        value = str(given.get(name, parameter.get("Default", "")))
+        values[name] = value.split(",") if parameter["Type"] == "CommaDelimitedList" else value
     return all(
         _evaluate_rule(assertion["Assert"], values)
         for rule in template["Rules"].values()
+        if _evaluate_rule(rule.get("RuleCondition", True), values)
         for assertion in rule["Assertions"]
     )
+
+
+def _rules_hold(template: dict[str, Any], subnets: str, groups: str) -> bool:
+    return rules_hold(template, SubnetIds=subnets, SecurityGroupIds=groups, Stage="dev")
 
 
 @pytest.mark.parametrize(
@@ -380,6 +392,34 @@ def test_vpc_needs_subnets_and_security_groups_together(
     template: dict[str, Any], subnets: str, groups: str, valid: bool
 ) -> None:
     assert _rules_hold(template, subnets, groups) is valid
+
+
+@pytest.mark.parametrize(
+    ("parameters", "valid"),
+    [
+        ({"Stage": "prod"}, True),
+        ({"Stage": "prod", "JwtJwksUrl": "https://idp/jwks"}, False),
+        ({"Stage": "dev", "JwtJwksUrl": "https://idp/jwks", "JwtIssuer": "https://idp/"}, False),
+        ({"Stage": "dev", "JwtJwksUrl": "https://idp/jwks", "JwtAudience": "chatkit"}, False),
+        (
+            {
+                "Stage": "prod",
+                "JwtJwksUrl": "https://idp/jwks",
+                "JwtIssuer": "https://idp/",
+                "JwtAudience": "chatkit",
+            },
+            True,
+        ),
+        ({"Stage": "dev", "DatabaseSslMode": "disable"}, True),
+        ({"Stage": "staging", "DatabaseSslMode": "disable"}, False),
+        ({"Stage": "prod", "DatabaseSslMode": "disable"}, False),
+        ({"Stage": "prod", "DatabaseSslMode": "verify-full"}, True),
+    ],
+)
+def test_jwks_tokens_are_bound_and_database_tls_stays_on_outside_dev(
+    template: dict[str, Any], parameters: dict[str, str], valid: bool
+) -> None:
+    assert rules_hold(template, **parameters) is valid
 
 
 def test_web_adapter_is_the_snapstart_capable_release(template: dict[str, Any]) -> None:
