@@ -368,7 +368,10 @@ def custom_resource_event(request_type: str, url: str) -> dict[str, Any]:
 
 
 def check_migration(runtime: Runtime, function: BuiltFunction, database_url: str) -> None:
-    env = runtime.environment(function, DATABASE_URL=database_url)
+    # The answer goes to a loopback server here, not a pre-signed S3 URL: allowed outside Lambda.
+    env = runtime.environment(
+        function, DATABASE_URL=database_url, CUSTOM_RESOURCE_LOOPBACK_RESPONSES="true"
+    )
     with response_server() as (url, received), sandbox(runtime, function, env) as box:
         box.invoke(custom_resource_event("Create", url))
         created = _single(received, "Create")

@@ -57,7 +57,8 @@ class _CachedToken:
 
 
 _client_tokens: dict[str, _CachedToken] = {}
-"""Client-credentials tokens per server entry (its JSON): the backend's own, for every user."""
+"""Client-credentials tokens per server entry (its JSON): the backend's own, for every user.
+Expiry is wall-clock time, which stays right across a SnapStart restore."""
 
 
 def clear_token_cache() -> None:
@@ -93,12 +94,12 @@ def _bearer(token: str) -> dict[str, str]:
 async def _client_credentials_token(server: RemoteMcpServer, grant: ClientCredentialsAuth) -> str:
     key = server.model_dump_json()
     cached = _client_tokens.get(key)
-    if cached is not None and cached.expires_at - EXPIRY_MARGIN_SECONDS > time.monotonic():
+    if cached is not None and cached.expires_at - EXPIRY_MARGIN_SECONDS > time.time():
         return cached.value
     value, lifetime = await _request_token(
         server, grant, {"grant_type": "client_credentials"}, forbidden=None
     )
-    _client_tokens[key] = _CachedToken(value, time.monotonic() + lifetime)
+    _client_tokens[key] = _CachedToken(value, time.time() + lifetime)
     return value
 
 
