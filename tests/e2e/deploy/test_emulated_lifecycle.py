@@ -4,7 +4,7 @@ create (the migration custom resource runs the real migration from the packaged 
 CloudFormation) -> update with a new revision -> update with a failing revision, answered by the
 rollback-shaped Update -> delete. And the first-deploy retry: a create that fails rolls back and
 the same stack can be created again (the log groups do not block it), which the log groups'
-previous shape did not allow. What moto cannot model is shimmed in tests/support/moto_gaps.py.
+previous shape did not allow. What moto cannot model is shimmed in tests/support/moto_gaps/.
 """
 
 from __future__ import annotations
