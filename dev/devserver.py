@@ -30,7 +30,7 @@ from cors import cors  # noqa: E402
 from playground_site import PlaygroundSite  # noqa: E402
 from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
-CONVERSATIONS_PATHS = ("/api/conversations", "/openapi.json", "/docs")
+CONVERSATIONS_PATHS = ("/api/conversations", "/api/me", "/openapi.json", "/docs")
 """Served by the CRUD app; the rest by the chat app. The OpenAPI document and its docs page are
 the CRUD function's (the chat function's ChatKit body is one JSON union, documented by the SDK)."""
 

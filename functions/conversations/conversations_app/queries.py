@@ -1,4 +1,5 @@
-"""The conversations function's SQL: every statement over ``threads`` and ``thread_items``.
+"""The conversations function's SQL: every statement over ``threads`` and ``thread_items``,
+and over every user-scoped table for the caller's erasure and export.
 
 Every statement is scoped by the caller's user id. Reads select only the plain columns the REST
 view needs (the item JSON only of widget items, whose widget the REST view returns); paging is
@@ -14,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from chatkit_backend.ids import new_id
-from chatkit_backend.tables import ITEMS, THREADS, JsonDocument, utcnow
+from chatkit_backend.tables import ITEMS, THREADS, JsonDocument, user_tables, utcnow
 from sqlalchemy import Row, Select, case, delete, insert, null, select, tuple_, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -141,3 +142,29 @@ async def delete_conversation(session: AsyncSession, user_id: str, conversation_
         .returning(THREADS.c.pk)
     )
     return (await session.execute(statement)).first() is not None
+
+
+async def erase_user(session: AsyncSession, user_id: str) -> dict[str, int]:
+    """Delete every row of ``user_id`` in every user-scoped table; rows deleted per table.
+
+    Children first (:func:`chatkit_backend.tables.user_tables`), so no foreign key is in the
+    way and each count is the table's own rows (none is hidden in a cascade).
+    """
+    counts: dict[str, int] = {}
+    for table in user_tables():
+        result = await session.execute(delete(table).where(table.c.user_id == user_id))
+        counts[table.name] = int(getattr(result, "rowcount", 0) or 0)
+    return counts
+
+
+async def export_user(session: AsyncSession, user_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Every row of ``user_id`` in every user-scoped table (parents first), all columns but the
+    surrogate ``pk``, in primary-key (creation) order."""
+    exported: dict[str, list[dict[str, Any]]] = {}
+    for table in reversed(user_tables()):
+        columns = [column for column in table.c if column.name != "pk"]
+        query = (
+            select(*columns).where(table.c.user_id == user_id).order_by(*table.primary_key.columns)
+        )
+        exported[table.name] = [dict(row) for row in (await session.execute(query)).mappings()]
+    return exported

@@ -85,6 +85,24 @@ class DeletedConversation(BaseModel):
     id: str
 
 
+class ErasedAccount(BaseModel):
+    """What ``DELETE /api/me`` removed: rows per table (attachment bytes included beforehand)."""
+
+    status: Literal["erased"] = "erased"
+    deleted: dict[str, int] = Field(description="Rows deleted, per table.")
+
+
+class AccountExport(BaseModel):
+    """Everything stored for the caller (GDPR Article 20): every row of every user table."""
+
+    user_id: str
+    exported_at: datetime
+    tables: dict[str, list[dict[str, Any]]] = Field(
+        description="Rows per table (conversations, their items, attachments, tasks, ...), "
+        "all columns, in creation order."
+    )
+
+
 class ErrorBody(BaseModel):
     detail: str
 

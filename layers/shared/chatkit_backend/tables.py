@@ -178,3 +178,17 @@ THREADS: Table = metadata.tables["threads"]
 ITEMS: Table = metadata.tables["thread_items"]
 ATTACHMENTS: Table = metadata.tables["attachments"]
 TASKS: Table = metadata.tables["tasks"]
+
+
+def user_tables() -> list[Table]:
+    """Every table with a ``user_id`` column, children before parents (safe to delete in order).
+
+    The one list erasure, export and the erasure test walk: a table added to this module with a
+    ``user_id`` column is covered by construction, whichever feature adds it.
+    """
+    return [table for table in reversed(metadata.sorted_tables) if "user_id" in table.c]
+
+
+def expiring_tables() -> list[Table]:
+    """Every table with an ``expires_at`` column: rows past it are swept by the retention job."""
+    return [table for table in reversed(metadata.sorted_tables) if "expires_at" in table.c]
