@@ -166,6 +166,8 @@ def widget_of(item: Any) -> dict[str, Any] | None:
     """The widget of a widget item's stored JSON (``WidgetItem.widget``), if it has one."""
     widget = item.get("widget") if isinstance(item, dict) else None
     return widget if isinstance(widget, dict) else None
+
+
 class AccountService:
     """The caller's whole account: erase it (GDPR Article 17) or export it (Article 20).
 
