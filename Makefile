@@ -12,7 +12,7 @@ PORT ?= 8000
 
 .PHONY: help setup dev test test-unit test-integration test-e2e lint typecheck check bench bench-quick clean \
 	build check-artifacts lint-template layer-requirements actionlint deploy example-typecheck \
-	test-deploy deploy-database database-params smoke deploy-built
+	test-deploy deploy-database database-params smoke deploy-built retention-sweep
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ setup: $(VENV)/.synced ## Create .venv from uv.lock (Python 3.12 when available)
 
 dev: setup ## Run the local server on http://127.0.0.1:$PORT (embedded SQLite unless DATABASE_URL)
 	PORT=$(PORT) $(RUN) python dev/devserver.py
+
+retention-sweep: setup ## Run the retention sweep once (RETENTION_DAYS; embedded SQLite unless DATABASE_URL)
+	PYTHONPATH=layers/shared $(RUN) python functions/retention/retention_handler.py
 
 test: setup ## Run the whole test suite against PostgreSQL (started if it is down)
 	@bash scripts/ensure-postgres.sh
@@ -112,7 +115,7 @@ database-params: setup ## Print the app parameters with the database stack's out
 	@$(RUN) python scripts/database_params.py --env $(ENV) --stack $(or $(DATABASE_STACK),chatkit-database-$(ENV))
 
 SMOKE_FLAGS ?=
-smoke: setup ## One streamed turn + read-back on the deployed stack of ENV; prints time to first byte
+smoke: setup ## One streamed turn + read-back on the deployed stack of ENV, a wrong-audience token refused
 	$(RUN) python scripts/smoke.py --stack $(or $(STACK),chatkit-backend-$(ENV)) $(SMOKE_FLAGS)
 
 test-deploy: setup ## The emulated deploy (moto server): lifecycle, failed-create retry, database stack

@@ -13,7 +13,9 @@ process. Printed per mode:
   (goal: >= 5,000/s);
 * first-delta delay: model yield -> client receipt, p50 and p90 over the turns (goal p50 < 10 ms);
 * turn time: request sent -> stream end;
-* turn cost for a 10-delta and a N-delta answer, counted in the server process by the engine:
+* turn cost for a 10-delta and a N-delta answer, and for a turn that lists the user's tasks (the
+  offline model calls ``list_tasks``, the answer carries the task-list widget), counted in the
+  server process by the engine:
   SQL statements (``before_cursor_execute``) and round trips (statements plus the transaction
   commands psycopg sends: ``BEGIN``, ``COMMIT``, ``ROLLBACK``, and the pool's pre-ping
   ``SELECT 1``); goal: the same small numbers for both.
@@ -54,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 for path in (
     ROOT / "functions" / "chat",
     ROOT / "functions" / "conversations",
+    ROOT / "functions" / "migrate",
     ROOT / "layers" / "shared",
     ROOT,
 ):
@@ -271,6 +274,29 @@ async def one_turn(
     return Turn(first_at - stamp, events, end - first_at, end - sent)
 
 
+WIDGET_TURN = "list my tasks"
+"""A message the offline model answers with a ``list_tasks`` call, hence a task-list widget."""
+
+
+async def widget_turn(client: Any, headers: dict[str, str], thread_id: str) -> None:
+    """One turn that calls a todo tool and streams its widget (checked to be there)."""
+    body = {
+        "type": "threads.add_user_message",
+        "params": {
+            "thread_id": thread_id,
+            "input": {
+                "content": [{"type": "input_text", "text": WIDGET_TURN}],
+                "attachments": [],
+                "inference_options": {},
+            },
+        },
+    }
+    async with client.stream("POST", "/chatkit", json=body, headers=headers) as response:
+        assert response.status_code == 200, response.status_code
+        text = (await response.aread()).decode()
+    assert '"type":"widget"' in text, "the turn streamed no widget"
+
+
 def token(user: str = "bench-user") -> str:
     now = int(time.time())
     return str(jwt.encode({"sub": user, "iat": now, "exp": now + 3600}, BENCH_SECRET))
@@ -289,10 +315,16 @@ TurnCost = dict[str, int]
 """:meth:`EngineCounter.snapshot` keys -> how many one turn sent."""
 
 
-async def turn_cost(client: Any, headers: dict[str, str], thread_id: str, deltas: int) -> TurnCost:
-    """What one turn of ``deltas`` deltas sent to PostgreSQL (server-side engine counts)."""
+async def turn_cost(
+    client: Any, headers: dict[str, str], thread_id: str, deltas: int | None
+) -> TurnCost:
+    """What one turn of ``deltas`` deltas (None: :data:`WIDGET_TURN`) sent to PostgreSQL
+    (server-side engine counts)."""
     before = (await client.get("/bench/sql")).json()
-    await one_turn(client, headers, thread_id, deltas)
+    if deltas is None:
+        await widget_turn(client, headers, thread_id)
+    else:
+        await one_turn(client, headers, thread_id, deltas)
     after = (await client.get("/bench/sql")).json()
     return {kind: int(after[kind] - before[kind]) for kind in after}
 
@@ -304,6 +336,7 @@ class StreamResults:
     deltas: int
     modes: dict[str, list[Turn]]
     cost: dict[int, TurnCost]
+    widget_cost: TurnCost | None = None
 
 
 async def measure(port: int, turns: int, deltas: int, short: int = 10) -> StreamResults:
@@ -316,6 +349,8 @@ async def measure(port: int, turns: int, deltas: int, short: int = 10) -> Stream
         thread_id = json.loads(created.text.split("\n\n")[0].removeprefix("data: "))["thread"]["id"]
         await one_turn(client, headers, thread_id, deltas)  # warm-up (and prepared statements)
         cost = {size: await turn_cost(client, headers, thread_id, size) for size in (short, deltas)}
+        await widget_turn(client, headers, thread_id)  # warm-up: the todo server, its queries
+        widget_cost = await turn_cost(client, headers, thread_id, None)
         modes = {
             mode: [
                 await one_turn(client, {**headers, **extra}, thread_id, deltas, suffix)
@@ -323,7 +358,7 @@ async def measure(port: int, turns: int, deltas: int, short: int = 10) -> Stream
             ]
             for mode, (suffix, extra) in MODES.items()
         }
-    return StreamResults(deltas, modes, cost)
+    return StreamResults(deltas, modes, cost, widget_cost)
 
 
 @dataclass
@@ -364,6 +399,8 @@ def report(results: StreamResults, turns: int) -> None:
     print(f"chat stream benchmark: {results.deltas} deltas per answer, {turns} turns per mode")
     for size, cost in results.cost.items():
         print(f"  turn cost, {size:>5} deltas: {cost}")
+    if results.widget_cost is not None:
+        print(f"  turn cost, {WIDGET_TURN!r} (tool call + widget): {results.widget_cost}")
     for mode, measured in results.modes.items():
         figures = summarize(measured)
         rate_text = f"{figures.stream_rate:,.0f}/s" if mode != "buffered" else "(one write)"

@@ -170,7 +170,11 @@ def latency_rows(
     return rows
 
 
-def turn_cost_rows(cost: dict[int, chat_stream.TurnCost], long: int) -> tuple[list[Row], list[str]]:
+def turn_cost_rows(
+    cost: dict[int, chat_stream.TurnCost],
+    long: int,
+    widget: chat_stream.TurnCost | None = None,
+) -> tuple[list[Row], list[str]]:
     section = "3. Turn cost (per chat turn)"
     short, full = cost[SHORT_ANSWER], cost[long]
     rows = [
@@ -192,6 +196,18 @@ def turn_cost_rows(cost: dict[int, chat_stream.TurnCost], long: int) -> tuple[li
             ),
         )
     ]
+    if widget is not None:
+        rows.append(
+            Row(
+                section,
+                "round trips, a turn that lists tasks (tool call + task-list widget)",
+                widget["round_trips"],
+                f"{SHORT_ANSWER}-token answer",
+                short["round_trips"],
+                "",
+                f"{widget['statements']} statements in {widget['begins']} transactions",
+            )
+        )
     failures = [
         f"{key} per turn differ: {short[key]} for {SHORT_ANSWER} tokens, {full[key]} for {long}"
         for key in ("statements", "round_trips")
@@ -359,7 +375,7 @@ def run(plan: Plan, mode: str, command: str, build: bool) -> Results:
         streaming_rows(streamed),
         (paging_rows(keyed, plan.shape.total_messages), []),
         (latency_rows(routes, keyed, plan.shape.total_messages), []),
-        turn_cost_rows(streamed.cost, plan.deltas),
+        turn_cost_rows(streamed.cost, plan.deltas, streamed.widget_cost),
         (cold_start_rows(medians, plan.cold_runs), []),
         size_rows(built),
         concurrency_rows(together),
@@ -378,6 +394,7 @@ def run(plan: Plan, mode: str, command: str, build: bool) -> Results:
             "plan": asdict(plan),
             "seeding_s": seeding,
             "turn_cost": {str(size): cost for size, cost in streamed.cost.items()},
+            "widget_turn_cost": streamed.widget_cost,
             "cold_start_ms": {name: asdict(run) for name, run in medians.items()},
             "snapstart_ms": {name: asdict(figures) for name, figures in restored.items()},
             "sizes_mib": asdict(built) if built else None,

@@ -33,7 +33,7 @@ from cors import cors  # noqa: E402
 from playground_site import PlaygroundSite  # noqa: E402
 from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
-CONVERSATIONS_PATHS = ("/api/conversations", "/openapi.json", "/docs")
+CONVERSATIONS_PATHS = ("/api/conversations", "/api/me", "/openapi.json", "/docs")
 """Served by the CRUD app; the rest by the chat app. The OpenAPI document and its docs page are
 the CRUD function's (the chat function's ChatKit body is one JSON union, documented by the SDK)."""
 
@@ -58,7 +58,7 @@ class PathRouter:
 
 def expire_unsent_attachments(settings: Settings, url: Any) -> None:
     """At start, the local counterpart of the bucket's lifecycle rule: attachments created but
-    never sent, older than ``ATTACHMENT_UNSENT_DAYS``, go with their files."""
+    never sent, older than ``UNSENT_DAYS``, go with their files."""
 
     async def sweep() -> int:
         database = Database.from_url(url, settings)

@@ -24,6 +24,7 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 FED_PARAMETERS = (
     "DatabaseSecretArn",
+    "MigrationDatabaseSecretArn",
     "DatabaseHost",
     "MigrationDatabaseHost",
     "SubnetIds",
@@ -31,8 +32,8 @@ FED_PARAMETERS = (
     "DbPooler",
 )
 """The outputs of infra/database.yaml that are app parameters of the same name."""
-REPLACED = ("MigrationDatabaseSecretArn",)
-"""Dropped from samconfig's list: the one database secret serves both (hosts differ)."""
+REPLACED: tuple[str, ...] = ()
+"""Dropped from samconfig's list besides the fed parameters (which replace their entries)."""
 
 
 def samconfig_overrides(env: str, samconfig: Path = ROOT / "samconfig.toml") -> dict[str, str]:

@@ -1,10 +1,17 @@
-"""Post-deploy smoke test: one streamed chat turn, read back through the conversations API.
+"""Post-deploy smoke test: one streamed chat turn, read back; a wrong-audience token refused.
 
 Proves a deploy end to end the way a client uses it: the chat function URL streams a turn
 (simple SSE protocol: ``POST /chatkit`` with ``{"message": ...}``, ending in ``data: [DONE]``),
 the thread id comes back in ``X-Thread-Id``, and the conversations function URL returns that
-conversation with the user's message in it. Prints the time to the first byte and to the end of
-the stream. Exit status 0 only when everything held.
+conversation with the user's message in it. Then both function URLs must answer 401 to a token
+that is valid in every way but its audience (``aud``): a token minted for another app must not
+work here. Prints the time to the first byte and to the end of the stream. Exit status 0 only
+when everything held.
+
+The wrong-audience token: ``--wrong-audience-token`` (or ``SMOKE_WRONG_AUDIENCE_TOKEN``), else,
+with ``--stack`` and an HS256 ``JwtSecretArn``, one minted like the smoke token but for another
+audience. A JWKS stack needs one from its identity provider (a token issued to another client);
+``--skip-audience-check`` skips the check, and says so.
 
 Where the URLs come from: ``--stack`` reads the stack's outputs (``ChatFunctionUrl``,
 ``ConversationsFunctionUrl``), or ``--chat-url`` / ``--conversations-url`` name them.
@@ -40,11 +47,16 @@ class SmokeFailure(RuntimeError):
     """The deployment did not behave; the message says how."""
 
 
+WRONG_AUDIENCE = "not-this-backend"
+"""The ``aud`` of a minted wrong-audience token."""
+
+
 @dataclass(frozen=True)
 class Target:
     chat_url: str
     conversations_url: str
     token: str
+    wrong_audience_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,26 +67,37 @@ class Result:
     events: int
 
 
-def stack_target(stack: str, region: str | None, token: str | None, user: str) -> Target:
-    """URLs from the stack's outputs; the token given, or minted with the stack's JWT secret."""
+def stack_target(
+    stack: str,
+    region: str | None,
+    token: str | None,
+    user: str,
+    wrong_audience_token: str | None = None,
+) -> Target:
+    """URLs from the stack's outputs; the tokens given, or minted with the stack's JWT secret."""
     import boto3
 
     cloudformation = boto3.client("cloudformation", region_name=region)
     [found] = cloudformation.describe_stacks(StackName=stack)["Stacks"]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
     parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in found["Parameters"]}
+    arn = parameters.get("JwtSecretArn", "")
+    issuer = parameters.get("JwtIssuer") or None
+    secret: str | None = None
+    if arn and (token is None or wrong_audience_token is None):
+        found = boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=arn)
+        secret = found["SecretString"]
     if token is None:
-        arn = parameters.get("JwtSecretArn", "")
-        if not arn:
+        if secret is None:
             raise SmokeFailure("the stack has no JwtSecretArn: give --token (or SMOKE_TOKEN)")
-        secret = boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=arn)
         token = mint_token(
-            secret["SecretString"],
-            user,
-            issuer=parameters.get("JwtIssuer") or None,
-            audience=parameters.get("JwtAudience") or None,
+            secret, user, issuer=issuer, audience=parameters.get("JwtAudience") or None
         )
-    return Target(outputs["ChatFunctionUrl"], outputs["ConversationsFunctionUrl"], token)
+    if wrong_audience_token is None and secret is not None:
+        wrong_audience_token = mint_token(secret, user, issuer=issuer, audience=WRONG_AUDIENCE)
+    return Target(
+        outputs["ChatFunctionUrl"], outputs["ConversationsFunctionUrl"], token, wrong_audience_token
+    )
 
 
 def mint_token(secret: str, user: str, *, issuer: str | None, audience: str | None) -> str:
@@ -157,6 +180,39 @@ def _read_back(target: Target, thread_id: str, marker: str, timeout: float) -> N
         raise SmokeFailure(f"conversation {thread_id} has no assistant answer")
 
 
+def check_wrong_audience_refused(target: Target, *, timeout: float = TIMEOUT_SECONDS) -> None:
+    """Both function URLs answer 401 to the wrong-audience token (a read each, nothing written)."""
+    if target.wrong_audience_token is None:
+        raise SmokeFailure(
+            "no wrong-audience token: give --wrong-audience-token (a token your identity provider "
+            "issued for another audience), or --skip-audience-check"
+        )
+    headers = {"Authorization": f"Bearer {target.wrong_audience_token}"}
+    probes = {
+        "chat": urllib.request.Request(  # noqa: S310
+            _join(target.chat_url, "chatkit"),
+            data=json.dumps({"type": "threads.list", "params": {}}).encode(),
+            headers={**headers, "Content-Type": "application/json"},
+            method="POST",
+        ),
+        "conversations": urllib.request.Request(  # noqa: S310
+            _join(target.conversations_url, "api/conversations"), headers=headers
+        ),
+    }
+    for name, request in probes.items():
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except urllib.error.URLError as exc:
+            raise SmokeFailure(f"{name} unreachable: {exc.reason}") from None
+        if status != 401:
+            raise SmokeFailure(
+                f"{name} answered {status} to a token for another audience (expected 401)"
+            )
+
+
 def _join(base: str, path: str) -> str:
     return base.rstrip("/") + "/" + path
 
@@ -172,23 +228,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chat-url")
     parser.add_argument("--conversations-url")
     parser.add_argument("--token", default=os.environ.get("SMOKE_TOKEN") or None)
+    parser.add_argument(
+        "--wrong-audience-token", default=os.environ.get("SMOKE_WRONG_AUDIENCE_TOKEN") or None
+    )
+    parser.add_argument("--skip-audience-check", action="store_true")
     parser.add_argument("--user", default=SMOKE_USER, help="sub of a minted token")
     parser.add_argument("--timeout", type=float, default=TIMEOUT_SECONDS)
     args = parser.parse_args(argv)
     try:
         if args.stack:
-            target = stack_target(args.stack, args.region, args.token, args.user)
+            target = stack_target(
+                args.stack, args.region, args.token, args.user, args.wrong_audience_token
+            )
         elif args.chat_url and args.conversations_url and args.token:
-            target = Target(args.chat_url, args.conversations_url, args.token)
+            target = Target(
+                args.chat_url, args.conversations_url, args.token, args.wrong_audience_token
+            )
         else:
             parser.error("give --stack, or --chat-url, --conversations-url and --token")
         result = run(target, timeout=args.timeout)
+        if not args.skip_audience_check:
+            check_wrong_audience_refused(target, timeout=args.timeout)
     except SmokeFailure as exc:
         print(f"smoke test FAILED: {exc}", file=sys.stderr)
         return 1
     print(f"thread {result.thread_id}: {result.events} events")
     print(f"time to first byte: {result.first_byte_ms:.0f} ms")
     print(f"stream complete:    {result.total_ms:.0f} ms")
+    if args.skip_audience_check:
+        print("wrong audience:     NOT CHECKED (--skip-audience-check)")
+    else:
+        print("wrong audience:     refused (401) by both function URLs")
     return 0
 
 

@@ -14,7 +14,7 @@ const STORAGE_KEY = "chatkit-playground.settings";
  * @typedef {{ id: string, title: string | null, created_at: string, updated_at: string }} Conversation
  * @typedef {{ id: string, name: string, arguments: Record<string, unknown>, output?: unknown, error?: string }} ToolCall
  * @typedef {{ id: string, name: string, mime_type: string, size: number, preview_url?: string }} MessageAttachment
- * @typedef {{ id: string, role: "user" | "assistant" | "tool", content: string, created_at: string, tool_calls?: ToolCall[], attachments?: MessageAttachment[] }} Message
+ * @typedef {{ id: string, role: "user" | "assistant" | "tool" | "widget", content: string, created_at: string, tool_calls?: ToolCall[], widget?: import("./widgets.js").Component, attachments?: MessageAttachment[] }} Message
  * @typedef {{ conversations: Conversation[], next_cursor: string | null }} ConversationPage
  * @typedef {{ messages: Message[], next_cursor: string | null }} MessagePage
  * @typedef {Conversation & MessagePage} ConversationWithMessages
@@ -22,7 +22,9 @@ const STORAGE_KEY = "chatkit-playground.settings";
  *   | { type: "text", content: string }
  *   | { type: "tool_call", call_id: string, name: string, arguments: Record<string, unknown> }
  *   | { type: "tool_result", call_id: string, name: string, output?: unknown, error?: string }
+ *   | { type: "widget", item_id: string, widget: import("./widgets.js").Component, copy_text?: string }
  *   | { type: "error", message: string }} ChatEvent
+ * @typedef {{ type: string, [field: string]: any }} ChatKitEvent one event of a ChatKit stream
  */
 
 /** @returns {Settings} the defaults: both APIs on the page's own origin, no token. */
@@ -229,6 +231,34 @@ export class Api {
   /** @param {string} id */
   deleteAttachment(id) {
     return this.chatkit({ type: "attachments.delete", params: { attachment_id: id } });
+  }
+
+  /**
+   * A widget action through the ChatKit protocol: `threads.custom_action` (streamed: yields the
+   * ChatKit events) or, for an action with `streaming: false`, `threads.sync_custom_action`
+   * (yields one `sync` event with the updated item). A refusal (4xx) is thrown as ApiError.
+   * @param {string} threadId
+   * @param {string} itemId the widget item the action came from
+   * @param {import("./widgets.js").WidgetAction} action
+   * @returns {AsyncGenerator<ChatKitEvent>}
+   */
+  async *widgetAction(threadId, itemId, action) {
+    const sync = action.streaming === false;
+    const response = await send(endpoint(this.settings.chatUrl, "chatkit"), {
+      method: "POST",
+      headers: this.headers({ "Content-Type": "application/json" }),
+      body: JSON.stringify({
+        type: sync ? "threads.sync_custom_action" : "threads.custom_action",
+        params: { thread_id: threadId, item_id: itemId, action: { type: action.type, payload: action.payload ?? {} } },
+      }),
+    });
+    if (!response.ok) throw await errorOf(response);
+    if (sync) {
+      yield { type: "sync", ...(await response.json()) };
+      return;
+    }
+    if (!response.body) throw new ApiError(response.status, "the answer has no body");
+    for await (const message of readSse(response.body)) yield JSON.parse(message.data);
   }
 
   /**

@@ -1,9 +1,12 @@
 // The playground: a conversation sidebar over the REST API and a chat view over the simple SSE
 // protocol. Plain DOM, no framework and no build step, so `make dev` serves it as it is and any
 // static server can too. Text from the server is only ever set as textContent (never HTML).
+// Widgets (the todo tools' task list and cards) are rendered by widgets.js; their buttons send
+// ChatKit widget actions, whose answer updates the widget in place.
 
 import { Api, ApiError, defaultSettings, endpoint, loadSettings, saveSettings } from "./api.js";
 import { ComposerAttachments, attachmentList } from "./attachments.js";
+import { renderWidget } from "./widgets.js";
 
 /** @typedef {import("./api.js").Conversation} Conversation */
 /** @typedef {import("./api.js").Message} Message */
@@ -413,10 +416,90 @@ function toolMessage(call, status) {
   return el("li", { class: "message tool", "data-call-id": call.id, "data-status": status }, [details]);
 }
 
+/**
+ * A widget item: the rendered widget (its text when there is no widget JSON to render).
+ * @param {string} itemId
+ * @param {import("./widgets.js").Component | undefined} widget
+ * @param {string} copyText
+ */
+function widgetMessage(itemId, widget, copyText) {
+  const frame = el("div", { class: "widget-frame" });
+  const item = el("li", { class: "message widget", "data-item-id": itemId }, [frame]);
+  if (copyText) frame.setAttribute("aria-label", copyText);
+  showWidget(item, widget, copyText);
+  return item;
+}
+
+/**
+ * Put `widget` into a widget message (replacing what it showed).
+ * @param {HTMLElement} item
+ * @param {import("./widgets.js").Component | undefined} widget
+ * @param {string} [copyText]
+ */
+function showWidget(item, widget, copyText = "") {
+  const frame = /** @type {HTMLElement} */ (item.querySelector(".widget-frame"));
+  const itemId = item.dataset.itemId ?? "";
+  frame.replaceChildren(
+    widget ? renderWidget(widget, (action) => void runWidgetAction(itemId, action)) : el("p", {}, [copyText]),
+  );
+}
+
+/**
+ * Send a widget's action (ChatKit protocol) and apply its answer: the widget updated in place,
+ * client effects, a confirmation message; a refusal is shown as an error.
+ * @param {string} itemId
+ * @param {import("./widgets.js").WidgetAction} action
+ */
+async function runWidgetAction(itemId, action) {
+  const item = /** @type {HTMLElement | null} */ (
+    ui.messages.querySelector(`li.widget[data-item-id="${CSS.escape(itemId)}"]`)
+  );
+  if (!state.activeId || !item) return;
+  clearError();
+  item.setAttribute("aria-busy", "true");
+  try {
+    for await (const event of state.api.widgetAction(state.activeId, itemId, action)) {
+      if (event.type === "thread.item.updated" && event.update?.type === "widget.root.updated") {
+        showWidget(item, event.update.widget);
+      } else if (event.type === "sync" && event.updated_item?.widget) {
+        showWidget(item, event.updated_item.widget, event.updated_item.copy_text);
+      } else if (event.type === "client_effect") {
+        clientEffect(event.name, event.data ?? {});
+      } else if (event.type === "thread.item.done" && event.item?.type === "assistant_message") {
+        const words = event.item.content.map((/** @type {{ text: string }} */ part) => part.text).join("");
+        ui.messages.append(assistantMessage(words));
+        scrollToBottom();
+      } else if (event.type === "error") {
+        showError(event.message || "The action failed.");
+      }
+    }
+  } catch (error) {
+    showError(`Action: ${describe(error)}`);
+  } finally {
+    item.removeAttribute("aria-busy");
+  }
+}
+
+/**
+ * A ChatKit client effect: shown in the status line and re-dispatched on `window` as
+ * `chatkit.effect` (what the official component emits), for anything on the page that cares.
+ * @param {string} name
+ * @param {Record<string, unknown>} data
+ */
+function clientEffect(name, data) {
+  if (name === "tasks.changed") {
+    const ids = Array.isArray(data.task_ids) ? data.task_ids.map((id) => `#${id}`).join(", ") : "";
+    ui.chatStatus.textContent = `Tasks changed: ${ids} ${data.change ?? ""}`.trim();
+  }
+  document.body.dataset.lastEffect = name;
+  window.dispatchEvent(new CustomEvent("chatkit.effect", { detail: { name, data } }));
+}
+
 /** @param {Message} message */
 function storedMessage(message) {
   if (message.role === "user") return [userMessage(message.content, message.attachments ?? [])];
   if (message.role === "assistant") return [assistantMessage(message.content)];
+  if (message.role === "widget") return [widgetMessage(message.id, message.widget, message.content)];
   return (message.tool_calls ?? []).map((call) => toolMessage(call, call.error ? "failed" : "done"));
 }
 
@@ -555,6 +638,10 @@ class TurnView {
         break;
       case "tool_result":
         this.toolResult(event);
+        break;
+      case "widget":
+        this.text = null;
+        this.add(widgetMessage(event.item_id, event.widget, event.copy_text ?? ""));
         break;
       case "error":
         this.fail(event.message);

@@ -8,18 +8,26 @@ never touches the schema; a rollback-shaped Update (:func:`rollback_shaped`: its
 migrating there would re-run the revision that just failed and wedge the rollback; a watchdog
 answers FAILED before the Lambda timeout. Nothing migrates downwards. The ``ResponseURL`` is
 never logged. ``{"action": "upgrade"}`` as a plain invoke runs the same migration.
+
+Only a pre-signed S3 URL is answered (:func:`response_url_allowed`: ``https``, an S3 host, a
+signature in the query): a request naming any other host is refused before anything runs, so a
+forged invocation can neither trigger the migrations nor make this function send a request
+where it says. ``CUSTOM_RESOURCE_LOOPBACK_RESPONSES=true`` also admits ``http://127.0.0.1``
+(the emulated deploy and the tests); inside Lambda it is ignored.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import DBAPIError
@@ -35,6 +43,33 @@ REASON_MAX_CHARS = 1000
 """The whole response must stay under CloudFormation's size limit for a custom resource answer."""
 
 Status = Literal["SUCCESS", "FAILED"]
+
+S3_HOST = re.compile(
+    r"^(?:[a-z0-9][a-z0-9.-]*\.)?s3(?:[.-](?:dualstack\.)?[a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?$"
+)
+"""S3 endpoints, virtual-hosted or path style, any region (the pre-signed ResponseURL's host)."""
+SIGNATURE_PARAMETERS = ("X-Amz-Signature", "Signature")
+"""Signature Version 4 or 2 query parameters: an unsigned URL is not CloudFormation's."""
+LOOPBACK_FLAG = "CUSTOM_RESOURCE_LOOPBACK_RESPONSES"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+
+
+def response_url_allowed(url: str) -> bool:
+    """True for a pre-signed S3 URL (or, with :data:`LOOPBACK_FLAG` outside Lambda, loopback)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    if parts.username is not None or parts.password is not None:
+        return False
+    if parts.scheme == "https" and S3_HOST.match(host):
+        query = parse_qs(parts.query)
+        return any(query.get(name) for name in SIGNATURE_PARAMETERS)
+    loopback_allowed = os.environ.get(LOOPBACK_FLAG, "").lower() == "true" and not os.environ.get(
+        "AWS_LAMBDA_RUNTIME_API"
+    )
+    return loopback_allowed and parts.scheme in ("http", "https") and host in LOOPBACK_HOSTS
 
 
 class CustomResourceRequest(BaseModel):
@@ -163,8 +198,12 @@ def handle(
     send: Sender | None = None,
     timeout_margin_seconds: float = TIMEOUT_MARGIN_SECONDS,
 ) -> None:
-    """Serve one custom resource request; always answers, never raises."""
+    """Serve one custom resource request; always answers (an allowed URL), never raises."""
     sender = send or send_response
+    url = event.get("ResponseURL")
+    if not isinstance(url, str) or not response_url_allowed(url):
+        logger.error("refused: the ResponseURL is not a pre-signed S3 URL (nothing was run)")
+        return
     try:
         request = CustomResourceRequest.model_validate(event)
     except ValidationError as exc:
@@ -243,8 +282,8 @@ def send_response(
     The empty ``Content-Type`` matters: the URL's signature covers no content type, and S3
     rejects a request whose headers differ from what was signed.
     """
-    if not url.startswith(("https://", "http://")):
-        raise ValueError("the ResponseURL is not an HTTP(S) URL")
+    if not response_url_allowed(url):
+        raise ValueError("the ResponseURL is not a pre-signed S3 URL")
     body = response.model_dump_json().encode()
     request = urllib.request.Request(  # noqa: S310 (scheme checked above)
         url,

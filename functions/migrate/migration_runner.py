@@ -10,6 +10,11 @@ against the database endpoint, not RDS Proxy (advisory locks pin proxy connectio
 
 On PostgreSQL the whole upgrade runs in one transaction (transactional DDL): a failing revision
 leaves the schema exactly as it was.
+
+The app role (revision ``0005_app_role``: data rights, no DDL) gets its password here, after each
+deployed upgrade, from ``APP_DATABASE_SECRET_ARN`` (:func:`sync_app_role`): the app secret
+rotates on its own schedule, so every deploy re-applies its current value. The password is sent
+as a SCRAM verifier computed by libpq, never as clear text in a statement.
 """
 
 from __future__ import annotations
@@ -24,17 +29,19 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from chatkit_backend.db import to_sync_url
+from chatkit_backend.db import tls_connect_args, to_sync_url
 from chatkit_backend.errors import ConfigurationError
-from chatkit_backend.secrets import database_url_from_secret
+from chatkit_backend.secrets import database_url_from_secret, get_json_secret
 from chatkit_backend.settings import PROJECT_ROOT, Settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 logger = logging.getLogger(__name__)
 
+APP_ROLE = "chatkit_app"
+"""The role revision ``0005_app_role`` creates (that revision keeps its own copy of the name)."""
 ADVISORY_LOCK_KEY = 0x63686B6D  # "chkm": any constant shared by every runner of this schema
 CONNECT_TIMEOUT_SECONDS = 10
 """Fail fast on an unreachable database instead of spending the migration function's timeout."""
@@ -130,15 +137,57 @@ def upgrade_deployed(settings: Settings, *, directory: Path | None = None) -> st
         )
     if revision is None:
         raise RuntimeError("the migrations define no revision")
+    if settings.app_database_secret_arn:
+        sync_app_role(deployed_database_url(settings), settings.app_database_secret_arn)
     return revision
+
+
+def sync_app_role(url: str | URL, secret_arn: str) -> None:
+    """Let the app role log in with the app secret's current password (PostgreSQL only).
+
+    The secret's ``username`` must be :data:`APP_ROLE`: a secret naming the owner (or anyone
+    else) would hand the app functions rights the app role does not have.
+    """
+    sync_url = to_sync_url(url)
+    if sync_url.get_backend_name() != "postgresql":
+        return
+    secret = get_json_secret(secret_arn)
+    username, password = secret.get("username"), secret.get("password")
+    if username != APP_ROLE or not isinstance(password, str) or not password:
+        raise ConfigurationError(
+            f"the app database secret must hold username {APP_ROLE!r} and a password"
+        )
+    engine = create_engine(
+        sync_url,
+        poolclass=NullPool,
+        connect_args=_connect_args(True),
+        hide_parameters=True,
+    )
+    try:
+        with engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            verifier = driver.pgconn.encrypt_password(  # type: ignore[union-attr]
+                password.encode(), APP_ROLE.encode(), b"scram-sha-256"
+            ).decode()
+            connection.exec_driver_sql(f"ALTER ROLE {APP_ROLE} WITH LOGIN PASSWORD '{verifier}'")
+            connection.commit()
+    except SQLAlchemyError as exc:
+        detail = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+        raise RuntimeError(
+            f"could not set the app role's password: {type(detail).__name__}"
+        ) from None
+    finally:
+        engine.dispose()
 
 
 def current_revision(url: str | URL) -> str | None:
     """The database's current revision (None before the first migration); reads, never writes."""
     sync_url = to_sync_url(url)
     is_postgres = sync_url.get_backend_name() == "postgresql"
-    connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS} if is_postgres else {}
-    engine = create_engine(sync_url, poolclass=NullPool, connect_args=connect_args)
+    connect_args = _connect_args(is_postgres)
+    engine = create_engine(
+        sync_url, poolclass=NullPool, connect_args=connect_args, hide_parameters=True
+    )
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
@@ -162,8 +211,10 @@ def _run(
     """Open a dedicated connection, take the lock on PostgreSQL, migrate, always release."""
     sync_url = to_sync_url(url)
     is_postgres = sync_url.get_backend_name() == "postgresql"
-    connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS} if is_postgres else {}
-    engine = create_engine(sync_url, poolclass=NullPool, connect_args=connect_args)
+    connect_args = _connect_args(is_postgres)
+    engine = create_engine(
+        sync_url, poolclass=NullPool, connect_args=connect_args, hide_parameters=True
+    )
     try:
         try:
             connection = engine.connect()
@@ -203,6 +254,13 @@ def _migrate(
         command.downgrade(config, revision)
     connection.commit()
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def _connect_args(is_postgres: bool) -> dict[str, object]:
+    """Fail fast on an unreachable PostgreSQL, over TLS when configured (``DATABASE_SSLMODE``)."""
+    if not is_postgres:
+        return {}
+    return {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **tls_connect_args()}
 
 
 def _knows(scripts: ScriptDirectory, revision: str) -> bool:

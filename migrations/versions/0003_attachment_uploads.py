@@ -6,7 +6,7 @@ serves deleting a thread's bytes (and the cascade), ``ix_attachments_unsent`` th
 attachments created but never sent.
 
 Revision ID: 0003_attachment_uploads
-Revises: 0002
+Revises: 0005_app_role
 Create Date: 2026-12-02
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_attachment_uploads"
-down_revision: str | None = "0002"
+down_revision: str | None = "0005_app_role"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

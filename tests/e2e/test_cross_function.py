@@ -199,9 +199,13 @@ async def test_chatkit_conversation_is_listed_and_shown_with_its_tool_call(
     shown = await conversation(crud, alice, thread_id)
     assert shown["id"] == thread_id
     assert shown["title"] == "Add a task to buy milk"
-    assert roles(shown) == ["user", "tool", "assistant"]
-    user, tool, answer = shown["messages"]
+    assert roles(shown) == ["user", "tool", "widget", "assistant"]
+    user, tool, widget, answer = shown["messages"]
     assert user["content"] == "Add a task to buy milk"
+    # The task card: what it shows in words, and the widget itself for clients that render it.
+    assert widget["content"] == f'Task added: #{call_id(tool)} "buy milk" (open).'
+    assert widget["widget"]["type"] == "Card"
+    assert "tool_calls" not in widget
     assert "tool_calls" not in user
     assert "tool_calls" not in answer
     call = tool_call_of(tool)
@@ -219,7 +223,13 @@ async def test_chatkit_conversation_is_listed_and_shown_with_its_tool_call(
     by_id = {item.id: item.type for item in items}
     assert by_id[user["id"]] == "user_message"
     assert by_id[answer["id"]] == "assistant_message"
+    assert by_id[widget["id"]] == "widget"
     assert tool["id"] not in by_id
+
+
+def call_id(tool: dict[str, Any]) -> int:
+    """The id of the task a tool message's call returned."""
+    return int(tool_call_of(tool)["output"]["id"])
 
 
 @pytest.mark.parametrize("protocol", ["message body", "text stream"])
@@ -238,18 +248,19 @@ async def test_simple_protocol_conversation_is_listed_and_shown(
     assert await listed_ids(crud, alice) == [added.thread_id]
     shown = await conversation(crud, alice, added.thread_id)
     assert shown["title"] == "add a task to water the plants"
-    assert roles(shown) == ["user", "tool", "assistant"] * 2
+    assert roles(shown) == ["user", "tool", "widget", "assistant"] * 2
     messages = shown["messages"]
-    assert [messages[0]["content"], messages[3]["content"]] == [
+    assert [messages[0]["content"], messages[4]["content"]] == [
         "add a task to water the plants",
         "list my tasks",
     ]
     assert tool_call_of(messages[1])["name"] == "add_task"
-    listing = tool_call_of(messages[4])
+    listing = tool_call_of(messages[5])
     assert listing["name"] == "list_tasks"
     assert [task["title"] for task in listing["output"]["tasks"]] == ["water the plants"]
+    assert messages[6]["content"].startswith("Task list (1 open): #")
     # What the client was streamed is what the CRUD function shows.
-    assert [messages[2]["content"], messages[5]["content"]] == [added.text, listed.text]
+    assert [messages[3]["content"], messages[7]["content"]] == [added.text, listed.text]
     assert "water the plants" in listed.text
 
 

@@ -283,7 +283,8 @@ def test_create_event_migrates_and_answers_cloudformation(scratch_deployment: st
     assert revision_and_tables(scratch_deployment)[0] == PROJECT_HEAD
 
 
-def test_create_event_with_its_placeholder_still_migrates(scratch_deployment: str) -> None:
-    """As the README says: the answer cannot be delivered (and is logged), the job still runs."""
+def test_create_event_with_its_placeholder_runs_nothing(scratch_deployment: str) -> None:
+    """As events/README.md says: a URL that is no pre-signed S3 URL is refused before anything
+    runs (a forged request cannot trigger the migrations)."""
     assert migration_handler.handler(load("migration", "create"), None) is None
-    assert revision_and_tables(scratch_deployment)[0] == PROJECT_HEAD
+    assert revision_and_tables(scratch_deployment)[0] is None

@@ -8,6 +8,7 @@ to the next requests (they are not recorded), to exercise retries.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -15,6 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+LOOPBACK_FLAG = "CUSTOM_RESOURCE_LOOPBACK_RESPONSES"
+"""``custom_resource.LOOPBACK_FLAG`` (not imported: the function's folder is not a package)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,19 @@ class ResponseServer:
 
 @contextmanager
 def response_server() -> Iterator[ResponseServer]:
-    """A running :class:`ResponseServer` (a thread), shut down at the end of the block."""
+    """A running :class:`ResponseServer` (a thread), shut down at the end of the block.
+
+    While it runs, the custom resource accepts loopback ResponseURLs (it answers only pre-signed
+    S3 URLs otherwise: ``custom_resource.LOOPBACK_FLAG``).
+    """
     server = ResponseServer()
-    with server.running():
-        yield server
+    previous = os.environ.get(LOOPBACK_FLAG)
+    os.environ[LOOPBACK_FLAG] = "true"
+    try:
+        with server.running():
+            yield server
+    finally:
+        if previous is None:
+            os.environ.pop(LOOPBACK_FLAG, None)
+        else:
+            os.environ[LOOPBACK_FLAG] = previous

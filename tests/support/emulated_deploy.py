@@ -51,6 +51,7 @@ LOG_GROUPS = {
     "ChatLogGroup": "chat",
     "ConversationsLogGroup": "conversations",
     "MigrationLogGroup": "migration",
+    "RetentionLogGroup": "retention",
 }
 
 

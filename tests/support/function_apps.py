@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 def both_function_apps(settings: Settings, database: Database) -> ASGIApp:
-    """``/api/conversations...`` to the CRUD app, everything else to the chat app."""
+    """``/api/conversations...`` and ``/api/me...`` to the CRUD app, the rest to the chat app."""
     authenticator = build_authenticator(settings)
     chat = create_chat_app(settings=settings, database=database, authenticator=authenticator)
     crud = create_conversations_app(
@@ -19,7 +19,8 @@ def both_function_apps(settings: Settings, database: Database) -> ASGIApp:
     )
 
     async def router(scope: Scope, receive: Receive, send: Send) -> None:
-        target = crud if scope.get("path", "").startswith("/api/conversations") else chat
+        path = scope.get("path", "")
+        target = crud if path.startswith(("/api/conversations", "/api/me")) else chat
         await target(scope, receive, send)
 
     return router

@@ -23,6 +23,14 @@ const ATTACHMENTS = {
   },
 };
 
+/**
+ * The client tools this page implements, by name (the backend's `CLIENT_TOOLS` declares them to
+ * the model; see docs/widgets.md). What a handler returns continues the assistant's turn.
+ */
+const clientTools: Record<string, (params: Record<string, unknown>) => Record<string, unknown>> = {
+  get_time_zone: () => ({ time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone }),
+};
+
 /** The conversation list (REST API) next to the official ChatKit component (ChatKit protocol). */
 export function App() {
   const conversations = useMemo(() => new ConversationsClient(config.conversationsUrl), []);
@@ -30,6 +38,7 @@ export function App() {
   const [cursor, setCursor] = useState<string | null>(null);
   const [activeId, setActiveId] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [tasksNote, setTasksNote] = useState<string | null>(null);
 
   const reload = useCallback(async () => {
     try {
@@ -68,6 +77,18 @@ export function App() {
     onThreadChange: ({ threadId }) => setActiveId(threadId),
     onResponseEnd: () => void reload(),
     onError: ({ error: failure }) => setError(failure.message),
+    // A tool or a widget button changed the user's tasks: a page with its own task views would
+    // refresh them here; this one notes what changed.
+    onEffect: ({ name, data }) => {
+      if (name !== "tasks.changed") return;
+      const ids = Array.isArray(data?.task_ids) ? data.task_ids.map((id) => `#${String(id)}`) : [];
+      setTasksNote(`Tasks ${ids.join(", ")} ${String(data?.change ?? "changed")}`);
+    },
+    onClientTool: async ({ name, params }) => {
+      const tool = clientTools[name];
+      if (!tool) throw new Error(`No client tool named ${name}`);
+      return tool(params);
+    },
   });
 
   useEffect(() => {
@@ -97,6 +118,7 @@ export function App() {
           New chat
         </button>
         {error && <p role="alert">{error}</p>}
+        {tasksNote && <p role="status">{tasksNote}</p>}
         <ul style={{ listStyle: "none", padding: 0 }}>
           {items.map((conversation) => (
             <li key={conversation.id} style={{ display: "flex", gap: 4 }}>

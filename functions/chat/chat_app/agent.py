@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from agents import Agent, Model, RunContextWrapper
+from agents import Agent, FunctionTool, Model, RunContextWrapper, StopAtTools
 from agents.mcp import MCPServer
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
@@ -28,8 +28,9 @@ from openai import AsyncOpenAI
 
 from chat_app.task_repository import TaskRepository
 
-from .mcp_servers import open_mcp_servers
-from .model_provider import choose_model
+from .client_tools import client_function_tools
+from .mcp_servers import exposed_tools, open_mcp_servers
+from .model_provider import choose_model, configure_tracing, model_settings
 from .offline_model import OfflineModel
 
 if TYPE_CHECKING:
@@ -62,24 +63,32 @@ class AgentFactory:
     def __init__(self, settings: Settings, database: Database, model: Model | None = None) -> None:
         self._settings = settings
         self._client: AsyncOpenAI | None = None
+        configure_tracing(settings)
         if model is None:
             choice = choose_model(settings)
             model, self._client = choice.model, choice.client
         self._model = model
         self._tasks = TaskRepository(database)
         self._todo_server: FastMCP | None = None
-        self._remote_urls = list(settings.mcp_servers)
+        self._remote = list(settings.mcp_servers)
         self._allowed_tools = list(settings.mcp_allowed_tools)
-        if self._remote_urls and not self._allowed_tools:
-            logger.warning(
-                "MCP_SERVERS is set but MCP_ALLOWED_TOOLS is empty: no remote tool is exposed, "
-                "so the remote servers are not connected"
-            )
-            self._remote_urls = []
+        self._client_tools: list[FunctionTool] = client_function_tools(settings.client_tools)
+        for server in self._remote:
+            if not exposed_tools(server, self._allowed_tools):
+                logger.warning(
+                    "MCP server %s has no allowed tools (its allowed_tools, else "
+                    "MCP_ALLOWED_TOOLS): it is not connected",
+                    server.label,
+                )
 
     @property
     def model(self) -> Model:
         return self._model
+
+    @property
+    def client_tool_names(self) -> frozenset[str]:
+        """The ``CLIENT_TOOLS`` names: calls to these end the turn and wait for the client."""
+        return frozenset(tool.name for tool in self._client_tools)
 
     @property
     def is_offline(self) -> bool:
@@ -102,7 +111,7 @@ class AgentFactory:
         Connects the todo server in-process, lists its tools (cached for the process) and
         converts them to the strict function-tool schemas the model is offered. Called before a
         SnapStart snapshot so a restored sandbox's first turn does not pay for it. Remote MCP
-        servers are not contacted: they need the user's token, and their sessions are per turn.
+        servers are not contacted: their credentials and sessions are per turn.
         """
         async with open_mcp_servers(self.todo_server, Caller(user_id=WARM_UP_USER)) as servers:
             agent = self._agent(servers)
@@ -125,15 +134,23 @@ class AgentFactory:
     async def open(self, caller: Caller) -> AsyncIterator[Agent[Any]]:
         """A ready agent for this user's turn; its MCP servers are closed when the block exits."""
         async with open_mcp_servers(
-            self.todo_server, caller, self._remote_urls, self._allowed_tools
+            self.todo_server, caller, self._remote, self._allowed_tools
         ) as servers:
             yield self._agent(servers)
 
     def _agent(self, servers: list[MCPServer]) -> Agent[Any]:
+        """The turn's agent; a call to a client tool stops the run (the client answers it)."""
         return Agent(
             name=AGENT_NAME,
             instructions=INSTRUCTIONS,
             model=self._model,
+            model_settings=model_settings(self._settings, self._model),
             mcp_servers=servers,
             mcp_config={"convert_schemas_to_strict": True},
+            tools=list(self._client_tools),
+            tool_use_behavior=(
+                StopAtTools(stop_at_tool_names=sorted(self.client_tool_names))
+                if self._client_tools
+                else "run_llm_again"
+            ),
         )

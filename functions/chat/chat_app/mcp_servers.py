@@ -10,8 +10,16 @@ also needs the app's lifespan held open for the whole process.
 Identity: :func:`user_meta` is the SDK ``tool_meta_resolver`` of the todo server. It reads the
 user from the run context (ChatKit's ``AgentContext.request_context``, or any object with a
 ``request_context`` attribute) and puts it in the request ``_meta``; the model never sees or
+chooses it. Remote servers get no ``_meta`` user and never the caller's token: each is sent only
+the credentials its ``MCP_SERVERS`` entry configures (:mod:`chat_app.mcp_auth`), and the user's
+identity reaches it only inside a token minted for its audience (token exchange), or not at all.
+What remote tools return is untrusted input: bounded, and never executed (:class:`RemoteMCPServer`).
 chooses it. Remote servers get no ``_meta`` user: they authenticate the caller themselves from
 the forwarded bearer token.
+
+Results: the SDK hands the model the tool's text content; :func:`structured_result` (the todo
+server's ``custom_data_extractor``) also keeps its full structured content on the run's tool
+output item (SDK-only data, never sent to the model), which the widgets are built from.
 """
 
 from __future__ import annotations
@@ -19,16 +27,23 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from copy import deepcopy
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 from weakref import WeakKeyDictionary
 
-from agents.mcp import MCPServer, MCPServerStreamableHttp, MCPToolMetaContext
+from agents.mcp import (
+    MCPServer,
+    MCPServerStreamableHttp,
+    MCPToolCustomDataContext,
+    MCPToolMetaContext,
+)
 from agents.run_context import RunContextWrapper
 from chatkit_backend.caller import Caller
-from mcp.types import CallToolResult, GetPromptResult, ListPromptsResult
+from chatkit_backend.remote_mcp import RemoteMcpServer
+from mcp.types import CallToolResult, GetPromptResult, ListPromptsResult, TextContent
 from mcp.types import Tool as MCPTool
 
+from .mcp_auth import McpAuthError, server_headers
 from .todo_contract import SERVER_NAME, TOOL_NAMES, USER_META_KEY
 
 if TYPE_CHECKING:
@@ -43,6 +58,10 @@ _listed_tools: WeakKeyDictionary[FastMCP, list[MCPTool]] = WeakKeyDictionary()
 REMOTE_TIMEOUT_SECONDS = 10.0
 """HTTP and MCP read timeout for remote servers (a slow one must not stall every turn)."""
 
+MAX_REMOTE_OUTPUT_CHARS = 16_000
+"""Most text one remote tool call may hand the model (the rest is cut)."""
+TRUNCATED_NOTE = " [output truncated]"
+
 
 def user_meta(context: MCPToolMetaContext) -> dict[str, Any] | None:
     """The ``_meta`` of a todo tool call: the user of the trusted run context, if there is one.
@@ -55,11 +74,26 @@ def user_meta(context: MCPToolMetaContext) -> dict[str, Any] | None:
     return None
 
 
+STRUCTURED_RESULT_KEY = "structured_content"
+"""Where :func:`structured_result` puts a tool's structured result in the output's custom data."""
+
+
+def structured_result(context: MCPToolCustomDataContext) -> dict[str, Any] | None:
+    """A successful call's full ``structuredContent``, kept for the agent side (not the model).
+
+    The model gets the text content, which other limits may shorten; a widget needs the whole
+    result (every task of a listing), so it is read from here.
+    """
+    if context.is_error or context.structured_content is None:
+        return None
+    return {STRUCTURED_RESULT_KEY: deepcopy(dict(context.structured_content))}
+
+
 class InProcessMCPServer(MCPServer):
     """An Agents SDK MCP server backed by a FastMCP server in this process."""
 
     def __init__(self, server: FastMCP, *, name: str = SERVER_NAME) -> None:
-        super().__init__(tool_meta_resolver=user_meta)
+        super().__init__(tool_meta_resolver=user_meta, custom_data_extractor=structured_result)
         self._server = server
         self._name = name
         self._client: Client[Any] | None = None
@@ -117,23 +151,60 @@ class InProcessMCPServer(MCPServer):
         return self._client
 
 
-def remote_server(
-    url: str, allowed_tools: Sequence[str], bearer_token: str | None
-) -> MCPServerStreamableHttp:
-    """A remote streamable-HTTP MCP server seen through the tool allow-list.
+class RemoteMCPServer(MCPServerStreamableHttp):
+    """A remote streamable-HTTP MCP server whose tool output is bounded untrusted input.
 
-    The user's bearer token is forwarded as ``Authorization`` so the server can authenticate the
-    user itself. Tools named like the todo tools are blocked so they cannot shadow them.
+    What a remote tool returns goes to the model as data and nowhere else: nothing here runs,
+    fetches or renders it. Text is cut at :data:`MAX_REMOTE_OUTPUT_CHARS` (over all parts);
+    images, audio, embedded resources and structured content are dropped with a note, so a
+    remote server cannot fill the model's context or smuggle binary payloads into the thread.
     """
-    headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
-    return MCPServerStreamableHttp(
+
+    async def call_tool(
+        self,
+        tool_name: str,
+        arguments: dict[str, Any] | None,
+        meta: dict[str, Any] | None = None,
+    ) -> CallToolResult:
+        return bound_output(await super().call_tool(tool_name, arguments, meta))
+
+
+def bound_output(result: CallToolResult) -> CallToolResult:
+    """``result`` reduced to at most :data:`MAX_REMOTE_OUTPUT_CHARS` of text (see above)."""
+    budget = MAX_REMOTE_OUTPUT_CHARS
+    parts: list[TextContent] = []
+    dropped = 0
+    for part in result.content:
+        if not isinstance(part, TextContent):
+            dropped += 1
+            continue
+        text = part.text[:budget]
+        if len(text) < len(part.text):
+            text += TRUNCATED_NOTE
+        budget -= min(len(part.text), budget)
+        parts.append(TextContent(type="text", text=text))
+    if dropped:
+        parts.append(TextContent(type="text", text=f"[{dropped} non-text part(s) omitted]"))
+    return CallToolResult(content=list(parts), is_error=result.is_error)
+
+
+def remote_server(
+    server: RemoteMcpServer, allowed_tools: Sequence[str], headers: dict[str, str]
+) -> RemoteMCPServer:
+    """A remote server seen through its tool allow-list, sending exactly ``headers``.
+
+    ``headers`` are this backend's own credentials for that server (:mod:`chat_app.mcp_auth`),
+    never the caller's token. Tools named like the todo tools are blocked so they cannot shadow
+    them.
+    """
+    return RemoteMCPServer(
         params={
-            "url": url,
+            "url": server.url,
             "headers": headers,
             "timeout": REMOTE_TIMEOUT_SECONDS,
             "sse_read_timeout": REMOTE_TIMEOUT_SECONDS,
         },
-        name=server_label(url),
+        name=server.label,
         client_session_timeout_seconds=REMOTE_TIMEOUT_SECONDS,
         tool_filter={
             "allowed_tool_names": list(allowed_tools),
@@ -143,40 +214,43 @@ def remote_server(
     )
 
 
-def server_label(url: str) -> str:
-    """A log-safe name for a server URL: host and path, never credentials or query strings."""
-    parts = urlsplit(url)
-    return f"{parts.hostname or '?'}{f':{parts.port}' if parts.port else ''}{parts.path}"
+def exposed_tools(server: RemoteMcpServer, default_allowed: Sequence[str]) -> list[str]:
+    """The server's allow-list: its own ``allowed_tools``, else ``MCP_ALLOWED_TOOLS``."""
+    return list(server.allowed_tools if server.allowed_tools is not None else default_allowed)
 
 
 @asynccontextmanager
 async def open_mcp_servers(
     todo_server: FastMCP,
     caller: Caller,
-    remote_urls: Sequence[str] = (),
-    allowed_tools: Sequence[str] = (),
+    remote: Sequence[RemoteMcpServer] = (),
+    default_allowed_tools: Sequence[str] = (),
 ) -> AsyncIterator[list[MCPServer]]:
     """Connect the servers of one turn and close them afterwards.
 
-    The todo server must connect (its failure is a bug and propagates). A remote server that
-    fails to connect is skipped with a warning: the turn goes on with the tools it has.
+    The todo server must connect (its failure is a bug and propagates). A remote server whose
+    allow-list is empty is not contacted; one whose credentials cannot be had, or that fails to
+    connect, is skipped with a warning: the turn goes on with the tools it has.
     """
     async with AsyncExitStack() as stack:
         todo = InProcessMCPServer(todo_server)
         await todo.connect()
         stack.push_async_callback(todo.cleanup)
         servers: list[MCPServer] = [todo]
-        for url in remote_urls:
-            remote = remote_server(url, allowed_tools, caller.bearer_token)
+        for entry in remote:
+            allowed = exposed_tools(entry, default_allowed_tools)
+            if not allowed:
+                continue
             try:
-                await remote.connect()
+                connected = remote_server(entry, allowed, await server_headers(entry, caller))
+                await connected.connect()
             except Exception as exc:
                 logger.warning(
                     "MCP server %s unavailable, continuing without it: %s",
-                    remote.name,
-                    type(exc).__name__,
+                    entry.label,
+                    exc if isinstance(exc, McpAuthError) else type(exc).__name__,
                 )
                 continue
-            stack.push_async_callback(remote.cleanup)
-            servers.append(remote)
+            stack.push_async_callback(connected.cleanup)
+            servers.append(connected)
         yield servers

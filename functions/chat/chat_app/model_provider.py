@@ -6,6 +6,11 @@
   Chat Completions with ``OPENAI_API=chat_completions``).
 * else the :class:`~chat_app.offline_model.OfflineModel`, so a fresh checkout works offline.
 
+Privacy defaults (README, "Privacy"): Agents SDK tracing, which would export prompts and tool
+data to OpenAI whenever a key is around, is switched off for the process at init unless
+``AGENT_TRACING=openai`` (:func:`configure_tracing`); Responses API requests carry
+``store: false`` unless ``OPENAI_STORE=true`` (:func:`model_settings`).
+
 The key is handed to the OpenAI client only. A key from Secrets Manager is read lazily through an
 async key provider the client calls per request: no AWS call at cold start, and a rotated key is
 picked up when the Powertools cache entry expires. Nothing here logs the key, and it never
@@ -21,7 +26,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from agents import Model, OpenAIChatCompletionsModel, OpenAIResponsesModel
+from agents import (
+    Model,
+    ModelSettings,
+    OpenAIChatCompletionsModel,
+    OpenAIResponsesModel,
+    set_tracing_disabled,
+    set_tracing_export_api_key,
+)
 from chatkit_backend.errors import ConfigurationError
 from chatkit_backend.secrets import get_secret_value
 from chatkit_backend.settings import Settings
@@ -114,3 +126,35 @@ def uses_chat_completions(settings: Settings) -> bool:
     if settings.openai_api == "auto":
         return settings.openai_base_url is not None
     return settings.openai_api == "chat_completions"
+
+
+def configure_tracing(settings: Settings) -> bool:
+    """Switch Agents SDK tracing on only for ``AGENT_TRACING=openai``; True when it is on.
+
+    Called once per process before any run: the SDK's trace provider is process-wide, and a
+    disabled provider records nothing whatever a run's own ``RunConfig`` says. When on, the
+    exporter gets the model key (read from Secrets Manager here, once, if that is where it is).
+    """
+    enabled = settings.agent_tracing == "openai"
+    set_tracing_disabled(not enabled)
+    if not enabled:
+        return False
+    if settings.openai_api_key is not None:
+        set_tracing_export_api_key(settings.openai_api_key.get_secret_value())
+    elif settings.openai_api_key_secret_arn:
+        set_tracing_export_api_key(
+            key_from_secret(get_secret_value(settings.openai_api_key_secret_arn))
+        )
+    logger.warning("AGENT_TRACING=openai: prompts and tool data are exported to OpenAI traces")
+    return True
+
+
+def model_settings(settings: Settings, model: Model) -> ModelSettings:
+    """``store: false`` on the Responses API unless ``OPENAI_STORE=true``.
+
+    Chat Completions requests carry no ``store`` (OpenAI does not store them by default, and
+    other providers may reject the parameter).
+    """
+    if isinstance(model, OpenAIResponsesModel):
+        return ModelSettings(store=settings.openai_store)
+    return ModelSettings()

@@ -40,14 +40,17 @@ EARLIER_MARK = "[Earlier attachment "
 ATTACHMENT_MARKS = (ATTACHMENT_MARK, EARLIER_MARK)
 RESULT_MAX_CHARS = 500
 
-IntentKind = Literal["add", "list", "complete", "delete", "update", "chat"]
+IntentKind = Literal["add", "list", "complete", "delete", "update", "time_zone", "chat"]
 TOOL_FOR_INTENT: dict[IntentKind, str] = {
     "add": "add_task",
     "list": "list_tasks",
     "complete": "complete_task",
     "delete": "delete_task",
     "update": "update_task",
+    "time_zone": "get_time_zone",
 }
+"""The tool each intent calls. ``get_time_zone`` is the client tool of docs/widgets.md: offered
+only when ``CLIENT_TOOLS`` declares it, so without it the offline model says it is unavailable."""
 
 
 # --- understanding the request ----------------------------------------------------------------
@@ -117,9 +120,14 @@ _TARGET_ID = re.compile(
 )
 
 
+_TIME_ZONE = re.compile(r"\btime[ -]?zone\b", re.IGNORECASE)
+
+
 def parse_intent(text: str) -> Intent:
     """Classify one user message (first matching pattern wins; nothing matched: plain chat)."""
     message = _normalise(text)
+    if _TIME_ZONE.search(message):
+        return Intent("time_zone")
     if match := _UPDATE.match(message):
         return _with_target(Intent("update", title=_clean(match["title"])), match["target"])
     for pattern in _ADD:
@@ -305,6 +313,8 @@ def _tool_call(intent: Intent, task_id: int | None) -> ToolCall:
         return ToolCall(tool, {"title": intent.title})
     if intent.kind == "list":
         return ToolCall(tool, {"include_completed": intent.include_completed})
+    if intent.kind == "time_zone":
+        return ToolCall(tool, {})
     if intent.kind == "update":
         return ToolCall(tool, {"task_id": task_id, "title": intent.title})
     return ToolCall(tool, {"task_id": task_id})
@@ -377,7 +387,7 @@ def _name(task: Mapping[str, Any]) -> str:
 
 def _help(user_text: str, tool_names: set[str]) -> str:
     echo = f'You said: "{_truncate(" ".join(user_text.split()), ECHO_MAX_CHARS)}".'
-    if not tool_names & set(TOOL_FOR_INTENT.values()):
+    if not tool_names & (set(TOOL_FOR_INTENT.values()) - {TOOL_FOR_INTENT["time_zone"]}):
         return (
             f"{PREFIX} I am the built-in offline model, so I cannot hold a real conversation, "
             f"and no task tools are available right now. {echo}"

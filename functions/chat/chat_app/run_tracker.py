@@ -5,6 +5,11 @@ Tool calls stream live as ``progress_update`` events
 protocols) and each finished call is stored as a hidden record
 (:class:`~chatkit_backend.tool_calls.ToolCallRecord`) that the next turn's input replays. On a
 failure or hang-up, :meth:`RunTracker.settle` gives the record of every call that ran.
+
+A todo tool's result is also shown as a widget (:mod:`chat_app.task_widgets`, built from the
+full structured result the todo server keeps on the output item), followed, when the tool
+changed a task, by a ``tasks.changed`` client effect. Client tools (``CLIENT_TOOLS``) are not
+tracked here: the SDK ends the turn with their ``ClientToolCallItem``, which is their one record.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from chatkit_backend.tool_calls import ToolCallRecord
 from openai.types.responses import ResponseOutputMessage, ResponseOutputText
 from pydantic_core import to_jsonable_python
 
+from .mcp_servers import STRUCTURED_RESULT_KEY
+from .task_widgets import tasks_changed, tool_result_view
 from .turn_events import ToolProgressEvent
 
 TOOL_FAILED = "The tool call did not finish."
@@ -56,8 +63,11 @@ class RunTracker(RunHooks[Any]):
     call that ran, those that never finished marked as failed.
     """
 
-    def __init__(self, context: AgentContext[Caller]) -> None:
+    def __init__(
+        self, context: AgentContext[Caller], client_tools: frozenset[str] = frozenset()
+    ) -> None:
         self.context = context
+        self.client_tools = client_tools
         self.messages: list[str] = []
         self.calls: dict[str, ToolCallRecord] = {}
         self.finished: set[str] = set()
@@ -79,7 +89,7 @@ class RunTracker(RunHooks[Any]):
         self.messages.extend(_message_texts(response))
 
     async def on_tool_start(self, context: RunContextWrapper[Any], agent: Any, tool: Any) -> None:
-        if isinstance(context, ToolContext):
+        if isinstance(context, ToolContext) and context.tool_name not in self.client_tools:
             self._start(context.tool_call_id, context.tool_name, context.tool_arguments)
 
     async def on_tool_end(
@@ -95,7 +105,11 @@ class RunTracker(RunHooks[Any]):
     async def observe(self, item: RunItem) -> None:
         if isinstance(item, ToolCallItem):
             call_id, name = _raw(item.raw_item, "call_id"), _raw(item.raw_item, "name")
-            if isinstance(call_id, str) and isinstance(name, str):  # else: a hosted tool
+            if (
+                isinstance(call_id, str)
+                and isinstance(name, str)  # else: a hosted tool
+                and name not in self.client_tools
+            ):
                 record = self._start(call_id, name, _raw(item.raw_item, "arguments"))
                 await self.context.stream(_started(record))
         elif isinstance(item, ToolCallOutputItem):
@@ -104,6 +118,20 @@ class RunTracker(RunHooks[Any]):
                 self._finish(call_id, _raw(item.raw_item, "output"))
                 for event in self._finished_events(call_id):
                     await self.context.stream(event)
+                await self._show_result(self.calls[call_id], item.custom_data)
+
+    async def _show_result(
+        self, record: ToolCallRecord, custom_data: dict[str, Any] | None
+    ) -> None:
+        """The widget of a todo tool's result and, after a change, the ``tasks.changed`` effect."""
+        if record.error or not custom_data:
+            return
+        view = tool_result_view(record.name, custom_data.get(STRUCTURED_RESULT_KEY))
+        if view is None:
+            return
+        await self.context.stream_widget(view.rendered.widget, view.rendered.copy_text)
+        if view.changed is not None:
+            await self.context.stream(tasks_changed(view.changed, view.task_ids))
 
     # --- failure and cancellation ---------------------------------------------------------------
 

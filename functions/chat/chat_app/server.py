@@ -4,8 +4,9 @@ The SDK does the protocol (request types, bookkeeping, event order, persisting f
 This subclass adds what it leaves to integrations: ``respond()`` (the history up to the turn's
 own message, converted by :class:`ToolCallConverter`, answered by an
 :class:`~chat_app.streaming.AgentTurn`; the title from the first message), the checks the SDK does
-not make before its stream starts (:meth:`ChatServer.check`: 404/400/413 before any write),
-feedback, attachments, and shielded writes for a cancelled stream.
+not make before its stream starts (:meth:`ChatServer.check`: 404/400/409/413 before any write),
+widget actions (:mod:`chat_app.actions`), feedback, attachments, and shielded writes for a
+cancelled stream.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from agents import TResponseInputItem
@@ -20,10 +22,12 @@ from chatkit.agents import ThreadItemConverter
 from chatkit.server import ChatKitServer
 from chatkit.types import (
     Action,
+    AssistantMessageContent,
     AssistantMessageItem,
     Attachment,
     AttachmentsDeleteReq,
     AudioInput,
+    ErrorEvent,
     FeedbackKind,
     HiddenContextItem,
     ItemsFeedbackReq,
@@ -32,12 +36,15 @@ from chatkit.types import (
     StreamingReq,
     SyncCustomActionResponse,
     ThreadItem,
+    ThreadItemDoneEvent,
+    ThreadItemUpdatedEvent,
     ThreadMetadata,
     ThreadsAddUserMessageReq,
     ThreadsCreateReq,
     ThreadsCustomActionReq,
     ThreadsDeleteReq,
     ThreadsRetryAfterItemReq,
+    ThreadsSyncCustomActionReq,
     ThreadStreamEvent,
     ThreadsUpdateReq,
     TranscriptionResult,
@@ -46,6 +53,7 @@ from chatkit.types import (
     UserMessageTagContent,
     UserMessageTextContent,
     WidgetItem,
+    WidgetRootUpdated,
 )
 from chatkit_backend.caller import Caller
 from chatkit_backend.errors import AppError, BadRequest, PayloadTooLarge
@@ -60,13 +68,17 @@ from openai.types.responses.response_function_tool_call_param import (
 from openai.types.responses.response_input_item_param import FunctionCallOutput
 from pydantic import TypeAdapter, ValidationError
 
+from .actions import WidgetActions
 from .attachments import MessageAttachments, ModelAttachments
 from .cancellation import shielded
 from .streaming import AgentSource, AgentTurn, TurnSettings
+from .task_repository import TaskRepository
+from .task_widgets import tasks_changed
 
 HISTORY_LIMIT = 60
 """Most recent thread items sent to the model per turn: bounds the prompt and the load query.
-Tool records count as items; a user/assistant exchange with one tool call is three."""
+Tool records and widgets count as items; a user/assistant exchange with one todo tool call (its
+record and its widget) is four."""
 
 TITLE_MAX_CHARS = 60
 
@@ -134,6 +146,22 @@ class ToolCallConverter(ThreadItemConverter):
             return None
         return EasyInputMessageParam(type="message", role="assistant", content=text)
 
+    async def widget_to_input(
+        self, item: WidgetItem
+    ) -> TResponseInputItem | list[TResponseInputItem] | None:
+        """A widget the user was shown, in the words of its ``copy_text``.
+
+        The SDK sends the whole widget JSON (every button and style token) on every later turn;
+        the text says what the widget shows at a fraction of the tokens. The tool call that
+        produced it is in the history too, with the full result.
+        """
+        text = item.copy_text or item.widget.model_dump_json(exclude_unset=True, exclude_none=True)
+        return EasyInputMessageParam(
+            type="message",
+            role="user",
+            content=f"[A widget (item {item.id}) was shown to the user: {text}]",
+        )
+
     async def user_message_to_input(
         self, item: UserMessageItem, is_last_message: bool = True
     ) -> TResponseInputItem | list[TResponseInputItem] | None:
@@ -171,6 +199,7 @@ class ChatServer(ChatKitServer[Caller]):
         self.message_attachments = (
             MessageAttachments(store, store.files) if store.files is not None else None
         )
+        self.actions = WidgetActions(store, TaskRepository(store.database))
 
     async def check(self, request: StreamingReq | NonStreamingReq, caller: Caller) -> None:
         """Refuse, before anything is written or streamed, what the SDK would get wrong.
@@ -204,9 +233,8 @@ class ChatServer(ChatKitServer[Caller]):
                 await self.store.load_thread(request.params.thread_id, caller)
             case AttachmentsDeleteReq():
                 await self.store.load_attachment(request.params.attachment_id, caller)
-            case ThreadsCustomActionReq():
-                await self.store.load_thread(request.params.thread_id, caller)
-                raise unknown_action(request.params.action)
+            case ThreadsCustomActionReq() | ThreadsSyncCustomActionReq():
+                await self.actions.check(request.params, caller)
 
     async def _check_attachments(
         self, message: UserMessageInput, thread_id: str | None, caller: Caller
@@ -292,6 +320,38 @@ class ChatServer(ChatKitServer[Caller]):
     ) -> TranscriptionResult:
         raise NotSupported("Dictation is not supported by this server")
 
+    # --- widget actions (checked by check() before the SDK gets them) ---------------------------
+
+    async def action(
+        self,
+        thread: ThreadMetadata,
+        action: Action[str, Any],
+        sender: WidgetItem | None,
+        caller: Caller,
+    ) -> AsyncIterator[ThreadStreamEvent]:
+        """``threads.custom_action``: the widget updated in place, the effect, a confirmation.
+
+        The task change is one statement; should it fail after :meth:`check` passed (the task
+        deleted meanwhile, in another tab), the stream says so with an error event.
+        """
+        try:
+            outcome = await self.actions.run(thread, action, sender, caller)
+        except AppError as exc:
+            yield ErrorEvent(code="custom", message=exc.message, allow_retry=False)
+            return
+        yield ThreadItemUpdatedEvent(
+            item_id=outcome.item.id, update=WidgetRootUpdated(widget=outcome.item.widget)
+        )
+        yield tasks_changed(outcome.event, [outcome.task.id])
+        yield ThreadItemDoneEvent(
+            item=AssistantMessageItem(
+                id=self.store.generate_item_id("message", thread, caller),
+                thread_id=thread.id,
+                created_at=datetime.now(),
+                content=[AssistantMessageContent(text=outcome.confirmation)],
+            )
+        )
+
     async def sync_action(
         self,
         thread: ThreadMetadata,
@@ -299,12 +359,9 @@ class ChatServer(ChatKitServer[Caller]):
         sender: WidgetItem | None,
         caller: Caller,
     ) -> SyncCustomActionResponse:
-        raise unknown_action(action)
-
-
-def unknown_action(action: Action[str, Any]) -> BadRequest:
-    """Widget actions need widgets; this server streams none, so no action is known."""
-    return BadRequest(f"Unknown action {action.type!r}: this server defines no widget actions")
+        """``threads.sync_custom_action``: the same change, answered with the updated item."""
+        outcome = await self.actions.run(thread, action, sender, caller)
+        return SyncCustomActionResponse(updated_item=outcome.item)
 
 
 def title_from(message: UserMessageItem) -> str:

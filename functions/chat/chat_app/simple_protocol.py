@@ -8,7 +8,9 @@ the same threads and items, and a conversation started in one continues in the o
 
 * ``POST /chatkit`` with ``{"message", "thread_id"?}``: JSON events (:data:`SimpleEvent`), the
   first always ``thinking`` with the thread id, then ``text`` deltas, ``tool_call`` /
-  ``tool_result`` while tools run, ``error`` if the turn failed, and ``data: [DONE]``.
+  ``tool_result`` while tools run, ``widget`` when a tool's result is shown as a widget (its
+  ChatKit JSON, the item id for actions, and its text), ``error`` if the turn failed, and
+  ``data: [DONE]``.
 * ``POST /api/chat/stream?message=&conversation_id=``: only the answer's text, one SSE event per
   chunk (a ``data:`` line per line of it), failures as an ``event: error``, then ``[DONE]``. The
   stream opens with an SSE comment naming the thread (clients ignore comments), so the response
@@ -36,6 +38,7 @@ from chatkit.types import (
     ThreadStreamEvent,
     UserMessageInput,
     UserMessageTextContent,
+    WidgetItem,
 )
 from chatkit.types import ErrorEvent as ChatKitErrorEvent
 from pydantic import BaseModel, Field, field_validator
@@ -110,6 +113,16 @@ class ToolResultEvent(BaseModel):
     error: str | None = None
 
 
+class WidgetEvent(BaseModel):
+    """A widget was added to the thread (``widget``: the ChatKit widget JSON, ``item_id``: the
+    item its actions name in ``threads.custom_action``, ``copy_text``: what it shows, in words)."""
+
+    type: Literal["widget"] = "widget"
+    item_id: str
+    widget: dict[str, Any]
+    copy_text: str | None = None
+
+
 class ErrorEvent(BaseModel):
     """The turn failed; what was answered until then is stored, and the thread stays usable."""
 
@@ -118,7 +131,7 @@ class ErrorEvent(BaseModel):
 
 
 SimpleEvent = Annotated[
-    ThinkingEvent | TextEvent | ToolCallEvent | ToolResultEvent | ErrorEvent,
+    ThinkingEvent | TextEvent | ToolCallEvent | ToolResultEvent | WidgetEvent | ErrorEvent,
     Field(discriminator="type"),
 ]
 
@@ -169,6 +182,14 @@ class SimpleView:
                 return [
                     ToolResultEvent(
                         call_id=call.call_id, name=call.name, output=call.result(), error=call.error
+                    )
+                ]
+            case ThreadItemDoneEvent(item=WidgetItem() as item):
+                return [
+                    WidgetEvent(
+                        item_id=item.id,
+                        widget=item.widget.model_dump(mode="json", exclude_none=True),
+                        copy_text=item.copy_text,
                     )
                 ]
             case ProgressUpdateEvent(text=text):

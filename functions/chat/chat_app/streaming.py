@@ -36,6 +36,7 @@ from chatkit.types import (
     AssistantMessageContentPartDone,
     AssistantMessageContentPartTextDelta,
     AssistantMessageItem,
+    ClientToolCallItem,
     ErrorEvent,
     ThreadItemAddedEvent,
     ThreadItemDoneEvent,
@@ -64,6 +65,10 @@ class AgentSource(Protocol):
     @property
     def is_offline(self) -> bool:
         """True for the built-in offline model: then there is nowhere to export traces to."""
+
+    @property
+    def client_tool_names(self) -> frozenset[str]:
+        """The tools the client runs (``CLIENT_TOOLS``), which the run tracker leaves alone."""
 
     def open(self, caller: Caller) -> Any:
         """An async context manager yielding the ``Agent`` of this user's turn."""
@@ -159,14 +164,15 @@ def _part(item: AssistantMessageItem, index: int) -> AssistantMessageContent:
 
 
 class _MessageIds:
-    """Gives every assistant message of the turn a fresh store id.
+    """Gives every assistant message (and client tool call) of the turn a fresh store id.
 
     ``stream_agent_response`` reuses the model's output item id as the thread item id. The
     Responses API makes those unique, but Chat Completions models (any ``OPENAI_BASE_URL``
     server) give every message the SDK's placeholder ``__fake_id__``, and test models reuse ids
     too: the second answer in a thread would then be the "same" item, which the store's
     idempotent add ignores and the client merges. Each ``added`` (or a ``done`` without one)
-    starts a new message; its ``updated`` and ``done`` events follow it.
+    starts a new message; its ``updated`` and ``done`` events follow it. The SDK names a client
+    tool call's item after the model's function call item as well, so it gets a fresh id too.
     """
 
     def __init__(self, context: AgentContext[Caller]) -> None:
@@ -184,6 +190,8 @@ class _MessageIds:
             case ThreadItemDoneEvent(item=AssistantMessageItem() as item):
                 opened = self._open.pop(item.id, None)
                 item.id = opened if opened is not None else self._context.generate_id("message")
+            case ThreadItemDoneEvent(item=ClientToolCallItem() as item):
+                item.id = self._context.generate_id("tool_call")
 
 
 class _TurnMetrics:
@@ -270,7 +278,7 @@ class AgentTurn:
         self._input_items = input_items
         self._settings = settings
         self._context = AgentContext[Caller](thread=thread, store=store, request_context=caller)
-        self._tracker = RunTracker(self._context)
+        self._tracker = RunTracker(self._context, agents.client_tool_names)
         self._answers = _Answers(thread, self._context)
         self._message_ids = _MessageIds(self._context)
         self._forwarded: set[str] = set()

@@ -11,6 +11,7 @@ live in the chat function).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +68,17 @@ class TaskRepository:
             row = (await session.execute(statement)).one()
         return TaskOut.model_validate(row)
 
+    async def list_by_ids(self, user_id: str, task_ids: Sequence[int]) -> list[TaskOut]:
+        """The user's tasks among ``task_ids``, in that order (missing and foreign ids left out)."""
+        if not task_ids:
+            return []
+        statement = select(*_FIELDS).where(
+            TASKS.c.user_id == user_id, TASKS.c.id.in_(list(task_ids)[:LIST_LIMIT])
+        )
+        async with self._database.session() as session:
+            rows = {row.id: row for row in (await session.execute(statement)).all()}
+        return [TaskOut.model_validate(rows[task_id]) for task_id in task_ids if task_id in rows]
+
     async def list(
         self, user_id: str, *, include_completed: bool = True, limit: int = LIST_LIMIT
     ) -> list[TaskOut]:
@@ -89,7 +101,11 @@ class TaskRepository:
 
     async def complete(self, user_id: str, task_id: int) -> TaskOut:
         """Mark the task done (idempotent: completing a completed task keeps it completed)."""
-        return await self._update(user_id, task_id, {"completed": True})
+        return await self.set_completed(user_id, task_id, True)
+
+    async def set_completed(self, user_id: str, task_id: int, completed: bool) -> TaskOut:
+        """Mark the task done or open again (idempotent)."""
+        return await self._update(user_id, task_id, {"completed": completed})
 
     async def update(
         self,

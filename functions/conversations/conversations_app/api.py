@@ -27,22 +27,30 @@ from chatkit_backend.web import (
     current_user,
     install_error_handlers,
 )
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, status
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response, status
 
 from .cursors import MAX_CURSOR_CHARS
 from .schemas import (
+    AccountExport,
     Conversation,
     ConversationPage,
     ConversationWithMessages,
     CreateConversation,
     DeletedConversation,
+    ErasedAccount,
     ErrorBody,
     Health,
     MessagePage,
     RenameConversation,
     ValidationErrorBody,
 )
-from .service import DEFAULT_CONVERSATIONS_PAGE, DEFAULT_MESSAGES_PAGE, ConversationService
+from .service import (
+    DEFAULT_CONVERSATIONS_PAGE,
+    DEFAULT_MESSAGES_PAGE,
+    AccountService,
+    ConversationService,
+    EraseUserBytes,
+)
 
 MAX_OFFSET = 100_000
 """Offset paging scans every skipped row; deeper than this, the cursor (``after``) is the way."""
@@ -173,6 +181,36 @@ def conversations_router(service: ConversationService, authenticator: Authentica
     return router
 
 
+def account_router(service: AccountService, authenticator: Authenticator) -> APIRouter:
+    """The ``/api/me`` routes: the caller's whole account (the dev server mounts them too)."""
+    router = APIRouter(prefix="/api/me", tags=["account"])
+    User = Annotated[Caller, Depends(current_user(authenticator))]
+
+    @router.delete("", response_model=ErasedAccount, responses=_errors())
+    async def erase_account(user: User) -> ErasedAccount:
+        """Erase everything stored for the caller: conversations, their items, attachments
+        and their bytes, tasks, limit counters. Repeating it is harmless."""
+        erased = await service.erase(user)
+        _count("AccountErased")
+        return erased
+
+    @router.get(
+        "/export",
+        response_model=AccountExport,
+        responses={
+            **_errors(),
+            413: {"model": ErrorBody, "description": "The export is too large for one response"},
+        },
+    )
+    async def export_account(user: User) -> Response:
+        """Everything stored for the caller, as one JSON document."""
+        body = await service.export(user)
+        _count("AccountExported")
+        return Response(content=body, media_type="application/json")
+
+    return router
+
+
 def _count(name: str) -> None:
     """One CloudWatch (EMF) count; the request middleware flushes it when the request ends."""
     observability.metrics.add_metric(name=name, unit="Count", value=1)
@@ -183,11 +221,18 @@ def create_app(
     authenticator: Authenticator,
     database: Database | None = None,
     settings: Settings | None = None,
+    erase_user_bytes: EraseUserBytes | None = None,
 ) -> FastAPI:
-    """The conversations app; ``database`` and ``settings`` default to the process-wide ones."""
+    """The conversations app; ``database`` and ``settings`` default to the process-wide ones.
+
+    ``erase_user_bytes``: deletes a user's stored attachment bytes before ``DELETE /api/me``
+    deletes the rows (default: :meth:`AttachmentFiles.delete_user` of the configured storage).
+    """
     settings = settings or get_settings()
+    database = database or get_database()
     files = AttachmentFiles.from_settings(settings)
-    service = ConversationService(database or get_database(), files)
+    service = ConversationService(database, files)
+    erase_user_bytes = erase_user_bytes or files.erase_user
     app = FastAPI(
         title="Conversations API",
         version="1.0.0",
@@ -202,6 +247,7 @@ def create_app(
         return Health()
 
     app.include_router(conversations_router(service, authenticator))
+    app.include_router(account_router(AccountService(database, erase_user_bytes), authenticator))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     install_local_attachment_routes(app, files)
     app.add_middleware(observability.RequestLogMiddleware)

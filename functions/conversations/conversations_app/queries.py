@@ -1,11 +1,12 @@
-"""The conversations function's SQL: every statement over ``threads`` and ``thread_items``.
+"""The conversations function's SQL: every statement over ``threads`` and ``thread_items``,
+and over every user-scoped table for the caller's erasure and export.
 
 Every statement is scoped by the caller's user id. Reads select only the plain columns the REST
-view needs (of the item JSON, only a message's ``attachments`` list); paging is keyset paging on
-the schema's indexes:
-conversations by ``(user_id, updated_at, pk)`` newest first, messages by
-``(user_id, thread_id, created_at, pk)`` oldest first. Writes keep the thread's ChatKit JSON
-(``data``, the source of truth the ChatKit store reads) in step with the plain columns.
+view needs (of the item JSON, only a message's ``attachments`` list and widget items, whose widget
+the REST view returns); paging is keyset paging on the schema's indexes: conversations by
+``(user_id, updated_at, pk)`` newest first, messages by ``(user_id, thread_id, created_at, pk)``
+oldest first. Writes keep the thread's ChatKit JSON (``data``, the source of truth the ChatKit
+store reads) in step with the plain columns.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from chatkit_backend.ids import new_id
-from chatkit_backend.tables import ITEMS, THREADS, utcnow
-from sqlalchemy import Row, Select, delete, insert, select, tuple_, update
+from chatkit_backend.tables import ITEMS, THREADS, JsonDocument, user_tables, utcnow
+from sqlalchemy import Row, Select, case, delete, insert, null, select, tuple_, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 AnyRow = Row[*tuple[Any, ...]]
@@ -35,6 +36,9 @@ MESSAGE_COLUMNS = (
     ITEMS.c.created_at,
     ITEMS.c.tool_calls,
     ITEMS.c.data["attachments"].label("attachments"),
+    type_coerce(case((ITEMS.c.role == "widget", ITEMS.c.data), else_=null()), JsonDocument).label(
+        "widget_item"
+    ),
     ITEMS.c.pk,
 )
 
@@ -139,3 +143,29 @@ async def delete_conversation(session: AsyncSession, user_id: str, conversation_
         .returning(THREADS.c.pk)
     )
     return (await session.execute(statement)).first() is not None
+
+
+async def erase_user(session: AsyncSession, user_id: str) -> dict[str, int]:
+    """Delete every row of ``user_id`` in every user-scoped table; rows deleted per table.
+
+    Children first (:func:`chatkit_backend.tables.user_tables`), so no foreign key is in the
+    way and each count is the table's own rows (none is hidden in a cascade).
+    """
+    counts: dict[str, int] = {}
+    for table in user_tables():
+        result = await session.execute(delete(table).where(table.c.user_id == user_id))
+        counts[table.name] = int(getattr(result, "rowcount", 0) or 0)
+    return counts
+
+
+async def export_user(session: AsyncSession, user_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Every row of ``user_id`` in every user-scoped table (parents first), all columns but the
+    surrogate ``pk``, in primary-key (creation) order."""
+    exported: dict[str, list[dict[str, Any]]] = {}
+    for table in reversed(user_tables()):
+        columns = [column for column in table.c if column.name != "pk"]
+        query = (
+            select(*columns).where(table.c.user_id == user_id).order_by(*table.primary_key.columns)
+        )
+        exported[table.name] = [dict(row) for row in (await session.execute(query)).mappings()]
+    return exported

@@ -40,14 +40,20 @@ class MessageAttachment(BaseModel):
 
 
 class Message(BaseModel):
-    """One message; ``tool_calls`` is present only on ``role="tool"`` messages, ``attachments``
-    only on user messages that have some."""
+    """One message; ``tool_calls`` is present only on ``role="tool"`` messages, ``widget`` only
+    on ``role="widget"`` ones (whose ``content`` says in words what the widget shows),
+    ``attachments`` only on user messages that have some."""
 
     id: str
     role: MessageRole
     content: str
     created_at: datetime
     tool_calls: list[ToolCall] | None = Field(default=None, exclude_if=lambda value: value is None)
+    widget: dict[str, Any] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="The ChatKit widget (a `Card`, `ListView` or `Basic` root) as JSON.",
+    )
     attachments: list[MessageAttachment] | None = Field(
         default=None, exclude_if=lambda value: value is None
     )
@@ -91,6 +97,24 @@ class RenameConversation(BaseModel):
 class DeletedConversation(BaseModel):
     status: Literal["deleted"] = "deleted"
     id: str
+
+
+class ErasedAccount(BaseModel):
+    """What ``DELETE /api/me`` removed: rows per table (attachment bytes included beforehand)."""
+
+    status: Literal["erased"] = "erased"
+    deleted: dict[str, int] = Field(description="Rows deleted, per table.")
+
+
+class AccountExport(BaseModel):
+    """Everything stored for the caller (GDPR Article 20): every row of every user table."""
+
+    user_id: str
+    exported_at: datetime
+    tables: dict[str, list[dict[str, Any]]] = Field(
+        description="Rows per table (conversations, their items, attachments, tasks, ...), "
+        "all columns, in creation order."
+    )
 
 
 class ErrorBody(BaseModel):

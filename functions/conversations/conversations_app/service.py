@@ -9,24 +9,28 @@ API and costs a scan of every skipped row; ``after`` (a cursor) costs the same a
 from __future__ import annotations
 
 import builtins
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from chatkit_backend.attachments import AttachmentFiles
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
-from chatkit_backend.errors import BadRequest, NotFound
+from chatkit_backend.errors import BadRequest, NotFound, PayloadTooLarge
 from chatkit_backend.paging import fetch_page
+from chatkit_backend.tables import utcnow
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import queries
 from .cursors import decode_cursor, encode_cursor
 from .queries import AnyRow
 from .schemas import (
+    AccountExport,
     Conversation,
     ConversationPage,
     ConversationWithMessages,
     DeletedConversation,
+    ErasedAccount,
     Message,
     MessageAttachment,
     MessagePage,
@@ -35,6 +39,12 @@ from .schemas import (
 DEFAULT_CONVERSATIONS_PAGE = 50
 DEFAULT_MESSAGES_PAGE = 100
 CONVERSATION_NOT_FOUND = "Conversation not found"
+MAX_EXPORT_BYTES = 5_000_000
+"""Largest export one buffered function URL response carries (under the function URL limit)."""
+
+EraseUserBytes = Callable[[str], Awaitable[None]]
+"""Deletes every stored attachment byte of one user (S3 objects or local files): the hook the
+attachment storage connects (``create_app(erase_user_bytes=...)``). Must be idempotent."""
 
 
 class ConversationService:
@@ -141,6 +151,7 @@ class ConversationService:
                     content=row.content_text or "",
                     created_at=row.created_at,
                     tool_calls=row.tool_calls,
+                    widget=widget_of(row.widget_item),
                     attachments=self._attachments(caller, row.attachments),
                 )
                 for row in page
@@ -183,3 +194,43 @@ def _conversation(row: AnyRow) -> Conversation:
     return Conversation(
         id=row.id, title=row.title, created_at=row.created_at, updated_at=row.updated_at
     )
+
+
+def widget_of(item: Any) -> dict[str, Any] | None:
+    """The widget of a widget item's stored JSON (``WidgetItem.widget``), if it has one."""
+    widget = item.get("widget") if isinstance(item, dict) else None
+    return widget if isinstance(widget, dict) else None
+
+
+class AccountService:
+    """The caller's whole account: erase it (GDPR Article 17) or export it (Article 20).
+
+    Both walk :func:`chatkit_backend.tables.user_tables`, so every user-scoped table is
+    covered, whichever feature added it. Erasure deletes the attachment bytes first (through
+    ``erase_user_bytes``) and then every row in one transaction: a failure leaves the rows, and
+    the request can simply be repeated.
+    """
+
+    def __init__(self, database: Database, erase_user_bytes: EraseUserBytes | None = None) -> None:
+        self.database = database
+        self._erase_user_bytes = erase_user_bytes
+
+    async def erase(self, caller: Caller) -> ErasedAccount:
+        if self._erase_user_bytes is not None:
+            await self._erase_user_bytes(caller.user_id)
+        async with self.database.session() as session:
+            deleted = await queries.erase_user(session, caller.user_id)
+        return ErasedAccount(deleted=deleted)
+
+    async def export(self, caller: Caller) -> str:
+        """The export as JSON text (:class:`AccountExport`), refused past ``MAX_EXPORT_BYTES``."""
+        async with self.database.session() as session:
+            tables = await queries.export_user(session, caller.user_id)
+        export = AccountExport(user_id=caller.user_id, exported_at=utcnow(), tables=tables)
+        body = export.model_dump_json()
+        if len(body.encode()) > MAX_EXPORT_BYTES:
+            raise PayloadTooLarge(
+                "The export is larger than one response can carry; delete some conversations "
+                "first or ask the operator for an export"
+            )
+        return body

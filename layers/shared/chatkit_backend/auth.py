@@ -3,8 +3,11 @@
 Function URLs are ``AuthType: NONE``, so this is the only gate. The accepted algorithm follows
 from the configured keys, never the token (``HS256`` only with a secret, ``RS256``/``ES256`` only
 with JWKS keys, each key one algorithm), so ``alg: none``, algorithm confusion and keys embedded
-in the header never verify. ``exp`` and ``sub`` are required. PyJWT fetches, caches and refreshes
-the JWKS (off the event loop). Errors say what is wrong with a token without echoing it.
+in the header never verify. ``exp`` and ``sub`` are required, a lifetime (``exp - iat``, or
+``exp - now`` without ``iat``) over ``JWT_MAX_LIFETIME_SECONDS`` is refused (a stolen long-lived
+token would work for years), and a ``typ`` header, when present, must name a JWT or an access
+token (RFC 9068), not an ID token, a DPoP proof or anything else. PyJWT fetches, caches and
+refreshes the JWKS (off the event loop). Errors say what is wrong with a token without echoing it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ MAX_SUBJECT_CHARS = 255
 JWKS_MIN_REFRESH_SECONDS = 30.0
 JWKS_TIMEOUT_SECONDS = 5.0
 _JWKS_HEADERS = {"Accept": "application/json"}
+
+ACCEPTED_TOKEN_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt", "application/jwt"})
+"""``typ`` header values accepted (compared case-insensitively); no ``typ`` is accepted too."""
 
 _BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
 _PRINTABLE_ALG = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
@@ -212,6 +218,7 @@ class JwtAuthenticator:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._leeway = settings.jwt_leeway_seconds
+        self._max_lifetime = settings.jwt_max_lifetime_seconds
 
     def refresh_after_restore(self, settings: Settings) -> None:
         """Forget what a SnapStart snapshot froze: the JWKS goes stale, the secret is re-read.
@@ -232,8 +239,14 @@ class JwtAuthenticator:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise AuthError("Malformed token") from None
+        token_type = header.get("typ")
+        if token_type is not None and (
+            not isinstance(token_type, str) or token_type.lower() not in ACCEPTED_TOKEN_TYPES
+        ):
+            raise AuthError("Token type is not accepted")
         algorithm, key = await self._key_for(header)
         claims = self._verify(token, key, algorithm)
+        self._check_lifetime(claims)
         subject = claims["sub"]
         if not subject or len(subject) > MAX_SUBJECT_CHARS:
             raise AuthError("Invalid token subject")
@@ -259,6 +272,13 @@ class JwtAuthenticator:
             return algorithm, signing_key.key
         shown = algorithm if isinstance(algorithm, str) and _PRINTABLE_ALG.match(algorithm) else "?"
         raise AuthError(f"Token algorithm {shown} is not allowed")
+
+    def _check_lifetime(self, claims: Mapping[str, Any]) -> None:
+        """``exp`` at most ``JWT_MAX_LIFETIME_SECONDS`` after ``iat`` (or after now, without it)."""
+        issued = claims.get("iat")
+        start = issued if isinstance(issued, int | float) else time.time()
+        if claims["exp"] - start > self._max_lifetime + self._leeway:
+            raise AuthError("Token lifetime is longer than this service accepts")
 
     def _verify(self, token: str, key: Any, algorithm: str) -> dict[str, Any]:
         try:

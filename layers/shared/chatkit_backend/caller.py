@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 class Caller:
     """Who is asking. Built only from a verified token (or the dev-server user), never from a body.
 
-    ``bearer_token`` is kept so the chat function can forward it to remote MCP servers; it is
+    ``bearer_token`` is kept only as the ``subject_token`` of an RFC 8693 token exchange with a
+    configured token endpoint (``chat_app.mcp_auth``); it is never sent to an MCP server, and is
     excluded from ``repr`` so it cannot leak through logs.
     """
 

@@ -69,9 +69,11 @@ def create_engine(url: str | URL, settings: Settings | None = None) -> AsyncEngi
     """An async engine configured for the given database and the process settings."""
     settings = settings or get_settings()
     url = to_async_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    # hide_parameters: a database error's text never carries the bound values (message content)
+    # into a log line or a traceback.
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if url.get_backend_name() == "postgresql":
-        connect_args: dict[str, Any] = {"connect_timeout": 10}
+        connect_args: dict[str, Any] = {"connect_timeout": 10, **tls_connect_args(settings)}
         if settings.db_pooler:
             connect_args["prepare_threshold"] = None
         kwargs["connect_args"] = connect_args
@@ -85,6 +87,21 @@ def create_engine(url: str | URL, settings: Settings | None = None) -> AsyncEngi
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def tls_connect_args(settings: Settings | None = None) -> dict[str, str]:
+    """libpq's ``sslmode`` / ``sslrootcert`` from ``DATABASE_SSLMODE`` / ``DATABASE_SSLROOTCERT``.
+
+    The template sets ``require`` for every deployed function (encrypted, server not verified);
+    ``verify-full`` with the RDS CA bundle also checks the server's name and certificate.
+    """
+    settings = settings or get_settings()
+    args: dict[str, str] = {}
+    if settings.database_sslmode is not None:
+        args["sslmode"] = settings.database_sslmode
+    if settings.database_sslrootcert is not None:
+        args["sslrootcert"] = settings.database_sslrootcert
+    return args
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

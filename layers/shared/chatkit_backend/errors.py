@@ -42,6 +42,13 @@ class BadRequest(AppError):
     default_message = "Bad request"
 
 
+class Conflict(AppError):
+    """The request is valid but the resource's state refuses it (e.g. a locked thread)."""
+
+    status_code = 409
+    default_message = "Conflict"
+
+
 class PayloadTooLarge(AppError):
     status_code = 413
     default_message = "Request too large"

@@ -8,7 +8,9 @@ item type. They are recomputed on every write, so they can never drift from ``da
 * ``assistant_message`` -> ``assistant``, the concatenated ``output_text`` parts;
 * a ``HiddenContextItem`` holding a :class:`~chatkit_backend.tool_calls.ToolCallRecord` and a
   ``ClientToolCallItem`` -> ``tool``, a short text of the outcome and the call itself;
-* anything else (widgets, workflows, SDK bookkeeping, ...) has no role.
+* a ``WidgetItem`` -> ``widget``, the widget's ``copy_text`` (what it shows, in words; the
+  widget JSON itself stays in ``data`` for clients that render it);
+* anything else (workflows, SDK bookkeeping, ...) has no role.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from chatkit.types import (
     ThreadItem,
     UserMessageItem,
     UserMessageTextContent,
+    WidgetItem,
 )
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
@@ -64,6 +67,8 @@ def project_item(item: ThreadItem) -> ItemProjection:
                 output=item.output,
                 error=None,
             )
+        case WidgetItem():
+            return ItemProjection(role="widget", content_text=item.copy_text or "")
         case HiddenContextItem():
             record = _tool_call_record(item.content)
             if record is None:

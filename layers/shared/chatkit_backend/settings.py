@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .remote_mcp import RemoteMcpServer, is_loopback, parse_server_entry
 
 StringList = Annotated[list[str], NoDecode]
 """A list read from one variable as ``a,b`` or as a JSON list (see ``_split_list``)."""
@@ -30,9 +33,27 @@ DEFAULT_ATTACHMENT_TYPES = (
     "application/json",
 )
 """What an attachment may be by default: images the model APIs read, PDF, and text-like files."""
+OPENAI_API_HOST = "api.openai.com"
+"""The one model host traces may be exported alongside (``AGENT_TRACING=openai``)."""
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 """Repository root when running from a checkout (meaningless inside a Lambda layer)."""
+
+
+class ClientToolSpec(BaseModel):
+    """One tool the agent may call on the client (``CLIENT_TOOLS`` is a JSON list of these).
+
+    ``parameters`` is the JSON Schema of the arguments, offered to the model as is; the client
+    (ChatKit's ``onClientTool``) answers with a JSON object that continues the turn.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str = Field(min_length=1, max_length=1024)
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}, "additionalProperties": False}
+    )
 
 
 class Settings(BaseSettings):
@@ -40,7 +61,11 @@ class Settings(BaseSettings):
     as unset (the SAM template declares some empty so ``sam local invoke`` can set them)."""
 
     model_config = SettingsConfigDict(
-        env_file=None, extra="ignore", frozen=True, env_ignore_empty=True
+        env_file=None,
+        extra="ignore",
+        frozen=True,
+        env_ignore_empty=True,
+        hide_input_in_errors=True,  # a bad value may be a secret: its text never reaches a log
     )
 
     # --- database -----------------------------------------------------------------------------
@@ -66,6 +91,23 @@ class Settings(BaseSettings):
     database_name: str | None = Field(
         default=None, description="Database name when the secret has none (else postgres)."
     )
+    app_database_secret_arn: str | None = Field(
+        default=None,
+        description="Migration job only: the app role's secret (username chatkit_app); each "
+        "deploy sets that role's password from it (the app functions use it as "
+        "DATABASE_SECRET_ARN).",
+    )
+    database_sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] | None = (
+        Field(
+            default=None,
+            description="libpq sslmode of PostgreSQL connections (deployed: require; "
+            "verify-full with DATABASE_SSLROOTCERT). Unset: the driver's default.",
+        )
+    )
+    database_sslrootcert: str | None = Field(
+        default=None,
+        description="CA bundle file for verify-ca / verify-full (e.g. the RDS global bundle).",
+    )
     db_pool_size: int = Field(default=2, ge=1, description="Connections kept per process.")
     db_max_overflow: int = Field(default=8, ge=0, description="Extra connections under burst.")
     db_null_pool: bool = Field(
@@ -85,9 +127,18 @@ class Settings(BaseSettings):
     jwt_secret_arn: str | None = Field(
         default=None, description="Secrets Manager secret holding the HS256 secret (deployed)."
     )
-    jwt_jwks_url: str | None = Field(default=None, description="JWKS URL for RS256/ES256 keys.")
+    jwt_jwks_url: str | None = Field(
+        default=None,
+        description="JWKS URL for RS256/ES256 keys: https (plain http to loopback in the local "
+        "stage only); outside it JWT_ISSUER and JWT_AUDIENCE are required.",
+    )
     jwt_issuer: str | None = Field(default=None, description="Required `iss` when set.")
     jwt_audience: str | None = Field(default=None, description="Required `aud` when set.")
+    jwt_max_lifetime_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        description="Longest token lifetime accepted (`exp - iat`, or `exp - now` without `iat`).",
+    )
     jwt_leeway_seconds: int = Field(default=30, ge=0, description="Clock skew allowed.")
     jwks_cache_seconds: int = Field(default=600, ge=0, description="JWKS cache lifetime.")
     dev_user_id: str = Field(
@@ -129,11 +180,38 @@ class Settings(BaseSettings):
     agent_turn_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Wall clock limit of one user turn."
     )
-    mcp_servers: StringList = Field(
-        default_factory=list, description="Extra remote MCP servers (streamable HTTP URLs)."
+    mcp_servers: Annotated[list[RemoteMcpServer], NoDecode] = Field(
+        default_factory=list,
+        description="Remote MCP servers (streamable HTTP), a JSON list: a URL string, or "
+        "`{url, allowed_tools, auth}` with auth none, header (Secrets Manager), "
+        "client_credentials or token_exchange (docs/privacy.md). https only (loopback aside); "
+        "the caller's token is never sent.",
     )
     mcp_allowed_tools: StringList = Field(
-        default_factory=list, description="Tool names allowed from the extra MCP servers."
+        default_factory=list,
+        description="Tool names allowed from MCP_SERVERS entries that give no allowed_tools.",
+    )
+    agent_tracing: Literal["off", "openai"] = Field(
+        default="off",
+        description="`openai`: export Agents SDK traces (prompts and tool data) to OpenAI. "
+        "Refused with an OPENAI_BASE_URL of another provider.",
+    )
+    openai_store: bool = Field(
+        default=False,
+        description="Let the provider store Responses API requests (`store: true`).",
+    )
+
+    # --- data lifecycle -----------------------------------------------------------------------
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Delete conversations not updated for this many days (the scheduled "
+        "retention function); unset keeps them.",
+    )
+    client_tools: list[ClientToolSpec] = Field(
+        default_factory=list,
+        description="Tools run by the client (JSON list of `{name, description, parameters}`); "
+        "see docs/widgets.md.",
     )
 
     # --- attachments --------------------------------------------------------------------------
@@ -155,12 +233,6 @@ class Settings(BaseSettings):
     attachment_preview_seconds: int = Field(
         default=3600, ge=10, le=7 * 24 * 3600, description="Lifetime of a preview URL."
     )
-    attachment_unsent_days: int = Field(
-        default=1,
-        ge=1,
-        description="Attachments created but never sent are deleted after this many days "
-        "(the bucket's lifecycle rule; locally the dev server's sweep).",
-    )
     attachment_model_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=1,
@@ -177,9 +249,7 @@ class Settings(BaseSettings):
     # --- runtime ------------------------------------------------------------------------------
     stage: str = Field(default="local", description="Deployment stage name (local, dev, ...).")
 
-    @field_validator(
-        "cors_allow_origins", "mcp_servers", "mcp_allowed_tools", "attachment_types", mode="before"
-    )
+    @field_validator("cors_allow_origins", "mcp_allowed_tools", "attachment_types", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         """``["a", "b"]`` (JSON) or ``a,b``: the template passes CloudFormation's comma lists."""
@@ -188,6 +258,28 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("mcp_servers", mode="before")
+    @classmethod
+    def _server_entries(cls, value: object) -> object:
+        """A JSON list (or a comma list of URLs); a URL string entry is ``{"url": ...}``."""
+        value = cls._split_list(value)
+        if isinstance(value, list):
+            return [parse_server_entry(entry) for entry in value]
+        return value
+
+    @model_validator(mode="after")
+    def _tracing_only_to_openai(self) -> Settings:
+        """Traces go to OpenAI's ingestion with the configured key: with another provider's
+        base URL, that would send this provider's key and the content to OpenAI."""
+        if self.agent_tracing == "openai" and self.openai_base_url is not None:
+            host = urlsplit(self.openai_base_url).hostname or ""
+            if host != OPENAI_API_HOST:
+                raise ValueError(
+                    "AGENT_TRACING=openai exports traces to OpenAI: refused with OPENAI_BASE_URL "
+                    f"pointing at another provider ({host})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _model_configured_when_required(self) -> Settings:
@@ -201,6 +293,36 @@ class Settings(BaseSettings):
                 "no model configured: set OPENAI_API_KEY_SECRET_ARN (ModelApiKeySecretArn) or "
                 "OPENAI_BASE_URL, or MODEL=offline (ModelName=offline) to serve the offline model"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _strict_tokens_when_deployed(self) -> Settings:
+        """A deployed stage verifies who issued a token and for whom (a JWKS provider signs
+        tokens for many apps), and fetches its keys over https only."""
+        if self.jwt_jwks_url is None:
+            return self
+        parts = urlsplit(self.jwt_jwks_url)
+        local_http = (
+            parts.scheme == "http" and self.stage == "local" and is_loopback(parts.hostname)
+        )
+        if parts.scheme != "https" and not local_http:
+            raise ValueError(
+                "JWT_JWKS_URL must be https (plain http only to a loopback host in the local stage)"
+            )
+        if self.stage != "local":
+            missing = [
+                name
+                for name, value in (
+                    ("JWT_ISSUER", self.jwt_issuer),
+                    ("JWT_AUDIENCE", self.jwt_audience),
+                )
+                if not value
+            ]
+            if missing:
+                needed = " and ".join(missing)
+                raise ValueError(
+                    f"stage {self.stage!r} verifies JWKS tokens strictly: set {needed}"
+                )
         return self
 
     @property

@@ -70,7 +70,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return self.process_bind_param(value, dialect)
 
 
-MessageRole = Literal["user", "assistant", "tool"]
+MessageRole = Literal["user", "assistant", "tool", "widget"]
 """Values of ``thread_items.role``: the items the REST view lists as messages (others are NULL)."""
 
 
@@ -189,3 +189,17 @@ THREADS: Table = metadata.tables["threads"]
 ITEMS: Table = metadata.tables["thread_items"]
 ATTACHMENTS: Table = metadata.tables["attachments"]
 TASKS: Table = metadata.tables["tasks"]
+
+
+def user_tables() -> list[Table]:
+    """Every table with a ``user_id`` column, children before parents (safe to delete in order).
+
+    The one list erasure, export and the erasure test walk: a table added to this module with a
+    ``user_id`` column is covered by construction, whichever feature adds it.
+    """
+    return [table for table in reversed(metadata.sorted_tables) if "user_id" in table.c]
+
+
+def expiring_tables() -> list[Table]:
+    """Every table with an ``expires_at`` column: rows past it are swept by the retention job."""
+    return [table for table in reversed(metadata.sorted_tables) if "expires_at" in table.c]

@@ -79,11 +79,11 @@ def test_tool_call_shows_its_arguments_and_result(
     expect(card.locator(".tool-result")).to_contain_text('"title": "buy milk"')
     expect(card.locator(".tool-result")).to_contain_text('"completed": false')
     expect(playground.last_answer()).to_contain_text(ADDED_MILK)
-    # the user's message, then the tool call, then the answer: in the order they happened
+    # the user's message, the tool call, its widget, then the answer: in the order they happened
     roles = playground.messages.locator(".message").evaluate_all(
         "ms => ms.map(m => m.classList[1])"
     )
-    assert roles == ["user", "tool", "assistant"], roles
+    assert roles == ["user", "tool", "widget", "assistant"], roles
     expect(playground.error).to_be_hidden()
 
 

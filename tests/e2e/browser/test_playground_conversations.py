@@ -138,7 +138,8 @@ def test_sidebar_and_messages_page_by_cursor_as_you_scroll(
     expect(playground.sidebar.get_by_role("button", name="Load more conversations")).to_be_hidden()
     assert any("after=" in url for url in requests), requests
 
-    # a conversation of 7 messages, opened with pages of 2: every page arrives, in order
+    # a conversation of 8 messages, opened with pages of 2: every page arrives, in order, as the
+    # user scrolls down (the widgets make it taller than the window)
     playground.send("add a task to buy milk")
     playground.wait_answered()
     playground.send("list my tasks")
@@ -146,9 +147,14 @@ def test_sidebar_and_messages_page_by_cursor_as_you_scroll(
     thread_id = playground.page.evaluate("location.hash").removeprefix("#c=")
     stored = api_get(f"{server.url}/api/conversations/{thread_id}?limit=100", token)["messages"]
     playground.page.goto(f"{server.url}/playground/?messages_page=2#c={thread_id}")
-    expect(playground.messages.locator(".message")).to_have_count(
-        _shown_count(stored), timeout=WAIT_MS
-    )
+    shown = playground.messages.locator(".message")
+    scroller = playground.page.locator("#message-scroller")
+    for _ in range(20):
+        if shown.count() == _shown_count(stored):
+            break
+        scroller.evaluate("s => s.scrollTo(0, s.scrollHeight)")
+        playground.page.wait_for_timeout(150)
+    expect(shown).to_have_count(_shown_count(stored), timeout=WAIT_MS)
     expect(playground.messages.locator(".message.user")).to_have_text(
         ["add a task to buy milk", "list my tasks"]
     )
@@ -162,7 +168,8 @@ def _record(request: Request, into: list[str]) -> None:
 
 
 def _shown_count(messages: list[dict[str, object]]) -> int:
-    """How many entries the page shows: one per user/assistant message, one per tool call."""
+    """How many entries the page shows: one per user/assistant/widget message, one per tool
+    call."""
     count = 0
     for message in messages:
         calls = message.get("tool_calls")

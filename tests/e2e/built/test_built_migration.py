@@ -41,7 +41,9 @@ def single_answer(server: ResponseServer, what: str) -> dict[str, Any]:
 
 def test_create_migrates_plain_upgrade_reports_delete_keeps(open_sandbox: OpenSandbox) -> None:
     with scratch_database("ckb_artifacts") as url, response_server() as server:
-        box = open_sandbox("MigrationFunction", DATABASE_URL=url)
+        box = open_sandbox(
+            "MigrationFunction", DATABASE_URL=url, CUSTOM_RESOURCE_LOOPBACK_RESPONSES="true"
+        )
 
         box.invoke(custom_resource_event("Create", server.url()))
         created = single_answer(server, "Create")

@@ -16,7 +16,8 @@ import asyncio
 import json
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from chatkit_backend.settings import Settings
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputItem
 from pydantic import TypeAdapter
 
+from tests.support.fake_openai import APIS, Api, FakeOpenAI
 from tests.support.servers import UvicornThread, app_over
 from tests.support.tokens import TEST_JWT_SECRET, auth_header
 
@@ -169,6 +171,24 @@ class ChatServerThread(UvicornThread):
             ),
         )
         super().__init__(app, name="chat-server")
+
+
+@contextmanager
+def servers_per_api(
+    pg_url: str, fake_openai: FakeOpenAI, **overrides: Any
+) -> Iterator[dict[Api, ChatServerThread]]:
+    """One chat server per model API, its model built from settings (``OPENAI_BASE_URL``)."""
+    servers: dict[Api, ChatServerThread] = {}
+    try:
+        for api in APIS:
+            settings = server_settings(
+                pg_url, openai_base_url=fake_openai.base_url, openai_api=api, **overrides
+            )
+            servers[api] = ChatServerThread(settings, factory_with(None)).start()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
 
 
 # --- SSE --------------------------------------------------------------------------------------

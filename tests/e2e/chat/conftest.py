@@ -19,6 +19,7 @@ from tests.e2e.chat.chat_support import (
     SwitchModel,
     factory_with,
     server_settings,
+    servers_per_api,
 )
 from tests.support.fake_openai import APIS, Api, FakeOpenAI
 
@@ -96,21 +97,9 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 def api_servers(
     pg_url: str, fake_openai: FakeOpenAI, switch_model: SwitchModel
 ) -> Iterator[dict[Api, ChatServerThread]]:
-    """One chat server per model API, its model built from settings (``OPENAI_BASE_URL``)."""
-    servers: dict[Api, ChatServerThread] = {}
-    try:
-        for api in APIS:
-            settings = server_settings(
-                pg_url,
-                openai_base_url=fake_openai.base_url,
-                openai_api=api,
-                agent_turn_timeout_seconds=3.0,
-            )
-            servers[api] = ChatServerThread(settings, factory_with(None)).start()
+    """One chat server per model API (see :func:`servers_per_api`)."""
+    with servers_per_api(pg_url, fake_openai, agent_turn_timeout_seconds=3.0) as servers:
         yield servers
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 @pytest.fixture(params=APIS)

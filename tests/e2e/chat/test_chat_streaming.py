@@ -101,6 +101,7 @@ class ToolAgents:
     """An agent source with plain function tools (the real factory only has the MCP todo tools)."""
 
     is_offline = True
+    client_tool_names: frozenset[str] = frozenset()
 
     def __init__(self, model: ScriptedModel, tools: list[Tool]) -> None:
         self.model = model
@@ -205,6 +206,7 @@ async def test_tool_call_is_shown_persisted_and_remembered(
         "user_message",
         "assistant_message",
         "hidden_context_item",
+        "widget",  # the task card of the tool's result
         "assistant_message",
     ]
     (record,) = tool_records(items)

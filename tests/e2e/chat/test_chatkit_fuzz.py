@@ -12,6 +12,7 @@ import copy
 import json
 import random
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -130,6 +131,42 @@ def only_errors(response: httpx.Response) -> bool:
     return "detail" in response.json() if response.content[:1] == b"{" else False
 
 
+@dataclass
+class Fuzzed:
+    """What a fuzz run saw: how many answers per status, and the bodies that failed."""
+
+    statuses: dict[int, int] = field(default_factory=dict)
+    failures: list[tuple[int, str]] = field(default_factory=list)
+
+
+async def fuzz(
+    client: httpx.AsyncClient,
+    user: Caller,
+    seed_bodies: list[dict[str, Any]],
+    *,
+    seed: str,
+    cases: int = CASES,
+    seconds: float = TIME_LIMIT_SECONDS,
+) -> Fuzzed:
+    """POST ``cases`` mutations of ``seed_bodies`` (seeded by ``seed``) as ``user``; a failure
+    is a 5xx or a 200 that only holds an error. Bounded by ``seconds``."""
+    rng = random.Random(seed)
+    started = time.monotonic()
+    seen = Fuzzed()
+    for _ in range(cases):
+        raw = json.dumps(mutate(rng, rng.choice(seed_bodies))).encode()
+        response = await client.post(
+            "/chatkit",
+            content=raw,
+            headers={**headers_for(user), "content-type": "application/json"},
+        )
+        seen.statuses[response.status_code] = seen.statuses.get(response.status_code, 0) + 1
+        if response.status_code >= 500 or (response.status_code == 200 and only_errors(response)):
+            seen.failures.append((response.status_code, raw[:300].decode(errors="replace")))
+        assert time.monotonic() - started < seconds
+    return seen
+
+
 async def test_mutated_chatkit_bodies_never_get_a_5xx_or_an_error_only_200(
     api: Api, api_client: httpx.AsyncClient, fake: FakeOpenAI, alice: Caller
 ) -> None:
@@ -137,24 +174,9 @@ async def test_mutated_chatkit_bodies_never_get_a_5xx_or_an_error_only_200(
         "/chatkit", json={"message": "a thread to aim at"}, headers=headers_for(alice)
     )
     thread_id = created.headers["x-thread-id"]
-    rng = random.Random(f"fuzz-{api}")
-    started = time.monotonic()
-    statuses: dict[int, int] = {}
-    failures: list[tuple[int, str]] = []
-    for _ in range(CASES):
-        body = mutate(rng, rng.choice(seeds(thread_id)))
-        raw = json.dumps(body).encode()
-        response = await api_client.post(
-            "/chatkit",
-            content=raw,
-            headers={**headers_for(alice), "content-type": "application/json"},
-        )
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-        if response.status_code >= 500 or (response.status_code == 200 and only_errors(response)):
-            failures.append((response.status_code, raw[:200].decode(errors="replace")))
-        assert time.monotonic() - started < TIME_LIMIT_SECONDS
-    print(f"{api}: {CASES} fuzzed requests, statuses {sorted(statuses.items())}")
-    assert failures == []
+    seen = await fuzz(api_client, alice, seeds(thread_id), seed=f"fuzz-{api}")
+    print(f"{api}: {CASES} fuzzed requests, statuses {sorted(seen.statuses.items())}")
+    assert seen.failures == []
 
 
 @pytest.mark.parametrize(

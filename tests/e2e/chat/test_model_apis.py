@@ -64,6 +64,9 @@ async def test_five_turns_with_tools_and_a_failed_answer(
     assert ("assistant", "Partial words") in seen
     assert seen[-1] == ("user", "still there?")
     users = [said for role, said in seen if role == "user"]
+    widgets = [said for said in users if said.startswith("[A widget ")]  # the tools' widgets
+    assert ["Task added:" in widgets[0], "Task list (1 open)" in widgets[1]] == [True, True]
+    users = [said for said in users if said not in widgets]
     assert (
         users[:6]
         == [

@@ -168,7 +168,7 @@ async def test_simple_protocol_reports_tool_calls_and_results(
     result = await simple_chat(client, alice, body={"message": "add a task: walk"})
 
     kinds = [event.type for event in result.events]
-    assert kinds == ["thinking", "text", "tool_call", "tool_result", "text", "text"]
+    assert kinds == ["thinking", "text", "tool_call", "tool_result", "widget", "text", "text"]
     call = result.events[2]
     outcome = result.events[3]
     assert isinstance(call, ToolCallEvent)

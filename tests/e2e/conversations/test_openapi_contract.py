@@ -36,6 +36,8 @@ OPERATIONS = [
     ("PATCH", "/api/conversations/{conversation_id}"),
     ("DELETE", "/api/conversations/{conversation_id}"),
     ("GET", "/health"),
+    ("DELETE", "/api/me"),
+    ("GET", "/api/me/export"),
 ]
 
 
@@ -56,7 +58,12 @@ def test_the_list_of_operations_is_complete(api_schema: BaseSchema) -> None:
     assert documented == set(OPERATIONS)
 
 
-WITHOUT_INPUTS = {("GET", "/api/conversations/recent/first"), ("GET", "/health")}
+WITHOUT_INPUTS = {
+    ("GET", "/api/conversations/recent/first"),
+    ("GET", "/health"),
+    ("DELETE", "/api/me"),
+    ("GET", "/api/me/export"),
+}
 """No parameter or body to make invalid: negative generation has nothing to vary."""
 
 CURSOR_OPERATIONS = {

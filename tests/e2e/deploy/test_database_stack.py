@@ -78,6 +78,34 @@ def test_egress_the_functions_need(database_template: dict[str, Any]) -> None:
     assert resources["PrivateDefaultRoute"]["Properties"]["NatGatewayId"] == {"Ref": "NatGateway"}
 
 
+def test_least_privilege_secrets_rotation_and_egress(database_template: dict[str, Any]) -> None:
+    """Two secrets (owner, app role), both rotated in the VPC; the functions' egress is 5432
+    inside the VPC and 443, nothing else; the proxy admits the app role only."""
+    resources = database_template["Resources"]
+    app = resources["AppDatabaseSecret"]["Properties"]["GenerateSecretString"]
+    assert json.loads(app["SecretStringTemplate"]) == {"username": "chatkit_app"}
+    rotated = {
+        resource["Properties"]["SecretId"]["Ref"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::SecretsManager::RotationSchedule"
+    }
+    assert rotated == {"DatabaseSecret", "AppDatabaseSecret"}
+    for resource in resources.values():
+        if resource["Type"] == "AWS::SecretsManager::RotationSchedule":
+            hosted = resource["Properties"]["HostedRotationLambda"]
+            assert hosted["RotationType"] == "PostgreSQLSingleUser"
+            assert hosted["VpcSecurityGroupIds"] == {"Ref": "FunctionSecurityGroup"}
+    egress = resources["FunctionSecurityGroup"]["Properties"]["SecurityGroupEgress"]
+    assert {(rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) for rule in egress} == {
+        ("tcp", 5432, 5432),
+        ("tcp", 443, 443),
+    }
+    [database_rule] = [rule for rule in egress if rule["FromPort"] == 5432]
+    assert database_rule["CidrIp"] == {"Ref": "VpcCidr"}
+    [auth] = resources["Proxy"]["Properties"]["Auth"]
+    assert auth["SecretArn"] == {"Ref": "AppDatabaseSecret"}
+
+
 def test_the_migration_job_never_goes_through_the_proxy(database_template: dict[str, Any]) -> None:
     outputs = database_template["Outputs"]
     assert outputs["MigrationDatabaseHost"]["Value"] == {
@@ -128,7 +156,7 @@ def test_emulated_deploy_feeds_the_app_stack(
     assert len(overrides["SubnetIds"].split(",")) == 2
     assert overrides["SecurityGroupIds"].startswith("sg-")
     assert overrides["DbPooler"] == use_proxy
-    assert "MigrationDatabaseSecretArn" not in overrides
+    assert overrides["MigrationDatabaseSecretArn"] != overrides["DatabaseSecretArn"]
     assert overrides["Stage"] == "staging"  # the rest of samconfig's list is kept
     # one shell word per pair, whatever the values hold
     assert shlex.split(render(overrides)) == [f"{k}={v}" for k, v in overrides.items()]
@@ -155,5 +183,12 @@ def test_emulated_deploy_feeds_the_app_stack(
     assert (url.host, url.database, url.username) == (
         outputs["DatabaseHost"],
         "chatkit",
-        "chatkit_admin",
+        "chatkit_app",  # the app role (no DDL); the owner's secret is the migration job's
     )
+    owner = json.loads(
+        aws.client("secretsmanager").get_secret_value(
+            SecretId=overrides["MigrationDatabaseSecretArn"]
+        )["SecretString"]
+    )
+    assert owner["username"] == "chatkit_admin"
+    assert owner["host"] == cluster

@@ -14,10 +14,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from chatkit_backend.db import to_sync_url
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.pool import NullPool
 
 from tests.support.databases import schema_revision, scratch_database, table_names
-from tests.support.emulated_deploy import EmulatedAws
+from tests.support.emulated_deploy import LOG_GROUPS, EmulatedAws
 from tests.support.migration_scripts import ADD_TABLE, FAILS_HALFWAY, PROJECT_HEAD
 
 pytestmark = pytest.mark.postgres_only
@@ -51,6 +55,7 @@ def _parameters(secret_arn: str) -> dict[str, str]:
         "ChatReservedConcurrency": "3",
         "ConversationsReservedConcurrency": "4",
         "SnapStart": "true",  # URLs on the `live` aliases
+        "DatabaseSslMode": "disable",  # the local PostgreSQL has no TLS (allowed in dev only)
     }
 
 
@@ -69,7 +74,10 @@ def test_create_update_failed_update_and_delete(aws: EmulatedAws, database: str)
 
     # --- create: the packaged migration function migrates the empty database to head ----------
     release_1 = aws.package(aws.template_variant("release-1"), parameters)
-    assert aws.create_stack(stack, release_1, parameters) == "CREATE_COMPLETE"
+    assert aws.create_stack(stack, release_1, parameters) == "CREATE_COMPLETE", [
+        (answer.status, answer.reason, run.stderr[-1500:])
+        for answer, run in zip(aws.cloud.answers, aws.cloud.invocations, strict=False)
+    ] or aws.cloud.invocations
     assert _new_answers(aws, 0) == [
         ("Create", "SUCCESS", f"database schema at revision {PROJECT_HEAD}")
     ]
@@ -125,7 +133,7 @@ def test_create_update_failed_update_and_delete(aws: EmulatedAws, database: str)
     # --- delete: answered, the schema and the logs stay ----------------------------------------
     seen = len(aws.cloud.answers)
     groups = _log_groups(aws, stack)
-    assert len(groups) == 3
+    assert len(groups) == len(LOG_GROUPS)
     assert aws.delete_stack(stack) == "DELETE_COMPLETE"
     assert _new_answers(aws, seen) == [
         ("Delete", "SUCCESS", "Delete leaves the database schema in place")
@@ -165,3 +173,50 @@ def test_a_failed_first_create_can_be_retried(
     assert retry_status in status
     if status == "CREATE_COMPLETE":
         assert schema_revision(database) == PROJECT_HEAD
+
+
+def test_the_deploy_creates_the_app_role_and_schedules_retention(
+    aws: EmulatedAws, database: str
+) -> None:
+    """With the owner's secret for the migration job and the app role's for the functions (the
+    database stack's pair), the deployed migration creates ``chatkit_app``, grants it data
+    rights and lets it log in; connected as that role, DDL is refused. The retention function
+    is deployed with its EventBridge schedule."""
+    stack = "chatkit-least-privilege"
+    owner = _secret(aws, "least/owner", database)
+    app = _secret(aws, "least/app", database, username="chatkit_app")
+    parameters = {
+        **_parameters(app),
+        "MigrationDatabaseSecretArn": owner,
+        "RetentionDays": "90",
+    }
+    release = aws.package(aws.template_variant("least-privilege"), parameters)
+    assert aws.create_stack(stack, release, parameters) == "CREATE_COMPLETE"
+    assert schema_revision(database) == PROJECT_HEAD
+
+    as_app = make_url(database).set(username="chatkit_app").render_as_string(hide_password=False)
+    engine = create_engine(to_sync_url(as_app), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT current_user")).scalar() == "chatkit_app"
+            assert connection.execute(text("SELECT count(*) FROM threads")).scalar() == 0
+        for statement in ("CREATE TABLE sneaky (id int)", "DROP TABLE threads"):
+            with engine.connect() as connection, pytest.raises(ProgrammingError):
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+    retention = aws.resource(stack, "RetentionFunction")
+    configuration = aws.client("lambda").get_function_configuration(FunctionName=retention)
+    assert str(configuration["Environment"]["Variables"]["RETENTION_DAYS"]) == "90"
+    events = aws.client("events")
+    scheduled = [
+        rule
+        for rule in events.list_rules()["Rules"]
+        if any(
+            target["Arn"].endswith(retention)
+            for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        )
+    ]
+    assert [rule["ScheduleExpression"] for rule in scheduled] == ["rate(1 day)"]
+    assert aws.delete_stack(stack) == "DELETE_COMPLETE"

@@ -21,6 +21,7 @@ from tests.support.paths import REPO_ROOT
 from tests.support.tokens import TEST_JWT_SECRET
 
 ROOT = REPO_ROOT
+AUDIENCE = "smoke-backend"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,9 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for k, v in os.environ.items()
         if not k.startswith(("JWT_", "DATABASE_", "OPENAI_", "MCP_", "MODEL"))
     }
-    env.update(PORT=str(port), DATA_DIR=str(data), JWT_SECRET=TEST_JWT_SECRET)
+    env.update(
+        PORT=str(port), DATA_DIR=str(data), JWT_SECRET=TEST_JWT_SECRET, JWT_AUDIENCE=AUDIENCE
+    )
     log = (data / "server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "dev" / "devserver.py")],
@@ -62,7 +65,11 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-def _smoke(base: str, token: str) -> subprocess.CompletedProcess[str]:
+def _token(secret: str = TEST_JWT_SECRET, audience: str = AUDIENCE) -> str:
+    return mint_token(secret, "smoke-user", issuer=None, audience=audience)
+
+
+def _smoke(base: str, token: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -75,6 +82,7 @@ def _smoke(base: str, token: str) -> subprocess.CompletedProcess[str]:
             token,
             "--timeout",
             "60",
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -84,11 +92,12 @@ def _smoke(base: str, token: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_one_streamed_turn_read_back(dev_server: str) -> None:
-    token = mint_token(TEST_JWT_SECRET, "smoke-user", issuer=None, audience=None)
-    result = _smoke(dev_server, token)
+def test_one_streamed_turn_read_back_and_a_wrong_audience_refused(dev_server: str) -> None:
+    token = _token()
+    result = _smoke(dev_server, token, "--wrong-audience-token", _token(audience="another-app"))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
+    assert lines[3] == "wrong audience:     refused (401) by both function URLs"
     assert lines[0].startswith("thread ")
     assert lines[1].startswith("time to first byte: ")
     first_byte_ms = float(lines[1].split(": ")[1].removesuffix(" ms"))
@@ -104,8 +113,24 @@ def test_one_streamed_turn_read_back(dev_server: str) -> None:
     assert thread_id in [c["id"] for c in listed]
 
 
+def test_a_backend_that_accepts_the_wrong_audience_fails_the_smoke_test(dev_server: str) -> None:
+    """The "wrong-audience" token here is one the server accepts: the check must notice."""
+    result = _smoke(dev_server, _token(), "--wrong-audience-token", _token())
+    assert result.returncode == 1
+    assert "answered 200 to a token for another audience" in result.stderr
+
+
+def test_without_a_wrong_audience_token_the_check_is_not_silently_skipped(
+    dev_server: str,
+) -> None:
+    assert "--skip-audience-check" in _smoke(dev_server, _token()).stderr
+    skipped = _smoke(dev_server, _token(), "--skip-audience-check")
+    assert skipped.returncode == 0, skipped.stderr
+    assert "NOT CHECKED" in skipped.stdout
+
+
 def test_a_refused_token_fails_the_smoke_test(dev_server: str) -> None:
-    forged = mint_token("another-secret-of-at-least-32-bytes!!", "x", issuer=None, audience=None)
+    forged = _token(secret="another-secret-of-at-least-32-bytes!!")
     result = _smoke(dev_server, forged)
     assert result.returncode == 1
     assert "smoke test FAILED: chat answered 401" in result.stderr

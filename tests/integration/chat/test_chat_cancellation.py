@@ -57,6 +57,7 @@ class NoAgents:
     """The server's agent source is not used by the cancel handler."""
 
     is_offline = True
+    client_tool_names: frozenset[str] = frozenset()
 
     def open(self, request_context: Caller) -> object:
         raise AssertionError("no agent expected")

@@ -42,7 +42,18 @@ from tests.support.tokens import mint_hs256
 EVENTS_DIR = REPO_ROOT / "events" / "conversations"
 TOKEN_PLACEHOLDER = "REPLACE_WITH_JWT"
 ID_PLACEHOLDER = "REPLACE_WITH_CONVERSATION_ID"
-ROUTES = ("health", "list", "create", "recent", "get", "messages", "rename", "delete")
+ROUTES = (
+    "health",
+    "list",
+    "create",
+    "recent",
+    "get",
+    "messages",
+    "rename",
+    "delete",
+    "erase-account",
+    "export-account",
+)
 AUTHENTICATED_ROUTES = ROUTES[1:]
 CONVERSATION_KEYS = {"id", "title", "created_at", "updated_at"}
 NOT_FOUND = {"detail": "Conversation not found"}
@@ -236,6 +247,8 @@ class RouteContract:
             ("PATCH", "/api/conversations/{conversation_id}"),
             ("DELETE", "/api/conversations/{conversation_id}"),
             ("GET", "/api/conversations/{conversation_id}/messages"),
+            ("DELETE", "/api/me"),
+            ("GET", "/api/me/export"),
         }
         events = {
             (

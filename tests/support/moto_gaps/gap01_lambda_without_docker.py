@@ -43,6 +43,8 @@ def run_function(cloud: EmulatedCloud, function: LambdaFunction, payload: dict[s
             **cloud.environment,
             "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
             "AWS_LAMBDA_FUNCTION_VERSION": str(function.version),
+            # gap 2: moto's ResponseURL is loopback, not a pre-signed S3 URL the migration answers
+            "CUSTOM_RESOURCE_LOOPBACK_RESPONSES": "true",
             "PYTHONPATH": ":".join([str(task), str(opt / "python"), str(opt), dependencies]),
         }
         result = subprocess.run(

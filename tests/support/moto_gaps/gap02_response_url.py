@@ -2,7 +2,9 @@
 
 Upstream, moto builds the pre-signed response URL from ``settings.moto_server_host()`` (the
 Docker host, since it assumes the function runs in a container), without a scheme. Here the
-URL in every event a function gets is rewritten to the server's own loopback address.
+URL in every event a function gets is rewritten to the server's own loopback address. It is no
+pre-signed S3 URL either, which the migration answers exclusively: gap 1's runner gives the
+emulated function ``CUSTOM_RESOURCE_LOOPBACK_RESPONSES=true`` (loopback only, never in Lambda).
 """
 
 from __future__ import annotations

@@ -185,3 +185,9 @@ def test_read_turn_skips_chatkit_context_messages() -> None:
         },
     ]
     assert read_turn(items) == Turn("done 3")
+
+
+def test_a_time_zone_question_calls_the_client_tool_only_when_it_is_offered() -> None:
+    turn = read_turn("What is my time zone?")
+    assert plan_reply(turn, {"get_time_zone", "list_tasks"}) == ToolCall("get_time_zone", {})
+    assert "get_time_zone tool" in str(plan_reply(turn, {"list_tasks"}))

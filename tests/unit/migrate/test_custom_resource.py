@@ -38,10 +38,17 @@ class Context:
         return self.remaining_ms
 
 
+PRESIGNED = (
+    "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/"
+    "arn%3Aaws%3Acloudformation%3Aus-east-1%3A123456789012%3Astack/s/1%7CDatabaseMigration%7Creq-1"
+    "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=7200&X-Amz-Signature=abc123"
+)
+
+
 def _event(request_type: str = "Create", **extra: Any) -> dict[str, Any]:
     return {
         "RequestType": request_type,
-        "ResponseURL": "https://cloudformation-custom-resource-response.example/signed?sig=1",
+        "ResponseURL": PRESIGNED,
         "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1",
         "RequestId": "req-1",
         "LogicalResourceId": "DatabaseMigration",
@@ -192,7 +199,7 @@ def test_send_response_gives_up(server: ResponseServer, monkeypatch: pytest.Monk
 
 
 def test_send_response_refuses_other_schemes() -> None:
-    with pytest.raises(ValueError, match="HTTP"):
+    with pytest.raises(ValueError, match="pre-signed S3"):
         send_response("file:///etc/passwd", _response())
 
 
@@ -299,3 +306,60 @@ def test_create_is_never_rollback_shaped() -> None:
         event, VersionedContext("2"), run_migrations=lambda: "0001", send=recorder
     )
     assert recorder.sent[0][1].Data == {"Revision": "0001"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        PRESIGNED,
+        "https://cloudformation-custom-resource-response-euwest1.s3-eu-west-1.amazonaws.com/x"
+        "?AWSAccessKeyId=AKIA&Expires=1&Signature=abc",
+        "https://s3.eu-central-1.amazonaws.com/bucket/key?X-Amz-Signature=abc",
+        "https://bucket.s3.cn-north-1.amazonaws.com.cn/key?X-Amz-Signature=abc",
+    ],
+)
+def test_presigned_s3_urls_are_answered(url: str) -> None:
+    assert custom_resource.response_url_allowed(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://attacker.example/collect?X-Amz-Signature=abc",
+        "https://s3.amazonaws.com.attacker.example/k?X-Amz-Signature=abc",
+        "http://bucket.s3.amazonaws.com/key?X-Amz-Signature=abc",  # not https
+        "https://bucket.s3.amazonaws.com/key",  # unsigned
+        "https://user:pw@bucket.s3.amazonaws.com/key?X-Amz-Signature=abc",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next",  # no loopback flag
+        "file:///etc/passwd",
+        "not a url",
+    ],
+)
+def test_other_response_urls_are_refused_and_nothing_runs(
+    url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(custom_resource.LOOPBACK_FLAG, raising=False)
+    assert not custom_resource.response_url_allowed(url)
+    recorder = Recorder()
+    custom_resource.handle(
+        _event(ResponseURL=url), Context(300_000), run_migrations=_never_called, send=recorder
+    )
+    assert recorder.sent == []
+    assert "not a pre-signed S3 URL" in caplog.text
+    assert url not in caplog.text
+    with pytest.raises(ValueError, match="pre-signed S3"):
+        send_response(url, _response())
+
+
+def test_loopback_needs_the_flag_and_is_refused_inside_lambda(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = "http://127.0.0.1:8123/response"
+    monkeypatch.delenv(custom_resource.LOOPBACK_FLAG, raising=False)
+    assert not custom_resource.response_url_allowed(url)
+    monkeypatch.setenv(custom_resource.LOOPBACK_FLAG, "true")
+    assert custom_resource.response_url_allowed(url)
+    assert not custom_resource.response_url_allowed("http://10.0.0.1:8123/response")
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
+    assert not custom_resource.response_url_allowed(url)

@@ -62,7 +62,12 @@ def test_cfn_lint_reports_nothing() -> None:
 
 def test_every_handler_exists_in_its_code_folder(resources: dict[str, Any]) -> None:
     found = functions(resources)
-    assert set(found) == {"ChatFunction", "ConversationsFunction", "MigrationFunction"}
+    assert set(found) == {
+        "ChatFunction",
+        "ConversationsFunction",
+        "MigrationFunction",
+        "RetentionFunction",
+    }
     for name, properties in found.items():
         code_dir = ROOT / properties["CodeUri"]
         handler = properties["Handler"]
@@ -170,9 +175,10 @@ def _as_list(value: Any) -> list[Any]:
 
 def test_iam_reads_exactly_the_configured_secrets(resources: dict[str, Any]) -> None:
     expected = {
-        "ChatRole": {"DatabaseSecretArn", "ModelApiKeySecretArn", "JwtSecretArn"},
+        "ChatRole": {"DatabaseSecretArn", "ModelApiKeySecretArn", "JwtSecretArn", "McpSecretArns"},
         "ConversationsRole": {"DatabaseSecretArn", "JwtSecretArn"},
         "MigrationRole": {"MigrationDatabaseSecretArn", "DatabaseSecretArn"},
+        "RetentionRole": {"DatabaseSecretArn"},
     }
     for name, properties in functions(resources).items():
         role_name = properties["Role"]["Fn::GetAtt"][0]
@@ -265,7 +271,7 @@ FULL_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:chatkit/
 def test_log_groups_do_not_block_a_retry_after_a_failed_create(resources: dict[str, Any]) -> None:
     """A failed first create must not leave a group behind whose fixed name blocks the retry."""
     groups = {n: r for n, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"}
-    assert len(groups) == 3
+    assert len(groups) == len(functions(resources))  # one per function
     for name, group in groups.items():
         # kept when the stack is deleted, removed when the create that made it rolls back
         assert group["DeletionPolicy"] == "RetainExceptOnCreate", name
@@ -348,17 +354,29 @@ def _evaluate_rule(expression: Any, values: dict[str, list[str]]) -> Any:
             case "Fn::EachMemberEquals":
                 members = _evaluate_rule(argument[0], values)
                 return all(member == argument[1] for member in members)
+            case "Fn::Equals":
+                left, right = (_evaluate_rule(item, values) for item in argument)
+                return left == right
         raise AssertionError(f"unsupported rule function {key}")
     return expression
 
 
-def _rules_hold(template: dict[str, Any], subnets: str, groups: str) -> bool:
-    values = {"SubnetIds": subnets.split(","), "SecurityGroupIds": groups.split(",")}
+def rules_hold(template: dict[str, Any], **given: str) -> bool:
+    """Every rule whose ``RuleCondition`` holds, for these parameter values (else defaults)."""
+    values: dict[str, Any] = {}
+    for name, parameter in template["Parameters"].items():
+        value = str(given.get(name, parameter.get("Default", "")))
+        values[name] = value.split(",") if parameter["Type"] == "CommaDelimitedList" else value
     return all(
         _evaluate_rule(assertion["Assert"], values)
         for rule in template["Rules"].values()
+        if _evaluate_rule(rule.get("RuleCondition", True), values)
         for assertion in rule["Assertions"]
     )
+
+
+def _rules_hold(template: dict[str, Any], subnets: str, groups: str) -> bool:
+    return rules_hold(template, SubnetIds=subnets, SecurityGroupIds=groups, Stage="dev")
 
 
 @pytest.mark.parametrize(
@@ -374,6 +392,34 @@ def test_vpc_needs_subnets_and_security_groups_together(
     template: dict[str, Any], subnets: str, groups: str, valid: bool
 ) -> None:
     assert _rules_hold(template, subnets, groups) is valid
+
+
+@pytest.mark.parametrize(
+    ("parameters", "valid"),
+    [
+        ({"Stage": "prod"}, True),
+        ({"Stage": "prod", "JwtJwksUrl": "https://idp/jwks"}, False),
+        ({"Stage": "dev", "JwtJwksUrl": "https://idp/jwks", "JwtIssuer": "https://idp/"}, False),
+        ({"Stage": "dev", "JwtJwksUrl": "https://idp/jwks", "JwtAudience": "chatkit"}, False),
+        (
+            {
+                "Stage": "prod",
+                "JwtJwksUrl": "https://idp/jwks",
+                "JwtIssuer": "https://idp/",
+                "JwtAudience": "chatkit",
+            },
+            True,
+        ),
+        ({"Stage": "dev", "DatabaseSslMode": "disable"}, True),
+        ({"Stage": "staging", "DatabaseSslMode": "disable"}, False),
+        ({"Stage": "prod", "DatabaseSslMode": "disable"}, False),
+        ({"Stage": "prod", "DatabaseSslMode": "verify-full"}, True),
+    ],
+)
+def test_jwks_tokens_are_bound_and_database_tls_stays_on_outside_dev(
+    template: dict[str, Any], parameters: dict[str, str], valid: bool
+) -> None:
+    assert rules_hold(template, **parameters) is valid
 
 
 def test_web_adapter_is_the_snapstart_capable_release(template: dict[str, Any]) -> None:

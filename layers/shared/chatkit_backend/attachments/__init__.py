@@ -5,7 +5,9 @@ moving an upload into place when its message is sent, reading bytes for the mode
 bytes by attachment, by thread, by user, and of uploads never sent. It needs neither the ChatKit
 SDK's server nor the agent stack, so the CRUD function deletes a conversation's bytes with it.
 
-For the privacy and retention jobs: :meth:`AttachmentFiles.delete_user` (every byte of a user),
+For the privacy and retention jobs: :meth:`AttachmentFiles.delete_user` (every byte of a user;
+``DELETE /api/me`` calls it through :meth:`~AttachmentFiles.erase_user`),
+:meth:`AttachmentFiles.delete_refs` (the retention sweep's hook),
 :meth:`AttachmentFiles.delete_thread` (the bytes of one thread's attachments) and
 :meth:`AttachmentFiles.expire_unsent` (attachments created but never sent, rows and bytes).
 """
@@ -35,6 +37,10 @@ from .storage import (
     upload_key,
     user_prefixes,
 )
+
+UNSENT_DAYS = 1
+"""Attachments created but never sent are deleted after this many days: the bucket's lifecycle
+rule on ``uploads/`` (``template.yaml``) and :meth:`AttachmentFiles.expire_unsent`."""
 
 LOCAL_FOLDER = "attachments"
 """Folder of :class:`LocalStorage` under ``DATA_DIR``."""
@@ -145,14 +151,27 @@ class AttachmentFiles:
         )
         return sum(counts)
 
+    async def erase_user(self, user_id: str) -> None:
+        """:meth:`delete_user` as the account erasure's hook (``DELETE /api/me``)."""
+        await self.delete_user(user_id)
+
+    async def delete_refs(self, refs: Sequence[tuple[str, str]]) -> None:
+        """The bytes of these ``(user_id, attachment_id)`` pairs: the retention sweep's hook."""
+        by_user: dict[str, list[str]] = {}
+        for user_id, attachment_id in refs:
+            by_user.setdefault(user_id, []).append(attachment_id)
+        keys = [key for user, ids in by_user.items() for i in ids for key in keys_of(user, i)]
+        if keys:
+            await self.storage.delete(keys)
+
     async def expire_unsent(self, database: Database, now: datetime | None = None) -> int:
-        """Attachments created but never sent, older than ``ATTACHMENT_UNSENT_DAYS``: their rows
+        """Attachments created but never sent, older than :data:`UNSENT_DAYS`: their rows
         and bytes, plus uploads no row names any more. Returns how many rows went.
 
         The bucket's lifecycle rule expires ``uploads/`` by itself; the same rule runs here for
         the local folder (the dev server calls this) and for rows, wherever bytes are kept.
         """
-        cutoff = (now or utcnow()) - timedelta(days=self.settings.attachment_unsent_days)
+        cutoff = (now or utcnow()) - timedelta(days=UNSENT_DAYS)
         statement = (
             delete(ATTACHMENTS)
             .where(ATTACHMENTS.c.thread_id.is_(None), ATTACHMENTS.c.created_at < cutoff)

@@ -149,7 +149,7 @@ PROJECTIONS: dict[str, tuple[str | None, str | None, list[dict[str, Any]] | None
     ),
     "hidden_context_string": (None, None, None),
     "hidden_context_dict": (None, None, None),
-    "widget": (None, None, None),
+    "widget": ("widget", "Order 42 shipped", None),
     "workflow_custom_summary": (None, None, None),
     "sdk_hidden_context": (None, None, None),
     "end_of_turn": (None, None, None),
