@@ -195,3 +195,34 @@ def test_create_refuses_before_any_url(
     refused = create(server, name, mime_type, size)
     assert refused.status_code == status
     assert "upload_descriptor" not in refused.text
+
+
+def test_erasing_the_account_deletes_every_attachment_byte(
+    server: DevServerProcess, server_data_dir: Path
+) -> None:
+    sent = create(server, "dot.png", "image/png", len(PNG)).json()
+    assert upload(sent, PNG).status_code == 200
+    pending = create(server, "later.png", "image/png", len(PNG)).json()
+    assert upload(pending, PNG).status_code == 200
+    created = chatkit(
+        server,
+        {
+            "type": "threads.create",
+            "params": {
+                "input": {
+                    "content": [{"type": "input_text", "text": "keep this"}],
+                    "attachments": [sent["id"]],
+                    "inference_options": {},
+                }
+            },
+        },
+    )
+    assert created.status_code == 200
+    root = server_data_dir / "attachments"
+    assert any(path.name == sent["id"] for path in files_under(root / "files"))
+    assert any(path.name == pending["id"] for path in files_under(root / "uploads"))
+
+    erased = httpx.delete(f"{server.url}/api/me", timeout=30)
+
+    assert erased.status_code == 200, erased.text
+    assert files_under(root) == []

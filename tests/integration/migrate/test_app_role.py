@@ -30,6 +30,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.support.aws import fake_aws
 from tests.support.databases import scratch_database
+from tests.support.migration_scripts import PROJECT_HEAD
 
 pytestmark = pytest.mark.postgres_only
 
@@ -115,7 +116,7 @@ async def test_connected_as_the_app_role_rows_work_and_ddl_is_refused(
 ) -> None:
     arn = app_secret(username="chatkit_app", password=APP_PASSWORD)
     settings = Settings(database_url=database_url, app_database_secret_arn=arn)
-    assert migration_runner.upgrade_deployed(settings) == "0005_app_role"
+    assert migration_runner.upgrade_deployed(settings) == PROJECT_HEAD
 
     app = Database.from_url(as_app(database_url))
     try:

@@ -549,6 +549,7 @@ def test_attachment_permissions_are_object_level_and_minimal(
     expected = {
         "ChatRole": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"},
         "ConversationsRole": {"s3:DeleteObject"},
+        "RetentionRole": {"s3:DeleteObject"},
         "MigrationRole": set(),
     }
     for role, actions in expected.items():
@@ -561,6 +562,6 @@ def test_attachment_permissions_are_object_level_and_minimal(
         assert granted == actions, role
         for statement in s3:
             assert statement["Resource"] == {"Fn::Sub": "${AttachmentsBucket.Arn}/*"}
-    for name in APP_FUNCTIONS:
+    for name in (*APP_FUNCTIONS, "RetentionFunction"):
         variables = environment(template, functions(resources)[name])
         assert variables["ATTACHMENTS_BUCKET"] == {"Ref": "AttachmentsBucket"}, name
