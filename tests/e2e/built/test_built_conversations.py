@@ -30,6 +30,8 @@ CRUD_ORDER = (
     ("messages", 200),
     ("rename", 200),
     ("delete", 200),
+    ("export-account", 200),
+    ("erase-account", 200),
 )
 """Every event file, in an order where each one's placeholders can be filled, and its status."""
 FIRST_PAGE = 20
