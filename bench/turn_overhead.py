@@ -1,0 +1,327 @@
+"""The turn's own cost next to a bare relay, both in front of the same fake model, in one run.
+
+    python -m bench.turn_overhead                         # this tree
+    python -m bench.turn_overhead --quick                 # fewer turns
+    python -m bench.turn_overhead --compare-tree /tmp/base   # also the code in /tmp/base
+
+Three processes on 127.0.0.1: the fake model (:mod:`bench.fake_model`), the chat app (the real
+app and model path: ``OPENAI_BASE_URL`` at the fake, PostgreSQL in a scratch database) and the
+bare relay (:mod:`bench.relay`), each on its own uvicorn. Per server, warm, sequential turns:
+
+* before the model: request sent -> the model's request arrives (p50), on existing threads of
+  :data:`HISTORIES` messages (each measured turn adds two);
+* burst: the model writes a whole answer of :data:`BURST_DELTAS` deltas in one go; its first
+  chunk -> the client's first text event (p50), and text events/s (first -> last text event);
+* paced: the same delay with a model writing its deltas one by one;
+* CPU time per turn and peak RSS of the server process (``/bench/usage``).
+
+The model's first delta carries its arrival and write times (a system-wide monotonic clock), so
+every delay is read on one clock across the processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.chat_stream import BENCH_SECRET, create_body, free_port, token, wait_until_ready
+
+ROOT = Path(__file__).resolve().parents[1]
+HISTORIES = (10, 50)
+BURST_DELTAS = 2000
+CODE_PATHS = ("functions/chat", "layers/shared")
+
+
+@dataclass(frozen=True)
+class Plan:
+    turns: int
+    """Measured turns per figure."""
+    histories: tuple[int, ...] = HISTORIES
+    deltas: int = BURST_DELTAS
+
+
+FULL = Plan(turns=20)
+QUICK = Plan(turns=5)
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+
+def serve_chat(port: int, database_url: str, model_url: str) -> None:
+    """The chat app of ``BENCH_CODE_ROOT`` (default: this tree) in front of ``model_url``."""
+    code = Path(os.environ.get("BENCH_CODE_ROOT", ROOT))
+    for path in CODE_PATHS:
+        sys.path.insert(0, str(code / path))
+    import uvicorn
+    from chat_app.app import create_app
+    from chatkit_backend.db import Database
+    from chatkit_backend.settings import Settings
+
+    from bench.relay import with_usage
+
+    settings = Settings(
+        database_url=database_url,
+        jwt_secret=BENCH_SECRET,
+        openai_api_key=None,
+        openai_api_key_secret_arn=None,
+        openai_base_url=model_url,
+        mcp_servers=[],
+    )
+    app = create_app(settings=settings, database=Database.from_url(database_url, settings))
+    uvicorn.run(with_usage(app), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+@contextmanager
+def spawn(module: str, *args: str, env: dict[str, str] | None = None) -> Iterator[int]:
+    """``python -m module PORT *args`` on a free port until the block ends; its port."""
+    port = free_port()
+    child = subprocess.Popen(
+        [sys.executable, "-m", module, str(port), *args],
+        env={
+            **os.environ,
+            "LOG_LEVEL": "WARNING",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            **(env or {}),
+        },
+        stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    try:
+        wait_until_ready(port, child)
+        yield port
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+
+
+def chat_server(database_url: str, model_url: str, code_root: Path | None = None) -> Any:
+    """The chat app (of ``code_root``, default this tree) as :func:`spawn` runs it."""
+    env = {"BENCH_CODE_ROOT": str(code_root)} if code_root else None
+    return spawn("bench.turn_overhead", "serve", database_url, model_url, env=env)
+
+
+# --- client ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Turn:
+    sent: float
+    arrival: float
+    """When the model's request arrived."""
+    written: float
+    """When the model wrote its first chunk."""
+    first_text: float
+    last_text: float
+    texts: int
+
+    @property
+    def before_model_ms(self) -> float:
+        return (self.arrival - self.sent) * 1000
+
+    @property
+    def first_text_ms(self) -> float:
+        return (self.first_text - self.written) * 1000
+
+    @property
+    def text_rate(self) -> float:
+        span = self.last_text - self.first_text
+        return (self.texts - 1) / span if span > 0 else float("inf")
+
+
+def message_body(thread_id: str, text: str) -> dict[str, Any]:
+    content = [{"type": "input_text", "text": text}]
+    return {
+        "type": "threads.add_user_message",
+        "params": {
+            "thread_id": thread_id,
+            "input": {"content": content, "attachments": [], "inference_options": {}},
+        },
+    }
+
+
+class Client:
+    """Sequential turns against one server (the chat app or the relay)."""
+
+    def __init__(self, port: int) -> None:
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120)
+        self.headers = {"Authorization": f"Bearer {token()}"}
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def new_thread(self, text: str = "hello") -> str:
+        created = await self.http.post("/chatkit", headers=self.headers, json=create_body(text))
+        first = created.text.split("\n\n")[0].removeprefix("data: ")
+        return str(json.loads(first)["thread"]["id"])
+
+    async def thread_of(self, messages: int) -> str:
+        """A thread with ``messages`` messages (user and assistant, short answers)."""
+        thread_id = await self.new_thread()
+        for _ in range(messages // 2 - 1):
+            await self.turn(thread_id, "hello again")
+        return thread_id
+
+    async def turn(self, thread_id: str, text: str) -> Turn:
+        sent = time.perf_counter()
+        first = last = arrival = written = 0.0
+        texts = 0
+        buffer = b""
+        body = message_body(thread_id, text)
+        async with self.http.stream(
+            "POST", "/chatkit", json=body, headers=self.headers
+        ) as response:
+            assert response.status_code == 200, response.status_code
+            async for chunk in response.aiter_raw():
+                now = time.perf_counter()
+                buffer += chunk
+                *complete, buffer = buffer.split(b"\n\n")
+                for data in complete:
+                    if b'.text_delta"' not in data:
+                        continue
+                    texts += 1
+                    last = now
+                    if not first:
+                        first = now
+                        delta = json.loads(data.removeprefix(b"data: "))["update"]["delta"]
+                        arrival, written = (float(stamp) for stamp in delta.split()[:2])
+        assert texts, "no text event"
+        return Turn(sent, arrival, written, first, last, texts)
+
+    async def usage(self) -> dict[str, float]:
+        return dict((await self.http.get("/bench/usage")).json())
+
+
+@dataclass
+class ServerFigures:
+    """One server's medians (ms unless named otherwise)."""
+
+    before_model_ms: dict[int, float] = field(default_factory=dict)
+    """History length (messages) -> request sent -> model request arrives, p50."""
+    burst_first_text_ms: float = 0.0
+    burst_text_rate: float = 0.0
+    paced_first_text_ms: float = 0.0
+    cpu_ms_per_turn: float = 0.0
+    peak_rss_mib: float = 0.0
+
+
+async def measure_server(port: int, plan: Plan, relay: bool) -> ServerFigures:
+    """The figures of one server; the relay has no threads (its thread id is ignored)."""
+    client = Client(port)
+    figures = ServerFigures()
+    try:
+        for messages in plan.histories:
+            thread_id = "relay" if relay else await client.thread_of(messages)
+            await client.turn(thread_id, "warm up")
+            before = await client.usage()
+            turns = [await client.turn(thread_id, "hello") for _ in range(plan.turns)]
+            after = await client.usage()
+            figures.before_model_ms[messages] = statistics.median(
+                turn.before_model_ms for turn in turns
+            )
+            figures.cpu_ms_per_turn = (after["cpu_s"] - before["cpu_s"]) * 1000 / plan.turns
+        thread_id = "relay" if relay else await client.new_thread()
+        await client.turn(thread_id, f"burst {plan.deltas}")
+        bursts = [await client.turn(thread_id, f"burst {plan.deltas}") for _ in range(plan.turns)]
+        assert all(turn.texts == plan.deltas for turn in bursts), [t.texts for t in bursts]
+        figures.burst_first_text_ms = statistics.median(turn.first_text_ms for turn in bursts)
+        figures.burst_text_rate = statistics.median(turn.text_rate for turn in bursts)
+        paced = [await client.turn(thread_id, "paced 20") for _ in range(plan.turns)]
+        figures.paced_first_text_ms = statistics.median(turn.first_text_ms for turn in paced)
+        figures.peak_rss_mib = (await client.usage())["peak_rss_mib"]
+    finally:
+        await client.close()
+    return figures
+
+
+@dataclass
+class Results:
+    plan: Plan
+    chat: ServerFigures
+    relay: ServerFigures
+    before: ServerFigures | None = None
+    """The chat app of ``--compare-tree``, measured in the same run."""
+
+
+def measure(database_url: str, plan: Plan, compare_tree: Path | None = None) -> Results:
+    """Every server in front of one fake model: the relay, this tree's app, the compared one."""
+    with ExitStack() as stack:
+        model_port = stack.enter_context(spawn("bench.fake_model"))
+        model_url = f"http://127.0.0.1:{model_port}/v1"
+        relay_port = stack.enter_context(spawn("bench.relay", model_url))
+        chat_port = stack.enter_context(chat_server(database_url, model_url))
+        relay = asyncio.run(measure_server(relay_port, plan, relay=True))
+        chat = asyncio.run(measure_server(chat_port, plan, relay=False))
+        before = None
+        if compare_tree is not None:
+            with chat_server(database_url, model_url, compare_tree) as old_port:
+                before = asyncio.run(measure_server(old_port, plan, relay=False))
+    return Results(plan, chat, relay, before)
+
+
+def report(results: Results) -> str:
+    columns = [("this tree", results.chat), ("relay", results.relay)]
+    if results.before is not None:
+        columns.insert(1, ("before", results.before))
+    lines = ["| figure | " + " | ".join(name for name, _ in columns) + " |"]
+    lines.append("|---|" + "---:|" * len(columns))
+
+    def row(label: str, values: list[float], unit: str) -> None:
+        lines.append(f"| {label} | " + " | ".join(f"{v:,.1f} {unit}" for v in values) + " |")
+
+    for messages in results.plan.histories:
+        row(
+            f"request -> model request, p50 ({messages} messages)",
+            [figures.before_model_ms[messages] for _, figures in columns],
+            "ms",
+        )
+    row(
+        f"burst of {results.plan.deltas:,}: first chunk -> first text, p50",
+        [f.burst_first_text_ms for _, f in columns],
+        "ms",
+    )
+    row("burst: text events/s", [f.burst_text_rate for _, f in columns], "/s")
+    row("paced: first chunk -> first text, p50", [f.paced_first_text_ms for _, f in columns], "ms")
+    row("CPU per turn", [f.cpu_ms_per_turn for _, f in columns], "ms")
+    row("peak RSS", [f.peak_rss_mib for _, f in columns], "MiB")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = sys.argv[1:] if argv is None else argv
+    if len(arguments) == 4 and arguments[1] == "serve":
+        serve_chat(int(arguments[0]), arguments[2], arguments[3])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer turns")
+    parser.add_argument("--compare-tree", type=Path, help="also measure the chat app of this tree")
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    args = parser.parse_args(arguments)
+
+    import migration_runner
+
+    from tests.support.databases import scratch_database
+
+    plan = QUICK if args.quick else FULL
+    with scratch_database("ckb_bench") as database_url:
+        migration_runner.upgrade(database_url)
+        results = measure(database_url, plan, args.compare_tree)
+    print(report(results))
+    if args.json:
+        args.json.write_text(json.dumps(asdict(results), indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
