@@ -2,18 +2,25 @@
 
 Cutting closes the listener and every open connection (the server "goes away"); restoring
 listens again on the same port, so clients configured with the proxy's address recover without
-being rebuilt. It runs on the test's own event loop.
+being rebuilt. It runs on the test's own event loop. ``observe`` (optional) sees every chunk
+that passes: the connection it belongs to and whether it went to the server (the benchmark's
+round-trip count).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
+
+Observer = Callable[[object, bool], None]
+"""Called per chunk with its connection's key and ``True`` for client -> server."""
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, observe: Observer | None = None) -> None:
         self._target = (target_host, target_port)
+        self._observe = observe
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -46,9 +53,10 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers.update((writer, upstream_writer))
+        key = object()
         pumps = [
-            asyncio.create_task(_pump(reader, upstream_writer)),
-            asyncio.create_task(_pump(upstream_reader, writer)),
+            asyncio.create_task(_pump(reader, upstream_writer, self._noting(key, True))),
+            asyncio.create_task(_pump(upstream_reader, writer, self._noting(key, False))),
         ]
         self._tasks.update(pumps)
         try:
@@ -62,9 +70,19 @@ class TcpProxy:
                 self._writers.discard(end)
                 end.transport.abort()
 
+    def _noting(self, key: object, upstream: bool) -> Callable[[], None] | None:
+        observe = self._observe
+        return None if observe is None else lambda: observe(key, upstream)
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+
+async def _pump(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    note: Callable[[], None] | None = None,
+) -> None:
     with contextlib.suppress(OSError, asyncio.IncompleteReadError):
         while data := await reader.read(65536):
+            if note is not None:
+                note()
             writer.write(data)
             await writer.drain()
