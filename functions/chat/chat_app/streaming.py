@@ -225,6 +225,10 @@ class _TurnMetrics:
         return (time.perf_counter() - self._started) * 1000
 
 
+YIELD_EVERY_EVENTS = 4
+"""How often a model stream hands the loop over (see :meth:`_ReceivedText.stream_response`)."""
+
+
 class _ReceivedText(Model):
     """The turn's model, noting the text of the message it is streaming until that is done.
 
@@ -244,12 +248,20 @@ class _ReceivedText(Model):
         self, *args: Any, **kwargs: Any
     ) -> AsyncIterator[TResponseStreamEvent]:
         self.unfinished = ""
+        events = 0
         async for event in self._model.stream_response(*args, **kwargs):
             if isinstance(event, ResponseTextDeltaEvent):
                 self.unfinished += event.delta
             elif isinstance(event, ResponseOutputItemDoneEvent | ResponseCompletedEvent):
                 self.unfinished = ""
             yield event
+            # A burst (a whole answer in one socket read) is parsed without ever awaiting
+            # anything that is not ready, so the run would queue all of it before the client
+            # is sent its first word: hand the loop to the consumer (the SSE write) every few
+            # events (each hand-over costs a loop turn, so not every one).
+            if events % YIELD_EVERY_EVENTS == 0:
+                await asyncio.sleep(0)
+            events += 1
 
     def get_retry_advice(self, request: ModelRetryAdviceRequest) -> ModelRetryAdvice | None:
         return self._model.get_retry_advice(request)
