@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from agents import (
     Model,
@@ -26,7 +26,11 @@ from agents import (
     Runner,
     RunResultStreaming,
 )
-from agents.exceptions import MaxTurnsExceeded
+from agents.exceptions import (
+    InputGuardrailTripwireTriggered,
+    MaxTurnsExceeded,
+    OutputGuardrailTripwireTriggered,
+)
 from agents.items import TResponseStreamEvent
 from agents.retry import ModelRetryAdvice, ModelRetryAdviceRequest
 from chatkit.agents import AgentContext, stream_agent_response
@@ -270,6 +274,38 @@ class _ReceivedText(Model):
         await self._model.close()
 
 
+class _FailureHeld:
+    """The run's event stream, ending normally when the run fails; the failure is raised later.
+
+    ``stream_agent_response`` merges the run's events with the SDK's own event queue, one task
+    waiting on each; when the run's stream raises, the merge is abandoned with the queue's task
+    still pending, destroyed later ("Task was destroyed but it is pending!"). A stream that ends
+    instead lets the merge cancel that task and drain the queue; :meth:`raise_failure` then
+    raises what the run raised. Guardrail trips pass through: the SDK handles those itself.
+    """
+
+    def __init__(self, run: RunResultStreaming) -> None:
+        self._run = run
+        self._failure: Exception | None = None
+
+    def stand_in(self) -> RunResultStreaming:
+        """What ``stream_agent_response`` gets (it only calls ``stream_events()``)."""
+        return cast(RunResultStreaming, self)
+
+    async def stream_events(self) -> AsyncIterator[Any]:
+        try:
+            async for event in self._run.stream_events():
+                yield event
+        except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered):
+            raise
+        except Exception as exc:
+            self._failure = exc
+
+    def raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+
 class AgentTurn:
     """The events of one agent turn over ``input_items`` (see the module docstring)."""
 
@@ -354,12 +390,11 @@ class AgentTurn:
                     workflow_name="Chat turn", tracing_disabled=self._agents.is_offline
                 ),
             )
+            held = _FailureHeld(self._tracker.watch(result))
             try:
                 # After a stop the run ends its event stream; consuming it to the end (instead of
                 # abandoning it) lets the SDKs finish their own helper tasks.
-                async for event in stream_agent_response(
-                    self._context, self._tracker.watch(result)
-                ):
+                async for event in stream_agent_response(self._context, held.stand_in()):
                     if self._stopped_by is not None:
                         continue
                     self._message_ids.rewrite(event)
@@ -368,6 +403,7 @@ class AgentTurn:
                     if (key := tool_event_key(event)) is not None:
                         self._forwarded.add(key)
                     yield event
+                held.raise_failure()
             finally:
                 if not result.is_complete:
                     result.cancel()
