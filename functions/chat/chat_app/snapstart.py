@@ -100,7 +100,9 @@ class SnapStartHooks:
 
     async def after_restore(self) -> None:
         """Reseed, let secrets and keys refresh (a Secrets Manager call runs in a thread)."""
-        await asyncio.to_thread(refresh_after_restore, self._settings, self._authenticator)
+        await asyncio.to_thread(
+            refresh_after_restore, self._settings, self._authenticator, self._database
+        )
 
 
 async def warm_request_path(app: ASGIApp) -> int:

@@ -64,7 +64,7 @@ class TaskRepository:
             )
             .returning(*_FIELDS)
         )
-        async with self._database.session() as session:
+        async with self._database.autocommit() as session:
             row = (await session.execute(statement)).one()
         return TaskOut.model_validate(row)
 
@@ -75,7 +75,7 @@ class TaskRepository:
         statement = select(*_FIELDS).where(
             TASKS.c.user_id == user_id, TASKS.c.id.in_(list(task_ids)[:LIST_LIMIT])
         )
-        async with self._database.session() as session:
+        async with self._database.autocommit() as session:
             rows = {row.id: row for row in (await session.execute(statement)).all()}
         return [TaskOut.model_validate(rows[task_id]) for task_id in task_ids if task_id in rows]
 
@@ -87,13 +87,13 @@ class TaskRepository:
         if not include_completed:
             statement = statement.where(TASKS.c.completed.is_(False))
         statement = statement.order_by(TASKS.c.id).limit(limit)
-        async with self._database.session() as session:
+        async with self._database.autocommit() as session:
             rows = (await session.execute(statement)).all()
         return [TaskOut.model_validate(row) for row in rows]
 
     async def get(self, user_id: str, task_id: int) -> TaskOut:
         statement = select(*_FIELDS).where(_owned(user_id, task_id))
-        async with self._database.session() as session:
+        async with self._database.autocommit() as session:
             row = (await session.execute(statement)).one_or_none()
         if row is None:
             raise _not_found(task_id)
@@ -128,7 +128,7 @@ class TaskRepository:
     async def delete(self, user_id: str, task_id: int) -> TaskOut:
         """Delete the task and return what it was."""
         statement = delete(TASKS).where(_owned(user_id, task_id)).returning(*_FIELDS)
-        async with self._database.session() as session:
+        async with self._database.autocommit() as session:
             row = (await session.execute(statement)).one_or_none()
         if row is None:
             raise _not_found(task_id)
@@ -141,7 +141,7 @@ class TaskRepository:
             .values(**values, updated_at=utcnow())
             .returning(*_FIELDS)
         )
-        async with self._database.session() as session:
+        async with self._database.autocommit() as session:
             row = (await session.execute(statement)).one_or_none()
         if row is None:
             raise _not_found(task_id)

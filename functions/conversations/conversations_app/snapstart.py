@@ -129,7 +129,7 @@ def register_hooks(
         collect_before_snapshot()
 
     def after_restore() -> None:
-        refresh_after_restore(settings, authenticator)
+        refresh_after_restore(settings, authenticator, database)
 
     register_before_snapshot(before_snapshot)
     register_after_restore(after_restore)

@@ -1,19 +1,24 @@
 """Database engine and sessions, shaped for Lambda.
 
 One engine per process (:func:`get_database`), reused by warm invocations, with a tiny pool (a
-sandbox serves one request at a time) and ``pool_pre_ping`` (connections die while a sandbox is
-frozen). Behind RDS Proxy / PgBouncer: ``DB_POOLER`` turns off server-side prepared statements,
-``DB_NULL_POOL`` leaves pooling to the proxy. Sessions are short: one per store call, never held
-while a model streams.
+sandbox serves one request at a time). A pooled PostgreSQL connection is pinged before reuse only
+when it may have died: idle longer than ``DB_PING_AFTER_IDLE_SECONDS`` (a frozen sandbox, a
+proxy's idle timeout) or pooled before a SnapStart restore (:meth:`Database.suspect_pooled`),
+not on every checkout as ``pool_pre_ping`` would (a round trip each). Behind RDS Proxy /
+PgBouncer: ``DB_POOLER`` turns off server-side prepared statements, ``DB_NULL_POOL`` leaves
+pooling to the proxy. Sessions are short: one per store call, never held while a model streams;
+a single statement runs in :meth:`Database.autocommit` (no ``BEGIN``/``COMMIT`` round trips).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -71,8 +76,9 @@ def create_engine(url: str | URL, settings: Settings | None = None) -> AsyncEngi
     url = to_async_url(url)
     # hide_parameters: a database error's text never carries the bound values (message content)
     # into a log line or a traceback.
-    kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
-    if url.get_backend_name() == "postgresql":
+    postgres = url.get_backend_name() == "postgresql"
+    kwargs: dict[str, Any] = {"pool_pre_ping": not postgres, "hide_parameters": True}
+    if postgres:
         connect_args: dict[str, Any] = {"connect_timeout": 10, **tls_connect_args(settings)}
         if settings.db_pooler:
             connect_args["prepare_threshold"] = None
@@ -84,9 +90,70 @@ def create_engine(url: str | URL, settings: Settings | None = None) -> AsyncEngi
             kwargs["max_overflow"] = settings.db_max_overflow
             kwargs["pool_recycle"] = 300
     engine = create_async_engine(url, **kwargs)
+    if postgres and not settings.db_null_pool:
+        PingWhenIdle(settings.db_ping_after_idle_seconds).install(engine)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+_CHECKERS: WeakKeyDictionary[Any, PingWhenIdle] = WeakKeyDictionary()
+"""Each engine's :class:`PingWhenIdle` (engines have no room for it)."""
+
+LAST_CHECKIN = "ckb_last_checkin"
+"""``connection_record.info`` key: when the connection went back to the pool (monotonic)."""
+
+
+class PingWhenIdle:
+    """The pool's liveness check, only for connections that may have died.
+
+    At checkout a connection returned more than ``idle_seconds`` ago, or before
+    :meth:`suspect_all`, gets a ``SELECT 1``; if that fails the pool replaces it
+    (``DisconnectionError``) before anything of the caller's is sent. A new connection and one
+    reused at once go unchecked. ``info`` belongs to the DBAPI connection, so a replaced
+    connection starts without a checkin time.
+    """
+
+    def __init__(self, idle_seconds: float) -> None:
+        self.idle_seconds = idle_seconds
+        self.suspect_before = 0.0
+
+    def install(self, engine: AsyncEngine) -> None:
+        event.listen(engine.sync_engine, "checkin", self._checkin)
+        event.listen(engine.sync_engine, "checkout", self._checkout)
+        _CHECKERS[engine.sync_engine] = self
+
+    def suspect_all(self) -> None:
+        """Check every connection pooled until now at its next checkout (after a restore)."""
+        self.suspect_before = time.monotonic()
+
+    def _checkin(self, _dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[LAST_CHECKIN] = time.monotonic()
+
+    def _checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get(LAST_CHECKIN)
+        if returned is None:
+            return
+        if time.monotonic() - returned <= self.idle_seconds and returned > self.suspect_before:
+            return
+        try:
+            _select_one(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError("pooled connection failed its check") from error
+
+
+def _select_one(dbapi_connection: Any) -> None:
+    """``SELECT 1`` in autocommit, so the connection is handed out idle, not in a transaction
+    (a session in :meth:`Database.autocommit` could not switch it otherwise)."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+    finally:
+        dbapi_connection.autocommit = autocommit
 
 
 def tls_connect_args(settings: Settings | None = None) -> dict[str, str]:
@@ -119,6 +186,13 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._autocommit_sessions = (
+            async_sessionmaker(
+                engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+            )
+            if engine.dialect.name == "postgresql"
+            else None
+        )
 
     @classmethod
     def from_url(cls, url: str | URL, settings: Settings | None = None) -> Database:
@@ -133,6 +207,24 @@ class Database:
         """A session in a transaction: committed on success, rolled back on error."""
         async with self._sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncSession]:
+        """A session for one statement (a read, or one atomic write): on PostgreSQL each
+        statement commits on its own, so no ``BEGIN`` and ``COMMIT`` round trips; elsewhere a
+        transaction like :meth:`session`. Never for several writes that must stand together."""
+        if self._autocommit_sessions is None:
+            async with self.session() as session:
+                yield session
+            return
+        async with self._autocommit_sessions() as session:
+            yield session
+
+    def suspect_pooled(self) -> None:
+        """Check each pooled connection before its next use (after a SnapStart restore)."""
+        checker = _CHECKERS.get(self.engine.sync_engine)
+        if checker is not None:
+            checker.suspect_all()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -117,6 +117,12 @@ class Settings(BaseSettings):
         default=False,
         description="Disable server-side prepared statements (RDS Proxy, PgBouncer).",
     )
+    db_ping_after_idle_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="Check a pooled PostgreSQL connection (one round trip) before reuse only when "
+        "it sat idle longer than this, or after a SnapStart restore; 0 checks every checkout.",
+    )
     data_dir: Path = Field(
         default=PROJECT_ROOT / "data",
         description="Where the embedded SQLite database and local attachment files live.",

@@ -38,8 +38,13 @@ async def release_before_snapshot(database: Database) -> None:
     await database.dispose()
 
 
-def refresh_after_restore(settings: Settings, authenticator: Authenticator) -> None:
-    """Reseed ``random``, drop cached secrets, let JWKS and the JWT secret refresh."""
+def refresh_after_restore(
+    settings: Settings, authenticator: Authenticator, database: Database | None = None
+) -> None:
+    """Reseed ``random``, drop cached secrets, let JWKS and the JWT secret refresh, and have
+    any connection pooled before the snapshot checked before its next use."""
+    if database is not None:
+        database.suspect_pooled()
     random.seed()
     secrets.clear_cache()
     if isinstance(authenticator, JwtAuthenticator):

@@ -111,7 +111,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
                 "updated_at": statement.excluded.updated_at,
             },
         )
-        async with self.database.session() as session:
+        async with self.database.autocommit() as session:
             await session.execute(statement)
 
     async def load_thread(self, thread_id: str, context: Caller) -> ThreadMetadata:
@@ -163,22 +163,29 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
 
         The insert selects the caller's thread row, so a missing or foreign thread inserts nothing
         instead of tripping the foreign key; telling that apart from a duplicate takes one extra
-        query on that (rare) path only. Usual cost: two statements.
+        query on that (rare) path only. Usual cost on PostgreSQL: one statement (the bump is an
+        ``UPDATE`` over the insert's ``RETURNING``), committed on its own; elsewhere two.
         """
         statement = (
             self._item_insert(thread_id, item, context)
             .on_conflict_do_nothing(index_elements=_item_key())
-            .returning(ITEMS.c.pk)
+            .returning(ITEMS.c.thread_id)
         )
-        async with self.database.session() as session:
-            inserted = (await session.execute(statement)).first() is not None
-            if inserted:
-                await session.execute(
-                    update(THREADS)
-                    .where(THREADS.c.user_id == context.user_id, THREADS.c.id == thread_id)
-                    .values(updated_at=utcnow())
-                )
-                return
+        touch = update(THREADS).values(updated_at=utcnow())
+        mine = (THREADS.c.user_id == context.user_id, THREADS.c.id == thread_id)
+        if self.database.dialect == "postgresql":
+            inserted_rows = statement.cte("inserted")
+            together = touch.where(*mine, THREADS.c.id.in_(select(inserted_rows.c.thread_id)))
+            async with self.database.autocommit() as session:
+                result = await session.execute(together.returning(THREADS.c.pk))
+                if result.first() is not None:
+                    return
+        else:
+            async with self.database.session() as session:
+                if (await session.execute(statement)).first() is not None:
+                    await session.execute(touch.where(*mine))
+                    return
+        async with self.database.autocommit() as session:
             thread_exists = (
                 await session.execute(
                     select(THREADS.c.pk).where(
@@ -203,7 +210,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
                 for name in ("type", "role", "content_text", "tool_calls", "data")
             },
         ).returning(ITEMS.c.pk)
-        async with self.database.session() as session:
+        async with self.database.autocommit() as session:
             written = (await session.execute(statement)).first() is not None
         if not written:
             raise NotFoundError(f"Thread {thread_id} not found")
@@ -438,7 +445,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
 
     async def _data(self, statement: Select[Any], missing: str) -> Any:
         """The ``data`` column of the one row ``statement`` selects; ``NotFoundError`` if none."""
-        async with self.database.session() as session:
+        async with self.database.autocommit() as session:
             data = (await session.execute(statement)).scalar_one_or_none()
         if data is None:
             raise NotFoundError(missing)
@@ -475,7 +482,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         statement = statement.order_by(
             *(column.asc() if direction == "asc" else column.desc() for column in sort)
         )
-        async with self.database.session() as session:
+        async with self.database.autocommit() as session:
             return await fetch_page(session, statement, limit)
 
 

@@ -529,7 +529,7 @@ async def test_a_widget_costs_one_item_write_and_no_extra_query(
     finally:
         event.remove(engine, "before_cursor_execute", count)
 
-    item_inserts = [s for s in statements if s.startswith("INSERT INTO THREAD_ITEMS")]
+    item_inserts = [s for s in statements if "INSERT INTO THREAD_ITEMS" in s]  # or in a WITH
     task_reads = [s for s in statements if "FROM TASKS" in s]
     assert (len(item_inserts), len(task_reads)) == (4, 1), statements
     assert len(statements) <= 12, statements
