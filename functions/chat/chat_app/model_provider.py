@@ -39,6 +39,7 @@ from chatkit_backend.secrets import get_secret_value
 from chatkit_backend.settings import Settings
 from openai import AsyncOpenAI
 
+from .model_client import ModelClient
 from .offline_model import OfflineModel
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def choose_model(settings: Settings) -> ModelChoice:
     if base_url is None and key is None:
         logger.info("model: the built-in offline model (no OPENAI_API_KEY configured)")
         return ModelChoice(OfflineModel(), None)
-    client = AsyncOpenAI(api_key=key or NO_KEY, base_url=base_url)
+    client = ModelClient(api_key=key or NO_KEY, base_url=base_url)
     where = f"OpenAI-compatible server {urlsplit(base_url).hostname}" if base_url else "OpenAI"
     if uses_chat_completions(settings):
         logger.info("model: %s via the Chat Completions API of %s", settings.model_name, where)
