@@ -9,8 +9,10 @@ server (default 127.0.0.1:5432) and dropped at the end. Full results go to
 ``bench/results/latest.{md,json}`` (committed), quick ones to ``bench/out/quick.{md,json}``.
 The run exits non-zero when a goal is badly broken, so CI's quick run cannot rot: the turn cost
 depends on the answer's length, a stream failed or lost rows, a function is over the size limit,
-streaming delivers its first delta no sooner than the buffered baseline, or a SnapStart restore
-path is over 250 ms.
+streaming delivers its first delta no sooner than the buffered baseline, a SnapStart restore
+path is over 250 ms, the turn's own time before the model call or a burst's first text is over
+its gate relative to the bare relay (:mod:`bench.turn_overhead`), or a turn's round trips on the
+wire exceed issue 23's limits or depend on the answer's length (:mod:`bench.wire_count`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,18 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench import chat_stream, cold_start, concurrency, crud_latency, seed, sizes, snapstart
+from bench import (
+    chat_stream,
+    cold_start,
+    concurrency,
+    cost,
+    crud_latency,
+    seed,
+    sizes,
+    snapstart,
+    turn_overhead,
+    wire_count,
+)
 from bench.report import Machine, Results, Row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +59,12 @@ class Plan:
     restore_runs: int
     """Fresh processes per function in the SnapStart restore-path benchmark."""
 
+    @property
+    def overhead(self) -> turn_overhead.Plan:
+        """The turn-overhead benchmark's plan: twice the streamed turns per figure (its turns
+        are short, and its p50s are read against the bare relay's)."""
+        return turn_overhead.Plan(turns=2 * self.turns)
+
 
 FULL = Plan(
     seed.FULL, iterations=1000, turns=20, deltas=2000, cold_runs=7, streams=100, restore_runs=7
@@ -64,7 +83,8 @@ How each figure is measured (`bench/README.md` has the details):
 - Paging: p50 in-process (threads: the conversations route; items: the messages route's query
   in its own transaction). Baseline: the same page with OFFSET.
 - Turn cost: counted by the server's engine for one turn; round trips = statements + BEGIN +
-  COMMIT + ROLLBACK + pool pre-ping. Baseline: the 10-token answer.
+  COMMIT + ROLLBACK + pool pre-ping as the engine reports them (its BEGIN and COMMIT events of an
+  autocommit session send nothing: section 9 counts on the wire). Baseline: the 10-token answer.
 - Cold start: fresh process, import + init + first request, median (chat twice: first request
   `threads.list`, and a first chat turn). Baseline: one function that imports every dependency
   and entry module.
@@ -73,6 +93,18 @@ How each figure is measured (`bench/README.md` has the details):
 - SnapStart restore path: fresh process per run: init, the before-snapshot hook, the
   after-restore hook, then the first request (p50 of hook + request). Baseline: a warm request
   in the same process.
+- Turn overhead: the chat app (the real model path: `OPENAI_BASE_URL` at a fake Chat
+  Completions server in its own process, `bench/fake_model.py`) next to a bare relay
+  (`bench/relay.py`: the same body, `AsyncOpenAI` streaming from the same fake, deltas relayed
+  as SSE) on the same uvicorn: request sent -> the model's request arrives (p50, warm, threads of
+  10 and 50 messages); a burst (2,000 deltas in one write): the model's first chunk -> the
+  client's first text (p50) and text events/s; a paced answer's first chunk -> first text; CPU
+  time per turn and peak RSS of the server process.
+- Round trips on the wire: a counting TCP proxy between the chat server and PostgreSQL (one per
+  flight of bytes to the server after it last answered), per warm turn. Baseline: the limits of
+  issue 23 (10 on an existing thread, 12 on a new one).
+- Lambda cost: list price per 1,000 turns of 10 s streaming at the chat function's `MemorySize`
+  (template.yaml); baseline: the previous 2,048 MB on x86_64.
 - Concurrency: N ChatKit `threads.create` streams of N users at once on one uvicorn process
   (offline model); rows counted afterwards (one thread, one user and one assistant message per
   stream). Baseline: the same N streams one after another."""
@@ -214,6 +246,143 @@ def turn_cost_rows(
         if short[key] != full[key]
     ]
     return rows, failures
+
+
+def overhead_rows(results: turn_overhead.Results) -> tuple[list[Row], list[str]]:
+    """Issue 23's figures next to the bare relay; the goal's verdict in each note."""
+    section = "8. Turn overhead (vs a bare relay)"
+    chat, relay = results.chat, results.relay
+    rows = []
+    for messages in results.plan.histories:
+        ratio = chat.before_model_ms[messages] / relay.before_model_ms[messages]
+        rows.append(
+            Row(
+                section,
+                f"request -> model request p50, {messages} messages",
+                chat.before_model_ms[messages],
+                "bare relay",
+                relay.before_model_ms[messages],
+                "ms",
+                f"goal <= {turn_overhead.GOAL_BEFORE_MODEL:g}x: "
+                f"{turn_overhead.verdict(ratio <= turn_overhead.GOAL_BEFORE_MODEL)}; "
+                f"gate {turn_overhead.GATE_BEFORE_MODEL:g}x",
+            )
+        )
+    burst_ratio = chat.burst_first_text_ms / relay.burst_first_text_ms
+    rate_ratio = chat.burst_text_rate / relay.burst_text_rate
+    rows += [
+        Row(
+            section,
+            f"burst of {results.plan.deltas:,}: first chunk -> first text p50",
+            chat.burst_first_text_ms,
+            "bare relay",
+            relay.burst_first_text_ms,
+            "ms",
+            f"goal <= {turn_overhead.GOAL_BURST:g}x: "
+            f"{turn_overhead.verdict(burst_ratio <= turn_overhead.GOAL_BURST)}; "
+            f"gate {turn_overhead.GATE_BURST:g}x",
+        ),
+        Row(
+            section,
+            "burst: text events/s",
+            chat.burst_text_rate,
+            "bare relay",
+            relay.burst_text_rate,
+            "/s",
+            f"goal >= {turn_overhead.GOAL_BURST_RATE:g}x: "
+            f"{turn_overhead.verdict(rate_ratio >= turn_overhead.GOAL_BURST_RATE)}",
+        ),
+        Row(
+            section,
+            "burst: first chunk -> last text p50",
+            chat.burst_last_text_ms,
+            "bare relay",
+            relay.burst_last_text_ms,
+            "ms",
+            "the whole burst delivered",
+        ),
+        Row(
+            section,
+            "paced: first chunk -> first text p50",
+            chat.paced_first_text_ms,
+            "bare relay",
+            relay.paced_first_text_ms,
+            "ms",
+        ),
+        Row(
+            section, "CPU per turn", chat.cpu_ms_per_turn, "bare relay", relay.cpu_ms_per_turn, "ms"
+        ),
+        Row(
+            section,
+            "peak RSS of the server process",
+            chat.peak_rss_mib,
+            "bare relay",
+            relay.peak_rss_mib,
+            "MiB",
+            f"chat MemorySize {cost.chat_memory_mb():,} MB",
+        ),
+    ]
+    longest = max(results.plan.histories)
+    before_ratio = chat.before_model_ms[longest] / relay.before_model_ms[longest]
+    failures = []
+    if before_ratio > turn_overhead.GATE_BEFORE_MODEL:
+        failures.append(
+            f"before the model call {before_ratio:.1f}x the bare relay "
+            f"(gate {turn_overhead.GATE_BEFORE_MODEL:g}x)"
+        )
+    if burst_ratio > turn_overhead.GATE_BURST:
+        failures.append(
+            f"a burst's first text {burst_ratio:.1f}x the bare relay "
+            f"(gate {turn_overhead.GATE_BURST:g}x)"
+        )
+    return rows, failures
+
+
+WIRE_LIMITS = {"existing": 10, "new": 12}
+"""Issue 23's round-trip limits per turn: an existing thread (a widget turn too), a new one."""
+
+
+def wire_rows(counts: wire_count.WireCounts) -> tuple[list[Row], list[str]]:
+    section = "9. Round trips on the wire (per turn)"
+    existing, new = WIRE_LIMITS["existing"], WIRE_LIMITS["new"]
+    figures = (
+        ("existing thread, short answer", counts.existing_thread, existing),
+        (
+            f"existing thread, {turn_overhead.BURST_DELTAS:,}-delta answer",
+            counts.existing_thread_long_answer,
+            existing,
+        ),
+        ("new thread", counts.new_thread, new),
+        ("a turn that lists tasks (tool call + widget)", counts.widget_turn, existing),
+    )
+    rows = [
+        Row(section, label, value, "limit", limit, "", turn_overhead.verdict(value <= limit))
+        for label, value, limit in figures
+    ]
+    failures = [
+        f"{label}: {value} round trips, over {limit}"
+        for label, value, limit in figures
+        if value > limit
+    ]
+    if counts.existing_thread != counts.existing_thread_long_answer:
+        failures.append("round trips per turn depend on the answer's length")
+    return rows, failures
+
+
+def cost_rows() -> list[Row]:
+    section = f"10. Lambda cost (1,000 turns of {cost.TURN_SECONDS:g} s streaming, list price)"
+    previous = cost.per_1000_turns(cost.PREVIOUS_MEMORY_MB)
+    return [
+        Row(
+            section,
+            f"chat at {figures.memory_mb:,} MB, {figures.architecture}",
+            figures.usd_per_1000_turns,
+            f"{previous.memory_mb:,} MB x86_64",
+            previous.usd_per_1000_turns,
+            "USD",
+        )
+        for figures in cost.costs()[:2]
+    ]
 
 
 def cold_start_rows(medians: dict[str, cold_start.Run], runs: int) -> list[Row]:
@@ -369,6 +538,10 @@ def run(plan: Plan, mode: str, command: str, build: bool) -> Results:
             streamed = asyncio.run(chat_stream.measure(port, plan.turns, plan.deltas, SHORT_ANSWER))
             step(f"concurrency ({plan.streams} streams)")
             together = asyncio.run(concurrency.measure(port, url, plan.streams))
+        step("turn overhead next to a bare relay")
+        overhead = turn_overhead.measure(url, plan.overhead)
+        step("round trips on the wire")
+        wire = wire_count.measure(url)
     built = sizes.measure() if sizes.is_built() else None
 
     for made, made_failures in (
@@ -380,6 +553,9 @@ def run(plan: Plan, mode: str, command: str, build: bool) -> Results:
         size_rows(built),
         concurrency_rows(together),
         restore_rows(restored, plan.restore_runs),
+        overhead_rows(overhead),
+        wire_rows(wire),
+        (cost_rows(), []),
     ):
         rows += made
         failures += made_failures
@@ -398,6 +574,8 @@ def run(plan: Plan, mode: str, command: str, build: bool) -> Results:
             "cold_start_ms": {name: asdict(run) for name, run in medians.items()},
             "snapstart_ms": {name: asdict(figures) for name, figures in restored.items()},
             "sizes_mib": asdict(built) if built else None,
+            "turn_overhead": asdict(overhead),
+            "wire_round_trips": asdict(wire),
         },
         seconds=time.perf_counter() - started,
     )

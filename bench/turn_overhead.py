@@ -54,7 +54,23 @@ class Plan:
 
 
 FULL = Plan(turns=20)
-QUICK = Plan(turns=5)
+QUICK = Plan(turns=10)
+
+GOAL_BEFORE_MODEL = 2.0
+"""Issue 23's goal: before the model call within this many times the relay (50 messages)."""
+GATE_BEFORE_MODEL = 12.0
+"""The suite fails above this multiple: a regression threshold above what is measured, because
+the goal (and the issue's 3x gate) is not met yet (bench/README.md)."""
+GOAL_BURST = 2.0
+"""Goal: a burst's first text within this many times the relay."""
+GATE_BURST = 3.0
+"""The suite fails when a burst's first text takes over this many times the relay's."""
+GOAL_BURST_RATE = 0.9
+"""Goal: a burst's events/s at least this fraction of the relay's."""
+
+
+def verdict(met: bool) -> str:
+    return "MET" if met else "NOT MET"
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -136,6 +152,10 @@ class Turn:
         return (self.first_text - self.written) * 1000
 
     @property
+    def last_text_ms(self) -> float:
+        return (self.last_text - self.written) * 1000
+
+    @property
     def text_rate(self) -> float:
         span = self.last_text - self.first_text
         return (self.texts - 1) / span if span > 0 else float("inf")
@@ -212,6 +232,9 @@ class ServerFigures:
     """History length (messages) -> request sent -> model request arrives, p50."""
     burst_first_text_ms: float = 0.0
     burst_text_rate: float = 0.0
+    """Text events per second, first -> last text event."""
+    burst_last_text_ms: float = 0.0
+    """The model's first chunk -> the client's last text event (the whole burst delivered)."""
     paced_first_text_ms: float = 0.0
     cpu_ms_per_turn: float = 0.0
     peak_rss_mib: float = 0.0
@@ -238,6 +261,7 @@ async def measure_server(port: int, plan: Plan, relay: bool) -> ServerFigures:
         assert all(turn.texts == plan.deltas for turn in bursts), [t.texts for t in bursts]
         figures.burst_first_text_ms = statistics.median(turn.first_text_ms for turn in bursts)
         figures.burst_text_rate = statistics.median(turn.text_rate for turn in bursts)
+        figures.burst_last_text_ms = statistics.median(turn.last_text_ms for turn in bursts)
         paced = [await client.turn(thread_id, "paced 20") for _ in range(plan.turns)]
         figures.paced_first_text_ms = statistics.median(turn.first_text_ms for turn in paced)
         figures.peak_rss_mib = (await client.usage())["peak_rss_mib"]
@@ -293,6 +317,7 @@ def report(results: Results) -> str:
         "ms",
     )
     row("burst: text events/s", [f.burst_text_rate for _, f in columns], "/s")
+    row("burst: first chunk -> last text", [f.burst_last_text_ms for _, f in columns], "ms")
     row("paced: first chunk -> first text, p50", [f.paced_first_text_ms for _, f in columns], "ms")
     row("CPU per turn", [f.cpu_ms_per_turn for _, f in columns], "ms")
     row("peak RSS", [f.peak_rss_mib for _, f in columns], "MiB")

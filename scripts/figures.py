@@ -15,6 +15,9 @@ from bench.report import Row, figure
 
 ROOT = Path(__file__).resolve().parents[1]
 LATEST = ROOT / "bench" / "results" / "latest.json"
+TURN_OVERHEAD = ROOT / "bench" / "results" / "turn_overhead.json"
+"""Issue 23's record: the turn's own cost, this code next to the code before it and a bare relay
+(``python -m bench.turn_report``)."""
 
 SUMMARY = (
     ("1.", "first-delta delay p50"),
@@ -30,8 +33,13 @@ SUMMARY = (
 """The key figures of the README's summary: (section number, measure) of rows of the results."""
 
 
-def latest() -> dict[str, Any]:
-    return json.loads(LATEST.read_text())
+TURN_SUMMARY = ("8.", "request -> model request p50, 50 messages")
+"""The README summary's row from :data:`TURN_OVERHEAD` (its own run, linked)."""
+
+
+def latest(source: Path | None = None) -> dict[str, Any]:
+    """The results in ``source`` (default: :data:`LATEST`)."""
+    return json.loads((source or LATEST).read_text())
 
 
 def rows(results: dict[str, Any]) -> list[Row]:
@@ -69,12 +77,20 @@ def summary_table(link: str = "bench/results/latest.md") -> str:
             f"| {row.section} | {row.measure} | {figure(row.value, row.unit)} | "
             f"{row.baseline_name}: {figure(row.baseline, row.unit)} |"
         )
+    turn = pick(latest(TURN_OVERHEAD), *TURN_SUMMARY)
+    record = "[turn_overhead.md](bench/results/turn_overhead.md)"
+    lines.append(
+        f"| {turn.section} | {turn.measure} ({record}) | {figure(turn.value, turn.unit)} | "
+        f"{turn.baseline_name}: {figure(turn.baseline, turn.unit)} |"
+    )
     return "\n".join([provenance(results, link), "", *lines])
 
 
-def section_table(*numbers: str, link: str = "results/latest.md") -> str:
+def section_table(
+    *numbers: str, link: str = "results/latest.md", source: Path | None = None
+) -> str:
     """The rows of the given sections of the results, with their baselines and notes."""
-    results = latest()
+    results = latest(source)
     lines = ["| benchmark | figure | value | baseline | notes |", "|---|---|---:|---|---|"]
     for row in rows(results):
         if row.section.split(" ", 1)[0].rstrip(".") in numbers:

@@ -30,6 +30,15 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "settings-table": settings_table,
     "performance-summary": figures.summary_table,
     "bench-cold-start": partial(figures.section_table, "4", "7"),
+    "turn-overhead": partial(
+        figures.section_table,
+        "8",
+        "9",
+        "10",
+        "11",
+        link="../bench/results/turn_overhead.md",
+        source=figures.TURN_OVERHEAD,
+    ),
 }
 
 MARKED = re.compile(
