@@ -38,7 +38,9 @@ REQUEST_ID_HEADER = "X-Request-Id"
 def app_error_response(exc: AppError) -> JSONResponse:
     """The response for an :class:`AppError`, with its headers (``WWW-Authenticate``, ...)."""
     return JSONResponse(
-        error_body(exc.message, **exc.extra), status_code=exc.status_code, headers=exc.headers
+        error_body(exc.message, **exc.extra),
+        status_code=exc.status_code,
+        headers=exc.response_headers(),
     )
 
 
