@@ -1,11 +1,11 @@
 """``DELETE /api/me`` and ``GET /api/me/export`` over real HTTP (uvicorn on 127.0.0.1, PostgreSQL).
 
-Alice and Bob each have conversations with items, an attached and an unsent attachment,
-tasks and a row of turn limits. Alice's export holds all of hers and nothing of Bob's; her erasure deletes every row of
-hers in every user-scoped table (the attachment-bytes hook called first, with her id only) and
-touches nothing of Bob's, whose conversations and export stay exactly as they were. The list of
-user-scoped tables is checked against the migrated database itself, so a table someone adds
-with a ``user_id`` column cannot escape erasure and export.
+Alice and Bob each have conversations with items, an attached and an unsent attachment, tasks
+and a row of turn limits. Alice's export holds all of hers and nothing of Bob's; her erasure
+deletes every row of hers in every user-scoped table (the attachment-bytes hook called first,
+with her id only) and touches nothing of Bob's, whose conversations and export stay exactly as
+they were. The list of user-scoped tables is checked against the migrated database itself, so a
+table someone adds with a ``user_id`` column cannot escape erasure and export.
 """
 
 from __future__ import annotations
