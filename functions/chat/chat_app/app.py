@@ -30,6 +30,7 @@ from chatkit_backend.init_phase import end_init_phase
 from chatkit_backend.observability import RequestLogMiddleware
 from chatkit_backend.settings import Settings, get_settings
 from chatkit_backend.web import (
+    AuthenticateFirstMiddleware,
     BodySizeLimitMiddleware,
     InputGuardMiddleware,
     current_user,
@@ -66,13 +67,13 @@ def create_app(
         yield
 
     app = FastAPI(title="Chat", lifespan=lifespan, docs_url=None, redoc_url=None)
+    hooks = install_snapstart_routes(app, SnapStartHooks(settings, authenticator, database, agents))
     install_error_handlers(app)
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(AuthenticateFirstMiddleware, authenticator=authenticator, open_paths=hooks)
     install_local_attachment_routes(app, files)  # outside the guards: binary uploads
     app.add_middleware(RequestLogMiddleware)
-
-    install_snapstart_routes(app, SnapStartHooks(settings, authenticator, database, agents))
 
     @app.get("/health")
     async def health() -> dict[str, str]:

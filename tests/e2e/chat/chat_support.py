@@ -130,8 +130,13 @@ async def _reply_events(
 
 
 def server_settings(pg_url: str, **overrides: Any) -> Settings:
-    """The server's settings: this run's database, HS256 test tokens, no model key or remotes."""
+    """The server's settings: this run's database, HS256 test tokens, no model key or remotes,
+    and no per-user turn limits (chaos and load tests run many turns of one user; the limits'
+    own tests, ``test_turn_limits_http.py``, set them)."""
     values: dict[str, Any] = {
+        "user_turns_per_minute": 0,
+        "user_concurrent_turns": 0,
+        "user_tokens_per_day": 0,
         "database_url": pg_url,
         "data_dir": Path(tempfile.mkdtemp(prefix="ckb-chat-")),  # local attachment files
         "jwt_secret": TEST_JWT_SECRET,
