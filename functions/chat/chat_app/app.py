@@ -43,6 +43,7 @@ from .agent import AgentFactory
 from .service import ChatService
 from .snapstart import SnapStartHooks, install_snapstart_routes
 from .streaming import AgentSource
+from .turn_limits import Clock
 
 
 def create_app(
@@ -51,14 +52,17 @@ def create_app(
     database: Database | None = None,
     authenticator: Authenticator | None = None,
     agent_factory: AgentSource | None = None,
+    limits_clock: Clock | None = None,
 ) -> FastAPI:
-    """The chat app. Defaults: process settings, process database, JWT auth, the real agent."""
+    """The chat app. Defaults: process settings, process database, JWT auth, the real agent,
+    the wall clock for the per-user limits (tests move ``limits_clock`` across minutes and days).
+    """
     settings = settings or get_settings()
     authenticator = authenticator or build_authenticator(settings)
     database = database or get_database()
     agents = agent_factory or AgentFactory(settings, database)
     files = AttachmentFiles.from_settings(settings)
-    service = ChatService.build(settings, database, agents, files)
+    service = ChatService.build(settings, database, agents, files, limits_clock)
     User = Annotated[Caller, Depends(current_user(authenticator))]
 
     @asynccontextmanager

@@ -11,6 +11,7 @@ Non-streaming requests go through the SDK's public ``process()``.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -46,7 +47,7 @@ from .server import ChatServer
 from .simple_protocol import Framing, JsonEventFraming, SimpleChatRequest, SimpleView, TextFraming
 from .sse import Chunks, EventStream, Ready, sse_json
 from .streaming import AgentSource
-from .turn_limits import CURRENT_LEASE, Lease, TurnLimits
+from .turn_limits import CURRENT_LEASE, Clock, Lease, TurnLimits
 
 CHATKIT_REQUEST: TypeAdapter[ChatKitReq] = TypeAdapter(ChatKitReq)
 
@@ -83,12 +84,13 @@ class ChatService:
         database: Database,
         agents: AgentSource,
         files: AttachmentFiles | None = None,
+        limits_clock: Clock | None = None,
     ) -> ChatService:
         """The service, the ChatKit request models completed (:data:`SDK_REQUEST_MODELS`)."""
         complete_models(SDK_REQUEST_MODELS)
         files = files or AttachmentFiles.from_settings(settings)
         server = ChatServer(PostgresStore(database, files), agents, settings)
-        return cls(server, TurnLimits(database, settings))
+        return cls(server, TurnLimits(database, settings, limits_clock or time.time))
 
     async def chatkit(self, body: bytes, caller: Caller) -> Response:
         """``POST /chatkit``: ChatKit protocol when the body has ``type``, else the simple one."""

@@ -162,7 +162,12 @@ def factory_with(model: Model | None) -> AgentsBuilder:
 class ChatServerThread(UvicornThread):
     """The chat app under uvicorn on a free loopback port, in a background thread."""
 
-    def __init__(self, settings: Settings, agents: AgentsBuilder) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        agents: AgentsBuilder,
+        limits_clock: Callable[[], float] | None = None,
+    ) -> None:
         self.settings = settings
         self.database = Database.from_url(settings.database_url or "", settings)
         """The server's own database (engine); its connections are made in the server's loop."""
@@ -173,6 +178,7 @@ class ChatServerThread(UvicornThread):
                 database=database,
                 authenticator=build_authenticator(settings),
                 agent_factory=agents(settings, database),
+                limits_clock=limits_clock,
             ),
         )
         super().__init__(app, name="chat-server")
@@ -180,7 +186,10 @@ class ChatServerThread(UvicornThread):
 
 @contextmanager
 def servers_per_api(
-    pg_url: str, fake_openai: FakeOpenAI, **overrides: Any
+    pg_url: str,
+    fake_openai: FakeOpenAI,
+    limits_clock: Callable[[], float] | None = None,
+    **overrides: Any,
 ) -> Iterator[dict[Api, ChatServerThread]]:
     """One chat server per model API, its model built from settings (``OPENAI_BASE_URL``)."""
     servers: dict[Api, ChatServerThread] = {}
@@ -189,7 +198,7 @@ def servers_per_api(
             settings = server_settings(
                 pg_url, openai_base_url=fake_openai.base_url, openai_api=api, **overrides
             )
-            servers[api] = ChatServerThread(settings, factory_with(None)).start()
+            servers[api] = ChatServerThread(settings, factory_with(None), limits_clock).start()
         yield servers
     finally:
         for server in servers.values():

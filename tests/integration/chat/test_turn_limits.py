@@ -16,19 +16,13 @@ from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
 from sqlalchemy import text
 
-START = 1_800_000_000.0 - (1_800_000_000 % DAY_SECONDS) + 3600  # an hour into a UTC day
+from tests.support.clock import FakeClock, into_a_utc_day
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
+START = into_a_utc_day(3600)  # an hour into a UTC day
 
 
 def limits(
-    database: Database, clock: Clock, rate: int = 0, cap: int = 0, budget: int = 0
+    database: Database, clock: FakeClock, rate: int = 0, cap: int = 0, budget: int = 0
 ) -> TurnLimits:
     settings = Settings(
         user_turns_per_minute=rate,
@@ -42,7 +36,7 @@ def limits(
 async def test_the_bucket_refuses_the_extra_turn_and_refills(
     any_database: Database, alice: Caller, bob: Caller
 ) -> None:
-    clock = Clock()
+    clock = FakeClock(START)
     turns = limits(any_database, clock, rate=3)
     for _ in range(3):
         await turns.finish(await turns.admit(alice))
@@ -71,7 +65,7 @@ async def test_the_bucket_refuses_the_extra_turn_and_refills(
 async def test_leases_are_given_back_or_expire(
     any_database: Database, alice: Caller, bob: Caller
 ) -> None:
-    clock = Clock()
+    clock = FakeClock(START)
     turns = limits(any_database, clock, cap=2)
     first = await turns.admit(alice)
     second = await turns.admit(alice)
@@ -109,7 +103,7 @@ async def test_leases_are_given_back_or_expire(
 async def test_the_day_budget_holds_until_the_next_utc_day(
     any_database: Database, alice: Caller, bob: Caller
 ) -> None:
-    clock = Clock()
+    clock = FakeClock(START)
     turns = limits(any_database, clock, budget=1000)
     lease = await turns.admit(alice)
     assert isinstance(lease, Lease)
@@ -136,7 +130,7 @@ async def test_a_user_override_raises_the_limit(
     any_database: Database, new_user: Callable[[], Caller]
 ) -> None:
     """The runbook's way to raise one user's limit (docs/limits.md) works on both dialects."""
-    clock = Clock()
+    clock = FakeClock(START)
     carol = new_user()
     turns = limits(any_database, clock, cap=1)
     await turns.admit(carol)
@@ -155,7 +149,7 @@ async def test_a_user_override_raises_the_limit(
 
 
 async def test_limits_off_cost_no_statement(any_database: Database, alice: Caller) -> None:
-    turns = limits(any_database, Clock())
+    turns = limits(any_database, FakeClock(START))
     assert not turns.enabled
     assert await turns.admit(alice) is None
     async with any_database.session() as session:
