@@ -171,12 +171,23 @@ def install_error_handlers(app: FastAPI) -> None:
 # --- auth dependency ----------------------------------------------------------------------------
 
 
+EDGE_AUTHORIZATION_HEADER = "x-chat-authorization"
+"""Where clients behind the optional edge stack (``infra/edge.yaml``) send their bearer token:
+CloudFront's origin access control signs each request in ``Authorization`` itself."""
+
+
+def credentials(headers: Headers) -> str | None:
+    """The bearer credentials of a request: :data:`EDGE_AUTHORIZATION_HEADER` when present,
+    else ``Authorization`` (both verified the same way)."""
+    return headers.get(EDGE_AUTHORIZATION_HEADER) or headers.get("authorization")
+
+
 class _BearerHeader(HTTPBearer):
     """FastAPI's bearer scheme for OpenAPI, handing on the raw header: the authenticator parses it
     once, with its own refusal messages."""
 
     async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
-        return request.headers.get("authorization")
+        return credentials(request.headers)
 
 
 _bearer_scheme = _BearerHeader(
@@ -227,7 +238,7 @@ class AuthenticateFirstMiddleware(HttpMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] in BODY_METHODS and scope["path"] not in self.open_paths:
-            authorization = Headers(scope=scope).get("authorization")
+            authorization = credentials(Headers(scope=scope))
             try:
                 caller = await self.authenticator.authenticate(authorization, request_id_for(scope))
             except AppError as exc:

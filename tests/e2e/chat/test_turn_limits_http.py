@@ -224,3 +224,23 @@ async def test_an_unauthenticated_body_is_answered_before_it_is_sent(
         )
         raw.settimeout(30)
         assert raw.recv(64).startswith(b"HTTP/1.1 401")
+
+
+async def test_the_edge_header_carries_the_token(limited: Servers, alice: Caller) -> None:
+    """Behind the edge stack CloudFront signs ``Authorization``: the token comes as
+    ``X-Chat-Authorization`` instead, and wins over whatever ``Authorization`` holds."""
+    server = limited()["responses"]
+    token = headers_for(alice)["Authorization"]
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        listed = await client.post(
+            "/chatkit",
+            json={"type": "threads.list", "params": {"limit": 5}},
+            headers={"X-Chat-Authorization": token, "Authorization": "AWS4-HMAC-SHA256 x"},
+        )
+        assert listed.status_code == 200, listed.text
+        signed_only = await client.post(
+            "/chatkit",
+            json={"type": "threads.list", "params": {"limit": 5}},
+            headers={"Authorization": "AWS4-HMAC-SHA256 x"},
+        )
+        assert signed_only.status_code == 401
