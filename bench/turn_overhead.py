@@ -125,8 +125,13 @@ def spawn(module: str, *args: str, env: dict[str, str] | None = None) -> Iterato
 
 def chat_server(database_url: str, model_url: str, code_root: Path | None = None) -> Any:
     """The chat app (of ``code_root``, default this tree) as :func:`spawn` runs it."""
-    env = {"BENCH_CODE_ROOT": str(code_root)} if code_root else None
-    return spawn("bench.turn_overhead", "serve", database_url, model_url, env=env)
+    env = {"BENCH_CODE_ROOT": str(code_root)} if code_root else {}
+    return spawn("bench.turn_overhead", "serve", database_url, model_url, env={**env, **LIMITS})
+
+
+LIMITS = {"USER_TURNS_PER_MINUTE": "1000000", "USER_TOKENS_PER_DAY": "1000000000"}
+"""The per-user limits stay on (their check is part of a turn's cost) but out of reach: the
+bench's one user starts far more turns a minute than a person would."""
 
 
 # --- client ------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ class TurnLimits:
             return None
         now = self._clock()
         lease = Lease(caller.user_id, secrets.token_hex(8))
-        async with self._database.session() as session:
+        async with self._database.autocommit() as session:
             row = await admit(
                 session,
                 self._database.dialect,
@@ -113,7 +113,7 @@ class TurnLimits:
         await shielded(self._finish(lease))
 
     async def _finish(self, lease: Lease) -> None:
-        async with self._database.session() as session:
+        async with self._database.autocommit() as session:
             row = await finish(
                 session,
                 self._database.dialect,
@@ -148,7 +148,7 @@ class TurnLimits:
 
     async def _refusal(self, user_id: str, now: float) -> TooManyTurns:
         """Which limit refused the turn, and when to try again (a read of the user's row)."""
-        async with self._database.session() as session:
+        async with self._database.autocommit() as session:
             row = await limits_row(session, user_id)
         return refusal(row or {}, now, self._rate, self._cap, self._budget)
 
