@@ -22,6 +22,7 @@ from sqlalchemy import event
 
 from tests.e2e.chat.chat_support import (
     ChatServerThread,
+    Streamed,
     factory_with,
     headers_for,
     json_body,
@@ -40,6 +41,14 @@ PNG = bytes.fromhex(
 )
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 CSV = b"name,qty\nmilk,2\n"
+
+
+async def add_message(
+    client: httpx.AsyncClient, user: Caller, thread_id: str, text: str
+) -> Streamed:
+    """A ``threads.add_user_message`` of ``text`` to ``thread_id``, streamed to its end."""
+    params = {"thread_id": thread_id, "input": user_input(text)}
+    return await stream(client, user, {"type": "threads.add_user_message", "params": params})
 
 
 @pytest.fixture(scope="module")
@@ -192,27 +201,13 @@ async def test_upload_to_s3_then_the_model_sees_the_bytes_on_both_apis(
     preview = message["attachments"][0]["preview_url"]
     assert f"files/{owner}/{image['id']}" in preview
     assert (await fetch("GET", preview)).content == PNG
-    second = await stream(
-        s3_client,
-        alice,
-        {
-            "type": "threads.add_user_message",
-            "params": {"thread_id": thread_id, "input": user_input("Again")},
-        },
-    )
+    second = await add_message(s3_client, alice, thread_id, "Again")
     assert second.status_code == 200
     history = fake.requests[-1].user_parts()
     assert ("image", data_url("image/png", PNG)) in history[0]
 
     # Two newer messages later, the first one's attachments are named, not resent.
-    third = await stream(
-        s3_client,
-        alice,
-        {
-            "type": "threads.add_user_message",
-            "params": {"thread_id": thread_id, "input": user_input("And now?")},
-        },
-    )
+    third = await add_message(s3_client, alice, thread_id, "And now?")
     assert third.status_code == 200
     history = fake.requests[-1].user_parts()
     assert [kind for kind, _ in history[0]] == ["text", "text", "text", "text"]
