@@ -85,18 +85,35 @@ app = create_app()
 """
 """How a chat child loads the app: as ``chat_app.__main__`` and uvicorn's ``--factory`` do."""
 
+ASGI_DRIVER = """
+async def drive(app, scope, messages):
+    sent = []
+    done = asyncio.Event()
+    async def receive():  # the client stays until the (streamed) response is complete
+        if messages:
+            return messages.pop(0)
+        await done.wait()
+        return {"type": "http.disconnect"}
+    async def send(message):
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            done.set()
+    await app(scope, receive, send)
+    return sent
+"""
+"""How a chat child makes one ASGI request: the messages sent, once the response is complete."""
+
 CHAT_CHILD = """
 import asyncio, json, sys, time
 started = time.perf_counter()
 CHAT_ENTRY
 imported = time.perf_counter()
-
+ASGI_DRIVER
 async def first_request(token):
     async with app.router.lifespan_context(app):
         ready = time.perf_counter()
         body = json.dumps({"type": "threads.list", "params": {"limit": 20}}).encode()
         messages = [{"type": "http.request", "body": body, "more_body": False}]
-        sent = []
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
             "method": "POST", "scheme": "http", "path": "/chatkit", "raw_path": b"/chatkit",
@@ -106,17 +123,7 @@ async def first_request(token):
                 (b"authorization", f"Bearer {token}".encode()),
                 (b"content-length", str(len(body)).encode())],
         }
-        done = asyncio.Event()
-        async def receive():  # the client stays until the (streamed) response is complete
-            if messages:
-                return messages.pop(0)
-            await done.wait()
-            return {"type": "http.disconnect"}
-        async def send(message):
-            sent.append(message)
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                done.set()
-        await app(scope, receive, send)
+        sent = await drive(app, scope, messages)
         answer = b"".join(message.get("body", b"") for message in sent)
         complete = not answer.startswith(b"data:") or b"[DONE]" in answer  # a turn must finish
         return ready, sent[0]["status"] if complete else 599
@@ -126,7 +133,7 @@ answered = time.perf_counter()
 with open(sys.argv[1], "w") as out:
     json.dump({"import_ms": (imported - started) * 1000, "init_ms": (ready - imported) * 1000,
                "request_ms": (answered - ready) * 1000, "status": status}, out)
-""".replace("CHAT_ENTRY\n", CHAT_ENTRY)
+""".replace("CHAT_ENTRY\n", CHAT_ENTRY).replace("ASGI_DRIVER\n", ASGI_DRIVER)
 
 
 MIGRATION_CHILD = """
