@@ -77,8 +77,8 @@ check-artifacts: build ## Run the built functions from .aws-sam/build only (size
 	@bash scripts/ensure-postgres.sh
 	$(SAM_ENV) $(RUN) pytest -m built tests/e2e/built -v -rP
 
-lint-template: setup ## cfn-lint template.yaml and infra/database.yaml; layer requirements in sync with uv.lock
-	$(RUN) cfn-lint template.yaml infra/database.yaml
+lint-template: setup ## cfn-lint template.yaml, infra/database.yaml and infra/edge.yaml; layer requirements in sync with uv.lock
+	$(RUN) cfn-lint template.yaml infra/database.yaml infra/edge.yaml
 	$(RUN) python scripts/export-layer-requirements.py --check
 
 layer-requirements: setup ## Regenerate layers/*/requirements.txt from uv.lock (after changing dependencies)

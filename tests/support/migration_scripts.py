@@ -12,7 +12,7 @@ from pathlib import Path
 from chatkit_backend.settings import PROJECT_ROOT
 
 PROJECT_MIGRATIONS = PROJECT_ROOT / "migrations"
-PROJECT_HEAD = "0003_attachment_uploads"
+PROJECT_HEAD = "0004_user_limits"
 """The head of the real scripts (tests assert against it; bump it with each new revision)."""
 
 _HEADER = '''"""{message}"""

@@ -134,17 +134,21 @@ class AgentFactory:
     async def open(self, caller: Caller) -> AsyncIterator[Agent[Any]]:
         """A ready agent for this user's turn; its MCP servers are closed when the block exits."""
         async with open_mcp_servers(
-            self.todo_server, caller, self._remote, self._allowed_tools
+            self.todo_server,
+            caller,
+            self._remote,
+            self._allowed_tools,
+            self._settings.tool_output_max_chars,
         ) as servers:
-            yield self._agent(servers)
+            yield self._agent(servers, caller)
 
-    def _agent(self, servers: list[MCPServer]) -> Agent[Any]:
+    def _agent(self, servers: list[MCPServer], caller: Caller | None = None) -> Agent[Any]:
         """The turn's agent; a call to a client tool stops the run (the client answers it)."""
         return Agent(
             name=AGENT_NAME,
             instructions=INSTRUCTIONS,
             model=self._model,
-            model_settings=model_settings(self._settings, self._model),
+            model_settings=model_settings(self._settings, self._model, caller),
             mcp_servers=servers,
             mcp_config={"convert_schemas_to_strict": True},
             tools=list(self._client_tools),

@@ -30,6 +30,7 @@ from chatkit_backend.init_phase import end_init_phase
 from chatkit_backend.observability import RequestLogMiddleware
 from chatkit_backend.settings import Settings, get_settings
 from chatkit_backend.web import (
+    AuthenticateFirstMiddleware,
     BodySizeLimitMiddleware,
     InputGuardMiddleware,
     current_user,
@@ -42,6 +43,7 @@ from .agent import AgentFactory
 from .service import ChatService
 from .snapstart import SnapStartHooks, install_snapstart_routes
 from .streaming import AgentSource
+from .turn_limits import Clock
 
 
 def create_app(
@@ -50,14 +52,17 @@ def create_app(
     database: Database | None = None,
     authenticator: Authenticator | None = None,
     agent_factory: AgentSource | None = None,
+    limits_clock: Clock | None = None,
 ) -> FastAPI:
-    """The chat app. Defaults: process settings, process database, JWT auth, the real agent."""
+    """The chat app. Defaults: process settings, process database, JWT auth, the real agent,
+    the wall clock for the per-user limits (tests move ``limits_clock`` across minutes and days).
+    """
     settings = settings or get_settings()
     authenticator = authenticator or build_authenticator(settings)
     database = database or get_database()
     agents = agent_factory or AgentFactory(settings, database)
     files = AttachmentFiles.from_settings(settings)
-    service = ChatService.build(settings, database, agents, files)
+    service = ChatService.build(settings, database, agents, files, limits_clock)
     User = Annotated[Caller, Depends(current_user(authenticator))]
 
     @asynccontextmanager
@@ -66,13 +71,13 @@ def create_app(
         yield
 
     app = FastAPI(title="Chat", lifespan=lifespan, docs_url=None, redoc_url=None)
+    hooks = install_snapstart_routes(app, SnapStartHooks(settings, authenticator, database, agents))
     install_error_handlers(app)
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(AuthenticateFirstMiddleware, authenticator=authenticator, open_paths=hooks)
     install_local_attachment_routes(app, files)  # outside the guards: binary uploads
     app.add_middleware(RequestLogMiddleware)
-
-    install_snapstart_routes(app, SnapStartHooks(settings, authenticator, database, agents))
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -14,8 +14,10 @@ chooses it. Remote servers get no ``_meta`` user and never the caller's token: e
 the credentials its ``MCP_SERVERS`` entry configures (:mod:`chat_app.mcp_auth`), and the user's
 identity reaches it only inside a token minted for its audience (token exchange), or not at all.
 What remote tools return is untrusted input: bounded, and never executed (:class:`RemoteMCPServer`).
-chooses it. Remote servers get no ``_meta`` user: they authenticate the caller themselves from
-the forwarded bearer token.
+
+Every tool's text output is cut at ``TOOL_OUTPUT_MAX_CHARS``, with a marker the model reads
+(:func:`bound_output`): a listing of the todo tools or a remote server's answer cannot fill the
+model's context.
 
 Results: the SDK hands the model the tool's text content; :func:`structured_result` (the todo
 server's ``custom_data_extractor``) also keeps its full structured content on the run's tool
@@ -58,9 +60,13 @@ _listed_tools: WeakKeyDictionary[FastMCP, list[MCPTool]] = WeakKeyDictionary()
 REMOTE_TIMEOUT_SECONDS = 10.0
 """HTTP and MCP read timeout for remote servers (a slow one must not stall every turn)."""
 
-MAX_REMOTE_OUTPUT_CHARS = 16_000
-"""Most text one remote tool call may hand the model (the rest is cut)."""
-TRUNCATED_NOTE = " [output truncated]"
+DEFAULT_OUTPUT_MAX_CHARS = 20_000
+"""Most text one tool call hands the model unless ``TOOL_OUTPUT_MAX_CHARS`` says otherwise."""
+
+
+def truncated_note(limit: int) -> str:
+    """The marker after a cut tool output, so the model knows it saw part of it."""
+    return f" [output truncated: the tool returned more than {limit} characters]"
 
 
 def user_meta(context: MCPToolMetaContext) -> dict[str, Any] | None:
@@ -92,10 +98,17 @@ def structured_result(context: MCPToolCustomDataContext) -> dict[str, Any] | Non
 class InProcessMCPServer(MCPServer):
     """An Agents SDK MCP server backed by a FastMCP server in this process."""
 
-    def __init__(self, server: FastMCP, *, name: str = SERVER_NAME) -> None:
+    def __init__(
+        self,
+        server: FastMCP,
+        *,
+        name: str = SERVER_NAME,
+        output_max_chars: int = DEFAULT_OUTPUT_MAX_CHARS,
+    ) -> None:
         super().__init__(tool_meta_resolver=user_meta, custom_data_extractor=structured_result)
         self._server = server
         self._name = name
+        self._output_max_chars = output_max_chars
         self._client: Client[Any] | None = None
 
     @property
@@ -135,7 +148,11 @@ class InProcessMCPServer(MCPServer):
         arguments: dict[str, Any] | None,
         meta: dict[str, Any] | None = None,
     ) -> CallToolResult:
-        return await self._connected().call_tool_mcp(tool_name, arguments or {}, meta=meta)
+        result = await self._connected().call_tool_mcp(tool_name, arguments or {}, meta=meta)
+        # The structured result stays whole: widgets are built from it, the model never sees it.
+        bounded = bound_output(result, self._output_max_chars)
+        bounded.structured_content = result.structured_content
+        return bounded
 
     async def list_prompts(self) -> ListPromptsResult:
         return await self._connected().list_prompts_mcp()
@@ -155,10 +172,16 @@ class RemoteMCPServer(MCPServerStreamableHttp):
     """A remote streamable-HTTP MCP server whose tool output is bounded untrusted input.
 
     What a remote tool returns goes to the model as data and nowhere else: nothing here runs,
-    fetches or renders it. Text is cut at :data:`MAX_REMOTE_OUTPUT_CHARS` (over all parts);
-    images, audio, embedded resources and structured content are dropped with a note, so a
-    remote server cannot fill the model's context or smuggle binary payloads into the thread.
+    fetches or renders it. Text is cut at ``output_max_chars`` (over all parts); images, audio,
+    embedded resources and structured content are dropped with a note, so a remote server
+    cannot fill the model's context or smuggle binary payloads into the thread.
     """
+
+    def __init__(
+        self, *args: Any, output_max_chars: int = DEFAULT_OUTPUT_MAX_CHARS, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._output_max_chars = output_max_chars
 
     async def call_tool(
         self,
@@ -166,12 +189,14 @@ class RemoteMCPServer(MCPServerStreamableHttp):
         arguments: dict[str, Any] | None,
         meta: dict[str, Any] | None = None,
     ) -> CallToolResult:
-        return bound_output(await super().call_tool(tool_name, arguments, meta))
+        result = await super().call_tool(tool_name, arguments, meta)
+        return bound_output(result, self._output_max_chars)
 
 
-def bound_output(result: CallToolResult) -> CallToolResult:
-    """``result`` reduced to at most :data:`MAX_REMOTE_OUTPUT_CHARS` of text (see above)."""
-    budget = MAX_REMOTE_OUTPUT_CHARS
+def bound_output(result: CallToolResult, limit: int) -> CallToolResult:
+    """``result`` as text parts of at most ``limit`` characters in all, cut with
+    :func:`truncated_note`, and a note for each kind of part dropped (see above)."""
+    budget = limit
     parts: list[TextContent] = []
     dropped = 0
     for part in result.content:
@@ -180,7 +205,7 @@ def bound_output(result: CallToolResult) -> CallToolResult:
             continue
         text = part.text[:budget]
         if len(text) < len(part.text):
-            text += TRUNCATED_NOTE
+            text += truncated_note(limit)
         budget -= min(len(part.text), budget)
         parts.append(TextContent(type="text", text=text))
     if dropped:
@@ -189,7 +214,10 @@ def bound_output(result: CallToolResult) -> CallToolResult:
 
 
 def remote_server(
-    server: RemoteMcpServer, allowed_tools: Sequence[str], headers: dict[str, str]
+    server: RemoteMcpServer,
+    allowed_tools: Sequence[str],
+    headers: dict[str, str],
+    output_max_chars: int = DEFAULT_OUTPUT_MAX_CHARS,
 ) -> RemoteMCPServer:
     """A remote server seen through its tool allow-list, sending exactly ``headers``.
 
@@ -211,6 +239,7 @@ def remote_server(
             "blocked_tool_names": list(TOOL_NAMES),
         },
         cache_tools_list=True,
+        output_max_chars=output_max_chars,
     )
 
 
@@ -225,6 +254,7 @@ async def open_mcp_servers(
     caller: Caller,
     remote: Sequence[RemoteMcpServer] = (),
     default_allowed_tools: Sequence[str] = (),
+    output_max_chars: int = DEFAULT_OUTPUT_MAX_CHARS,
 ) -> AsyncIterator[list[MCPServer]]:
     """Connect the servers of one turn and close them afterwards.
 
@@ -233,7 +263,7 @@ async def open_mcp_servers(
     connect, is skipped with a warning: the turn goes on with the tools it has.
     """
     async with AsyncExitStack() as stack:
-        todo = InProcessMCPServer(todo_server)
+        todo = InProcessMCPServer(todo_server, output_max_chars=output_max_chars)
         await todo.connect()
         stack.push_async_callback(todo.cleanup)
         servers: list[MCPServer] = [todo]
@@ -242,7 +272,8 @@ async def open_mcp_servers(
             if not allowed:
                 continue
             try:
-                connected = remote_server(entry, allowed, await server_headers(entry, caller))
+                headers = await server_headers(entry, caller)
+                connected = remote_server(entry, allowed, headers, output_max_chars)
                 await connected.connect()
             except Exception as exc:
                 logger.warning(

@@ -20,6 +20,8 @@ goes near the agent's instructions.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -34,6 +36,7 @@ from agents import (
     set_tracing_disabled,
     set_tracing_export_api_key,
 )
+from chatkit_backend.caller import Caller
 from chatkit_backend.errors import ConfigurationError
 from chatkit_backend.secrets import get_secret_value
 from chatkit_backend.settings import Settings
@@ -149,12 +152,38 @@ def configure_tracing(settings: Settings) -> bool:
     return True
 
 
-def model_settings(settings: Settings, model: Model) -> ModelSettings:
-    """``store: false`` on the Responses API unless ``OPENAI_STORE=true``.
+def model_settings(settings: Settings, model: Model, caller: Caller | None = None) -> ModelSettings:
+    """The settings of every model call of a turn.
 
-    Chat Completions requests carry no ``store`` (OpenAI does not store them by default, and
-    other providers may reject the parameter).
+    ``store: false`` on the Responses API unless ``OPENAI_STORE=true`` (Chat Completions requests
+    carry no ``store``: OpenAI does not store them by default, and other providers may reject
+    the parameter). The output cap ``MODEL_MAX_OUTPUT_TOKENS`` on both APIs, and the caller's
+    :func:`safety_identifier` (a keyed hash, never the user id itself).
     """
-    if isinstance(model, OpenAIResponsesModel):
-        return ModelSettings(store=settings.openai_store)
-    return ModelSettings()
+    extra = {"safety_identifier": safety_identifier(settings, caller)} if caller else None
+    store = settings.openai_store if isinstance(model, OpenAIResponsesModel) else None
+    return ModelSettings(store=store, max_tokens=settings.model_max_output_tokens, extra_args=extra)
+
+
+LOCAL_SAFETY_KEY = b"chatkit-backend local safety identifier"
+"""The key of :func:`safety_identifier` when none is configured and there is no JWT secret:
+the local stage only ever sends it to a model the developer chose."""
+
+
+def safety_identifier(settings: Settings, caller: Caller) -> str:
+    """A stable, non-reversible per-user id for the model provider's abuse detection.
+
+    HMAC-SHA256 of the user id under ``SAFETY_IDENTIFIER_KEY``, else under a key derived from
+    the JWT secret, else a fixed local key; the provider can tell one user's requests apart
+    without learning who they are.
+    """
+    if settings.safety_identifier_key is not None:
+        key = settings.safety_identifier_key.get_secret_value().encode()
+    elif settings.jwt_secret is not None:
+        key = hashlib.sha256(
+            b"safety-identifier:" + settings.jwt_secret.get_secret_value().encode()
+        ).digest()
+    else:
+        key = LOCAL_SAFETY_KEY
+    digest = hmac.new(key, caller.user_id.encode(), hashlib.sha256).hexdigest()
+    return f"user-{digest[:32]}"

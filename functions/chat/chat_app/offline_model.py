@@ -27,7 +27,7 @@ from openai.types.responses import ResponseCompletedEvent
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
 from .offline_intents import PREFIX, Reply, ToolCall, acknowledge_attachments, plan_reply, read_turn
-from .response_stream import ResponseStream
+from .response_stream import ResponseStream, token_usage
 
 MODEL_NAME = "offline"
 
@@ -60,7 +60,7 @@ class OfflineModel(Model):
         conversation_id: str | None,
         prompt: ResponsePromptParam | None,
     ) -> AsyncIterator[TResponseStreamEvent]:
-        for event in respond(_plan(input, tools, model_settings)):
+        for event in respond(_plan(input, tools, model_settings), estimated_tokens(input)):
             yield event
 
 
@@ -75,8 +75,9 @@ def _plan(
     return reply
 
 
-def respond(reply: Reply) -> list[TResponseStreamEvent]:
-    """The whole response stream of ``reply``."""
+def respond(reply: Reply, input_tokens: int = 0) -> list[TResponseStreamEvent]:
+    """The whole response stream of ``reply``, ending with its usage as a real model reports
+    it (so the local server's per-user token budget counts offline turns too)."""
     stream = ResponseStream(model=MODEL_NAME)
     events = stream.start()
     if isinstance(reply, ToolCall):
@@ -84,8 +85,20 @@ def respond(reply: Reply) -> list[TResponseStreamEvent]:
         events += stream.function_call(reply.name, arguments)
     else:
         events += stream.message(tokenize(reply))
-    events.append(stream.completed())
+    output_tokens = sum(event.type in _DELTAS for event in events)
+    events.append(stream.completed(token_usage(input_tokens, output_tokens)))
     return events
+
+
+CHARS_PER_TOKEN = 4
+"""The usual rule of thumb for English text, for :func:`estimated_tokens`."""
+
+
+def estimated_tokens(input: str | list[TResponseInputItem]) -> int:
+    """The input's size in tokens, estimated from its characters (the offline model has no
+    tokenizer; a real model reports its own count)."""
+    text = input if isinstance(input, str) else json.dumps(input, default=str)
+    return len(text) // CHARS_PER_TOKEN
 
 
 _DELTAS = ("response.output_text.delta", "response.function_call_arguments.delta")

@@ -246,7 +246,8 @@ class ChatServer(ChatKitServer[Caller]):
         await self.message_attachments.check(message, thread_id, caller)
 
     def _check_message(self, message: UserMessageInput) -> None:
-        length = sum(len(part.text) for part in message.content)
+        """``MAX_MESSAGE_CHARS`` over everything the message carries to the model."""
+        length = message_chars(message)
         if length > self.settings.max_message_chars:
             raise PayloadTooLarge(
                 f"Message too long ({length} characters, at most {self.settings.max_message_chars})"
@@ -287,18 +288,20 @@ class ChatServer(ChatKitServer[Caller]):
     async def history(
         self, thread: ThreadMetadata, own_message: UserMessageItem | None, caller: Caller
     ) -> list[ThreadItem]:
-        """The turn's history, oldest first: at most :data:`HISTORY_LIMIT` items, ending at the
-        turn's own message, so a message that arrived later (another turn on the same thread)
-        is never answered by this one. Without a message of its own: the newest items."""
+        """The turn's history, oldest first: at most :data:`HISTORY_LIMIT` items and
+        ``HISTORY_MAX_CHARS`` characters (the oldest dropped first), ending at the turn's own
+        message, which is always kept, so a message that arrived later (another turn on the same
+        thread) is never answered by this one. Without a message of its own: the newest items."""
         if own_message is None:
             page = await self.store.load_thread_items(
                 thread.id, None, HISTORY_LIMIT, "desc", caller
             )
-            return list(reversed(page.data))
+            return list(reversed(within_chars(page.data, self.settings.history_max_chars)))
         page = await self.store.load_thread_items(
             thread.id, own_message.id, HISTORY_LIMIT - 1, "desc", caller
         )
-        return [*reversed(page.data), own_message]
+        earlier = within_chars(page.data, self.settings.history_max_chars - item_chars(own_message))
+        return [*reversed(earlier), own_message]
 
     async def handle_stream_cancelled(
         self, thread: ThreadMetadata, pending_items: list[ThreadItem], caller: Caller
@@ -362,6 +365,32 @@ class ChatServer(ChatKitServer[Caller]):
         """``threads.sync_custom_action``: the same change, answered with the updated item."""
         outcome = await self.actions.run(thread, action, sender, caller)
         return SyncCustomActionResponse(updated_item=outcome.item)
+
+
+def message_chars(message: UserMessageInput) -> int:
+    """The characters a message carries to the model: text, tags (label and data), quote."""
+    return len(message.quoted_text or "") + sum(
+        len(part.text)
+        if isinstance(part, UserMessageTextContent)
+        else len(part.text) + len(json.dumps(part.data, default=str))
+        for part in message.content
+    )
+
+
+def item_chars(item: ThreadItem) -> int:
+    """An item's size in characters as stored (its JSON): what it costs the prompt, roughly."""
+    return len(item.model_dump_json(exclude_none=True))
+
+
+def within_chars(newest_first: list[ThreadItem], budget: int) -> list[ThreadItem]:
+    """The newest items (newest first) whose sizes fit ``budget``: older ones are dropped."""
+    kept: list[ThreadItem] = []
+    for item in newest_first:
+        budget -= item_chars(item)
+        if budget < 0:
+            break
+        kept.append(item)
+    return kept
 
 
 def title_from(message: UserMessageItem) -> str:

@@ -11,14 +11,25 @@ Non-streaming requests go through the SDK's public ``process()``.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from chatkit.errors import ErrorCode
 from chatkit.server import NonStreamingResult
 from chatkit.store import NotFoundError
-from chatkit.types import ChatKitReq, ThreadStreamEvent, is_streaming_req
+from chatkit.types import (
+    ChatKitReq,
+    StreamingReq,
+    ThreadsAddClientToolOutputReq,
+    ThreadsAddStructuredInputReq,
+    ThreadsAddUserMessageReq,
+    ThreadsCreateReq,
+    ThreadsRetryAfterItemReq,
+    ThreadStreamEvent,
+    is_streaming_req,
+)
 from chatkit.types import ErrorEvent as ChatKitErrorEvent
 from chatkit_backend.attachments import AttachmentFiles
 from chatkit_backend.caller import Caller
@@ -36,6 +47,7 @@ from .server import ChatServer
 from .simple_protocol import Framing, JsonEventFraming, SimpleChatRequest, SimpleView, TextFraming
 from .sse import Chunks, EventStream, Ready, sse_json
 from .streaming import AgentSource
+from .turn_limits import CURRENT_LEASE, Clock, Lease, TurnLimits
 
 CHATKIT_REQUEST: TypeAdapter[ChatKitReq] = TypeAdapter(ChatKitReq)
 
@@ -47,12 +59,23 @@ regenerates the schema of every model still incomplete, on every request."""
 JSON_EVENTS = JsonEventFraming()
 TEXT_CHUNKS = TextFraming()
 
+TURNS = (
+    ThreadsCreateReq,
+    ThreadsAddUserMessageReq,
+    ThreadsRetryAfterItemReq,
+    ThreadsAddClientToolOutputReq,
+    ThreadsAddStructuredInputReq,
+)
+"""The streaming requests that run the model, so count against the per-user turn limits
+(widget actions do not call the model; non-streaming requests are reads or small writes)."""
+
 
 class ChatService:
     """The chat function's operations, over one :class:`ChatServer`."""
 
-    def __init__(self, server: ChatServer) -> None:
+    def __init__(self, server: ChatServer, limits: TurnLimits) -> None:
         self.server = server
+        self.limits = limits
 
     @classmethod
     def build(
@@ -61,11 +84,13 @@ class ChatService:
         database: Database,
         agents: AgentSource,
         files: AttachmentFiles | None = None,
+        limits_clock: Clock | None = None,
     ) -> ChatService:
         """The service, the ChatKit request models completed (:data:`SDK_REQUEST_MODELS`)."""
         complete_models(SDK_REQUEST_MODELS)
         files = files or AttachmentFiles.from_settings(settings)
-        return cls(ChatServer(PostgresStore(database, files), agents, settings))
+        server = ChatServer(PostgresStore(database, files), agents, settings)
+        return cls(server, TurnLimits(database, settings, limits_clock or time.time))
 
     async def chatkit(self, body: bytes, caller: Caller) -> Response:
         """``POST /chatkit``: ChatKit protocol when the body has ``type``, else the simple one."""
@@ -96,9 +121,12 @@ class ChatService:
         chatkit_request = request.to_chatkit()
         with _client_errors():
             await self.server.check(chatkit_request, caller)
-            events = ready_after_options(thread_events(self.server, chatkit_request, caller))
-            stream = EventStream(framing.encode(view.events(events)), framing.failure)
-            await stream.started()
+            stream = await self._start(
+                chatkit_request,
+                caller,
+                lambda events: framing.encode(view.events(events)),
+                framing.failure,
+            )
         headers = {THREAD_ID_HEADER: view.thread_id} if view.thread_id else None
         return stream.response(headers)
 
@@ -111,10 +139,38 @@ class ChatService:
                 result = await self.server.process(CHATKIT_REQUEST.dump_json(request), caller)
                 assert isinstance(result, NonStreamingResult)
                 return Response(result.json, media_type="application/json")
-            events = ready_after_options(thread_events(self.server, request, caller))
-            stream = EventStream(_chatkit_chunks(events), _chatkit_failure)
-            await stream.started()
+            stream = await self._start(request, caller, _chatkit_chunks, _chatkit_failure)
         return stream.response()
+
+    async def _start(
+        self,
+        request: StreamingReq,
+        caller: Caller,
+        encode: Callable[[AsyncIterator[ThreadStreamEvent | Ready]], Chunks],
+        on_error: Callable[[Exception], bytes],
+    ) -> EventStream:
+        """The request's event stream, started (see :class:`EventStream`).
+
+        A turn is admitted by the per-user limits first (429 before anything is stored or the
+        model is called); its lease goes with the stream, whose task gives it back when the
+        stream ends, however it ends, with the tokens the turn reported.
+        """
+        lease = await self.limits.admit(caller) if isinstance(request, TURNS) else None
+        events = ready_after_options(thread_events(self.server, request, caller))
+        token = CURRENT_LEASE.set(lease)  # copied into the stream's task as it is created
+        try:
+            stream = EventStream(self._finishing(encode(events), lease), on_error)
+        finally:
+            CURRENT_LEASE.reset(token)
+        await stream.started()
+        return stream
+
+    async def _finishing(self, chunks: Chunks, lease: Lease | None) -> Chunks:
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await self.limits.finish(lease)
 
 
 async def _chatkit_chunks(events: AsyncIterator[ThreadStreamEvent | Ready]) -> Chunks:

@@ -57,6 +57,7 @@ from openai.types.responses import (
 from .cancellation import CURRENT_HANG_UP, shielded
 from .run_tracker import RunTracker, tool_event_key
 from .turn_events import FAILURE_MESSAGE, MAX_TURNS_MESSAGE, TIMEOUT_MESSAGE
+from .turn_limits import add_usage
 
 
 class AgentSource(Protocol):
@@ -220,6 +221,7 @@ class _TurnMetrics:
             usage = result.context_wrapper.usage
             _measure("InputTokens", usage.input_tokens, "Count")
             _measure("OutputTokens", usage.output_tokens, "Count")
+            add_usage(usage.input_tokens + usage.output_tokens)
 
     def _elapsed_ms(self) -> float:
         return (time.perf_counter() - self._started) * 1000

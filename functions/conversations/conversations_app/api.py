@@ -22,6 +22,7 @@ from chatkit_backend.db import Database, get_database
 from chatkit_backend.paging import MAX_PAGE_SIZE
 from chatkit_backend.settings import Settings, get_settings
 from chatkit_backend.web import (
+    AuthenticateFirstMiddleware,
     BodySizeLimitMiddleware,
     InputGuardMiddleware,
     current_user,
@@ -249,6 +250,7 @@ def create_app(
     app.include_router(conversations_router(service, authenticator))
     app.include_router(account_router(AccountService(database, erase_user_bytes), authenticator))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(AuthenticateFirstMiddleware, authenticator=authenticator)
     install_local_attachment_routes(app, files)
     app.add_middleware(observability.RequestLogMiddleware)
     return app

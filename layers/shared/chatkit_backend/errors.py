@@ -21,6 +21,10 @@ class AppError(Exception):
         self.extra = extra
         super().__init__(self.message)
 
+    def response_headers(self) -> dict[str, str]:
+        """The headers of the response (the class's, plus any this instance adds)."""
+        return dict(self.headers)
+
 
 class AuthError(AppError):
     """Missing, malformed, expired or otherwise unacceptable credentials."""
@@ -52,6 +56,20 @@ class Conflict(AppError):
 class PayloadTooLarge(AppError):
     status_code = 413
     default_message = "Request too large"
+
+
+class TooManyRequests(AppError):
+    """A per-user limit refused the request for now; ``Retry-After`` says when to try again."""
+
+    status_code = 429
+    default_message = "Too many requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(retry_after, 1)
+
+    def response_headers(self) -> dict[str, str]:
+        return {**self.headers, "Retry-After": str(self.retry_after)}
 
 
 class DatabaseUnavailable(AppError):

@@ -153,7 +153,53 @@ class Settings(BaseSettings):
         "AllowedOrigins). JSON list or comma list.",
     )
     max_request_bytes: int = Field(default=1_000_000, ge=1024, description="Largest body accepted.")
-    max_message_chars: int = Field(default=20_000, ge=1, description="Longest user message.")
+    max_message_chars: int = Field(
+        default=20_000,
+        ge=1,
+        description="Longest user message: its text, its tags' data and its quoted text together.",
+    )
+
+    # --- fair use (docs/limits.md) ------------------------------------------------------------
+    user_turns_per_minute: int = Field(
+        default=20,
+        ge=0,
+        description="Turns a user may start per minute (a token bucket of that size, held in the "
+        "database); 0: no limit.",
+    )
+    user_concurrent_turns: int = Field(
+        default=2,
+        ge=0,
+        description="Turns of one user running at once (a lease per turn, expiring after twice "
+        "AGENT_TURN_TIMEOUT_SECONDS); 0: no limit.",
+    )
+    user_tokens_per_day: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="Model tokens (input + output, as the model reports them) a user may use per "
+        "UTC day; the turn that crosses it finishes, the next is refused. 0: no limit.",
+    )
+    history_max_chars: int = Field(
+        default=200_000,
+        ge=1,
+        description="Most characters of thread history sent to the model per turn (oldest items "
+        "dropped first, never the turn's own message).",
+    )
+    tool_output_max_chars: int = Field(
+        default=20_000,
+        ge=100,
+        description="Longest tool result the model sees (todo and remote MCP tools); longer ones "
+        "are cut, with a marker saying so.",
+    )
+    model_max_output_tokens: int | None = Field(
+        default=4096,
+        ge=1,
+        description="Output token cap of each model call (max_tokens / max_output_tokens).",
+    )
+    safety_identifier_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the per-user safety_identifier sent to the model (an HMAC of the user "
+        "id). Unset: a key derived from the JWT secret, or a fixed local one.",
+    )
 
     # --- model and agent ----------------------------------------------------------------------
     openai_api_key: SecretStr | None = Field(default=None, description="Enables the OpenAI model.")

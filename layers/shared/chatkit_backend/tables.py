@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -183,12 +184,36 @@ class TaskRow(SQLModel, table=True):
     updated_at: datetime = _timestamp()
 
 
+class UserLimitRow(SQLModel, table=True):
+    """One user's fair-use state (``chat_app.turn_limits``): the turn bucket, the running turns'
+    leases and the day's token sum, all changed by one statement per turn start and one per end.
+
+    Times are seconds since the epoch (arithmetic the same on both dialects); ``leases`` maps
+    each running turn's lease id to its expiry. The three ``*_per_*`` / ``concurrent_turns``
+    columns override the settings for this user (NULL: the settings' value).
+    """
+
+    __tablename__ = "user_limits"
+
+    user_id: str = Field(sa_type=String(255), primary_key=True)
+    turn_allowance: float = Field(sa_type=Float, nullable=False)
+    allowance_at: float = Field(sa_type=Float, nullable=False)
+    leases: dict[str, Any] = Field(sa_type=JsonDocument, nullable=False)
+    usage_day: int = Field(sa_type=Integer, nullable=False)
+    tokens_today: int = Field(sa_type=BigInteger, nullable=False)
+    turns_per_minute: int | None = Field(default=None, sa_type=Integer, nullable=True)
+    concurrent_turns: int | None = Field(default=None, sa_type=Integer, nullable=True)
+    tokens_per_day: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    updated_at: datetime = _timestamp()
+
+
 # The one data-access style of the project: SQLAlchemy Core statements over these tables (the
 # SQLModel classes above describe the schema; no code loads rows as ORM objects).
 THREADS: Table = metadata.tables["threads"]
 ITEMS: Table = metadata.tables["thread_items"]
 ATTACHMENTS: Table = metadata.tables["attachments"]
 TASKS: Table = metadata.tables["tasks"]
+USER_LIMITS: Table = metadata.tables["user_limits"]
 
 
 def user_tables() -> list[Table]:

@@ -2,8 +2,9 @@
 
 Every error a client can see is ``{"detail": "..."}`` JSON with its status; nothing answers with
 an HTML page or an exception's text. Middleware order (the last added is outermost): error
-handlers, then :class:`InputGuardMiddleware`, :class:`BodySizeLimitMiddleware`, and the request
-log outermost. CORS is the function URL's job when deployed and ``dev/cors.py``'s locally.
+handlers, then :class:`InputGuardMiddleware`, :class:`BodySizeLimitMiddleware`,
+:class:`AuthenticateFirstMiddleware` (no body is read before the caller is known), and the
+request log outermost. CORS is the function URL's job when deployed and ``dev/cors.py``'s locally.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ REQUEST_ID_HEADER = "X-Request-Id"
 def app_error_response(exc: AppError) -> JSONResponse:
     """The response for an :class:`AppError`, with its headers (``WWW-Authenticate``, ...)."""
     return JSONResponse(
-        error_body(exc.message, **exc.extra), status_code=exc.status_code, headers=exc.headers
+        error_body(exc.message, **exc.extra),
+        status_code=exc.status_code,
+        headers=exc.response_headers(),
     )
 
 
@@ -168,12 +171,23 @@ def install_error_handlers(app: FastAPI) -> None:
 # --- auth dependency ----------------------------------------------------------------------------
 
 
+EDGE_AUTHORIZATION_HEADER = "x-chat-authorization"
+"""Where clients behind the optional edge stack (``infra/edge.yaml``) send their bearer token:
+CloudFront's origin access control signs each request in ``Authorization`` itself."""
+
+
+def credentials(headers: Headers) -> str | None:
+    """The bearer credentials of a request: :data:`EDGE_AUTHORIZATION_HEADER` when present,
+    else ``Authorization`` (both verified the same way)."""
+    return headers.get(EDGE_AUTHORIZATION_HEADER) or headers.get("authorization")
+
+
 class _BearerHeader(HTTPBearer):
     """FastAPI's bearer scheme for OpenAPI, handing on the raw header: the authenticator parses it
     once, with its own refusal messages."""
 
     async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
-        return request.headers.get("authorization")
+        return credentials(request.headers)
 
 
 _bearer_scheme = _BearerHeader(
@@ -184,17 +198,54 @@ _bearer_scheme = _BearerHeader(
 def current_user(authenticator: Authenticator) -> Callable[..., Awaitable[Caller]]:
     """A FastAPI dependency giving the authenticated :class:`Caller` (401 otherwise).
 
-    ``user: Annotated[Caller, Depends(current_user(authenticator))]``.
+    ``user: Annotated[Caller, Depends(current_user(authenticator))]``. A request that
+    :class:`AuthenticateFirstMiddleware` authenticated already is not verified twice.
     """
 
     async def authenticated_user(
         request: Request, authorization: Annotated[str | None, Depends(_bearer_scheme)]
     ) -> Caller:
-        caller = await authenticator.authenticate(authorization, request_id_for(request.scope))
+        caller = request.scope.get("state", {}).get(CALLER_STATE)
+        if not isinstance(caller, Caller):
+            caller = await authenticator.authenticate(authorization, request_id_for(request.scope))
         bind_user(caller.user_id)
         return caller
 
     return authenticated_user
+
+
+CALLER_STATE = "authenticated_caller"
+"""Where :class:`AuthenticateFirstMiddleware` leaves the caller in the request's state."""
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class AuthenticateFirstMiddleware(HttpMiddleware):
+    """Answers 401 to a request with a body whose credentials fail, before reading any of it.
+
+    Installed outside the body limit and the input guard, so an unauthenticated client cannot
+    make the function receive or scan a body at all; the authenticated caller is handed on in
+    the request state for :func:`current_user`. ``open_paths`` (the SnapStart hooks, which
+    check their caller themselves) are let through.
+    """
+
+    def __init__(
+        self, app: ASGIApp, authenticator: Authenticator, open_paths: Sequence[str] = ()
+    ) -> None:
+        super().__init__(app)
+        self.authenticator = authenticator
+        self.open_paths = frozenset(open_paths)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] in BODY_METHODS and scope["path"] not in self.open_paths:
+            authorization = credentials(Headers(scope=scope))
+            try:
+                caller = await self.authenticator.authenticate(authorization, request_id_for(scope))
+            except AppError as exc:
+                await app_error_response(exc)(scope, receive, send)
+                return
+            scope.setdefault("state", {})[CALLER_STATE] = caller
+        await self.app(scope, receive, send)
 
 
 # --- body size limit ----------------------------------------------------------------------------

@@ -130,8 +130,13 @@ async def _reply_events(
 
 
 def server_settings(pg_url: str, **overrides: Any) -> Settings:
-    """The server's settings: this run's database, HS256 test tokens, no model key or remotes."""
+    """The server's settings: this run's database, HS256 test tokens, no model key or remotes,
+    and no per-user turn limits (chaos and load tests run many turns of one user; the limits'
+    own tests, ``test_turn_limits_http.py``, set them)."""
     values: dict[str, Any] = {
+        "user_turns_per_minute": 0,
+        "user_concurrent_turns": 0,
+        "user_tokens_per_day": 0,
         "database_url": pg_url,
         "data_dir": Path(tempfile.mkdtemp(prefix="ckb-chat-")),  # local attachment files
         "jwt_secret": TEST_JWT_SECRET,
@@ -157,7 +162,12 @@ def factory_with(model: Model | None) -> AgentsBuilder:
 class ChatServerThread(UvicornThread):
     """The chat app under uvicorn on a free loopback port, in a background thread."""
 
-    def __init__(self, settings: Settings, agents: AgentsBuilder) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        agents: AgentsBuilder,
+        limits_clock: Callable[[], float] | None = None,
+    ) -> None:
         self.settings = settings
         self.database = Database.from_url(settings.database_url or "", settings)
         """The server's own database (engine); its connections are made in the server's loop."""
@@ -168,6 +178,7 @@ class ChatServerThread(UvicornThread):
                 database=database,
                 authenticator=build_authenticator(settings),
                 agent_factory=agents(settings, database),
+                limits_clock=limits_clock,
             ),
         )
         super().__init__(app, name="chat-server")
@@ -175,7 +186,10 @@ class ChatServerThread(UvicornThread):
 
 @contextmanager
 def servers_per_api(
-    pg_url: str, fake_openai: FakeOpenAI, **overrides: Any
+    pg_url: str,
+    fake_openai: FakeOpenAI,
+    limits_clock: Callable[[], float] | None = None,
+    **overrides: Any,
 ) -> Iterator[dict[Api, ChatServerThread]]:
     """One chat server per model API, its model built from settings (``OPENAI_BASE_URL``)."""
     servers: dict[Api, ChatServerThread] = {}
@@ -184,7 +198,7 @@ def servers_per_api(
             settings = server_settings(
                 pg_url, openai_base_url=fake_openai.base_url, openai_api=api, **overrides
             )
-            servers[api] = ChatServerThread(settings, factory_with(None)).start()
+            servers[api] = ChatServerThread(settings, factory_with(None), limits_clock).start()
         yield servers
     finally:
         for server in servers.values():

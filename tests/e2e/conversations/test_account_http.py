@@ -1,11 +1,11 @@
 """``DELETE /api/me`` and ``GET /api/me/export`` over real HTTP (uvicorn on 127.0.0.1, PostgreSQL).
 
-Alice and Bob each have conversations with items, an attached and an unsent attachment, and
-tasks. Alice's export holds all of hers and nothing of Bob's; her erasure deletes every row of
-hers in every user-scoped table (the attachment-bytes hook called first, with her id only) and
-touches nothing of Bob's, whose conversations and export stay exactly as they were. The list of
-user-scoped tables is checked against the migrated database itself, so a table someone adds
-with a ``user_id`` column cannot escape erasure and export.
+Alice and Bob each have conversations with items, an attached and an unsent attachment, tasks
+and a row of turn limits. Alice's export holds all of hers and nothing of Bob's; her erasure
+deletes every row of hers in every user-scoped table (the attachment-bytes hook called first,
+with her id only) and touches nothing of Bob's, whose conversations and export stay exactly as
+they were. The list of user-scoped tables is checked against the migrated database itself, so a
+table someone adds with a ``user_id`` column cannot escape erasure and export.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from chat_app.task_repository import TaskRepository
+from chat_app.turn_limits import TurnLimits
 from chatkit.types import FileAttachment
 from chatkit_backend.auth import build_authenticator
 from chatkit_backend.caller import Caller
@@ -101,6 +102,11 @@ async def seed(database: Database, user: Caller, words: str) -> dict[str, Any]:
     tasks = TaskRepository(database)
     await tasks.add(user.user_id, f"{words} task one")
     await tasks.add(user.user_id, f"{words} task two")
+    limits = TurnLimits(database, Settings())
+    lease = await limits.admit(user)
+    if lease is not None:
+        lease.tokens = 42
+    await limits.finish(lease)
     return {"threads": threads}
 
 
@@ -127,6 +133,7 @@ async def test_export_holds_everything_of_the_caller_and_nothing_else(
     assert len(tables["threads"]) == 2
     assert len(tables["thread_items"]) == 4
     assert len(tables["attachments"]) == 2
+    assert [row["tokens_today"] for row in tables["user_limits"]] == [42]
     assert sorted(task["title"] for task in tables["tasks"]) == [
         "alice-words task one",
         "alice-words task two",
@@ -158,7 +165,13 @@ async def test_erase_deletes_everything_of_the_caller_and_nothing_of_the_other(
     assert response.status_code == 200
     assert response.json() == {
         "status": "erased",
-        "deleted": {"thread_items": 4, "attachments": 2, "threads": 2, "tasks": 2},
+        "deleted": {
+            "thread_items": 4,
+            "attachments": 2,
+            "user_limits": 1,
+            "threads": 2,
+            "tasks": 2,
+        },
     }
     assert eraser.users[-1] == alice.user_id
     assert bob.user_id not in eraser.users
@@ -174,6 +187,7 @@ async def test_erase_deletes_everything_of_the_caller_and_nothing_of_the_other(
     assert again.json()["deleted"] == {
         "thread_items": 0,
         "attachments": 0,
+        "user_limits": 0,
         "threads": 0,
         "tasks": 0,
     }

@@ -159,4 +159,7 @@ async def test_without_the_adapter_variables_the_routes_do_not_exist(
     monkeypatch.delenv(AFTER_RESTORE_ENV, raising=False)
     async with start(pg_url) as (_app, client, _database, _agents):
         for path in (BEFORE, AFTER):
-            assert (await client.post(path)).status_code == 404
+            # Unauthenticated, a body-carrying request is refused before routing; a user's is not
+            # routed to a hook either.
+            assert (await client.post(path)).status_code == 401
+            assert (await client.post(path, headers=auth_header("snap-c"))).status_code == 404

@@ -21,7 +21,7 @@ from agents.run_context import RunContextWrapper
 from agents.testing import ScriptedModel, assistant_message, function_call
 from chat_app import mcp_auth
 from chat_app.agent import AgentFactory
-from chat_app.mcp_servers import MAX_REMOTE_OUTPUT_CHARS, open_mcp_servers
+from chat_app.mcp_servers import open_mcp_servers, truncated_note
 from chat_app.task_repository import TaskRepository
 from chat_app.todo_mcp import TOOL_NAMES, build_todo_server
 from chatkit_backend.caller import Caller
@@ -298,12 +298,13 @@ async def test_per_server_allow_lists(
 
 async def test_remote_tool_output_is_bounded_text(todo_server: FastMCP, mcp_url: str) -> None:
     settings = servers_of({"url": mcp_url, "allowed_tools": ["flood", "picture"]})
-    async with open_mcp_servers(todo_server, caller(), settings.mcp_servers) as servers:
+    async with open_mcp_servers(
+        todo_server, caller(), settings.mcp_servers, output_max_chars=500
+    ) as servers:
         flood = await servers[1].call_tool("flood", {})
         picture = await servers[1].call_tool("picture", {})
     [text] = flood.content
-    assert len(text.text) <= MAX_REMOTE_OUTPUT_CHARS + 40  # type: ignore[union-attr]
-    assert text.text.endswith("[output truncated]")  # type: ignore[union-attr]
+    assert text.text == "x" * 500 + truncated_note(500)  # type: ignore[union-attr]
     assert flood.structured_content is None
     assert [part.type for part in picture.content] == ["text", "text"]
     assert picture.content[1].text == "[1 non-text part(s) omitted]"  # type: ignore[union-attr]

@@ -100,7 +100,7 @@ def test_chat_function_streams_through_the_web_adapter(
     assert env["PORT"] == "8080"
     url = chat["FunctionUrlConfig"]
     assert url["InvokeMode"] == "RESPONSE_STREAM"
-    assert url["AuthType"] == "NONE"
+    assert url["AuthType"] == {"Ref": "FunctionUrlAuthType"}
     assert url["Cors"]["AllowOrigins"] == {"Ref": "AllowedOrigins"}
     adapter = [layer for layer in chat["Layers"] if "Fn::Sub" in layer]
     assert len(adapter) == 1
@@ -117,7 +117,7 @@ def test_chat_function_streams_through_the_web_adapter(
 def test_conversations_function_is_buffered_behind_mangum(resources: dict[str, Any]) -> None:
     crud = resources["ConversationsFunction"]["Properties"]
     assert crud["FunctionUrlConfig"]["InvokeMode"] == "BUFFERED"
-    assert crud["FunctionUrlConfig"]["AuthType"] == "NONE"
+    assert crud["FunctionUrlConfig"]["AuthType"] == {"Ref": "FunctionUrlAuthType"}
     assert crud["FunctionUrlConfig"]["Cors"]["AllowOrigins"] == {"Ref": "AllowedOrigins"}
     assert crud["Layers"] == [{"Ref": "CoreLayer"}], "the agent stack stays out of CRUD"
 
@@ -308,12 +308,14 @@ def test_public_urls_have_a_concurrency_cap(
     template: dict[str, Any], resources: dict[str, Any]
 ) -> None:
     parameters = template["Parameters"]
+    # Public unless the stage puts the optional edge stack in front (infra/edge.yaml).
+    assert parameters["FunctionUrlAuthType"]["Default"] == "NONE"
     for name, parameter in (
         ("ChatFunction", "ChatReservedConcurrency"),
         ("ConversationsFunction", "ConversationsReservedConcurrency"),
     ):
         properties = resources[name]["Properties"]
-        assert properties["FunctionUrlConfig"]["AuthType"] == "NONE"
+        assert properties["FunctionUrlConfig"]["AuthType"] == {"Ref": "FunctionUrlAuthType"}
         assert properties["ReservedConcurrentExecutions"] == {"Ref": parameter}
         assert parameters[parameter]["MinValue"] >= 1, "0 would throttle every request"
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
