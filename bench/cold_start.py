@@ -53,6 +53,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-only-hs256-secret-0123456789abcdef"  # noqa: S105 (a local benchmark)
 GOAL_RATIO = 0.40
 
+LAMBDA_CONTEXT = """
+class Context:
+    function_name = "conversations"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:conversations"
+    aws_request_id = "bench"
+"""
+"""The Lambda context a conversations child hands its handler (what Powertools reads)."""
+
 # The child programs: each writes {"import_ms", "init_ms", "request_ms", "status"} to argv[1].
 CRUD_CHILD = """
 import json, sys, time
@@ -60,11 +69,7 @@ started = time.perf_counter()
 from conversations_app.handler import handler
 imported = time.perf_counter()
 
-class Context:
-    function_name = "conversations"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:conversations"
-    aws_request_id = "cold-start"
+LAMBDA_CONTEXT
 
 event = json.loads(sys.stdin.read())
 reply = handler(event, Context())
@@ -72,7 +77,7 @@ answered = time.perf_counter()
 with open(sys.argv[1], "w") as out:
     json.dump({"import_ms": (imported - started) * 1000, "init_ms": 0.0,
                "request_ms": (answered - imported) * 1000, "status": reply["statusCode"]}, out)
-"""
+""".replace("LAMBDA_CONTEXT\n", LAMBDA_CONTEXT)
 
 CHAT_ENTRY = """
 try:  # what the entry point (python -m chat_app) does first

@@ -120,11 +120,7 @@ else:
     from conversations_app.snapstart import local_hooks
     before_snapshot, after_restore = local_hooks.run_before_snapshot, local_hooks.run_after_restore
 
-class Context:
-    function_name = "conversations"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:conversations"
-    aws_request_id = "snapstart-bench"
+LAMBDA_CONTEXT
 
 event = json.loads(sys.stdin.read())
 statuses = []
@@ -145,7 +141,9 @@ result["warm_ms"] = [timed(invoke) for _ in range(WARM_REQUESTS)]
 result["statuses"] = statuses
 with open(sys.argv[1], "w") as out:
     json.dump(result, out)
-""".replace("WARM_REQUESTS", str(WARM_REQUESTS))
+""".replace("WARM_REQUESTS", str(WARM_REQUESTS)).replace(
+    "LAMBDA_CONTEXT\n", cold_start.LAMBDA_CONTEXT
+)
 
 
 @dataclass
