@@ -171,6 +171,11 @@ def serve(port: int, database_url: str) -> None:
         openai_api_key_secret_arn=None,
         openai_base_url=None,
         mcp_servers=[],
+        # One bench user runs every stream (100 at once in the concurrency bench): the per-user
+        # limits are off here, and what they cost a turn is bench/limits.py's figure.
+        user_turns_per_minute=0,
+        user_concurrent_turns=0,
+        user_tokens_per_day=0,
     )
     database = Database.from_url(database_url, settings)
     counter = EngineCounter(database.engine.sync_engine)

@@ -53,6 +53,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-only-hs256-secret-0123456789abcdef"  # noqa: S105 (a local benchmark)
 GOAL_RATIO = 0.40
 
+LAMBDA_CONTEXT = """
+class Context:
+    function_name = "conversations"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:conversations"
+    aws_request_id = "bench"
+"""
+"""The Lambda context a conversations child hands its handler (what Powertools reads)."""
+
 # The child programs: each writes {"import_ms", "init_ms", "request_ms", "status"} to argv[1].
 CRUD_CHILD = """
 import json, sys, time
@@ -60,11 +69,7 @@ started = time.perf_counter()
 from conversations_app.handler import handler
 imported = time.perf_counter()
 
-class Context:
-    function_name = "conversations"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:conversations"
-    aws_request_id = "cold-start"
+LAMBDA_CONTEXT
 
 event = json.loads(sys.stdin.read())
 reply = handler(event, Context())
@@ -72,7 +77,7 @@ answered = time.perf_counter()
 with open(sys.argv[1], "w") as out:
     json.dump({"import_ms": (imported - started) * 1000, "init_ms": 0.0,
                "request_ms": (answered - imported) * 1000, "status": reply["statusCode"]}, out)
-"""
+""".replace("LAMBDA_CONTEXT\n", LAMBDA_CONTEXT)
 
 CHAT_ENTRY = """
 try:  # what the entry point (python -m chat_app) does first
@@ -85,18 +90,35 @@ app = create_app()
 """
 """How a chat child loads the app: as ``chat_app.__main__`` and uvicorn's ``--factory`` do."""
 
+ASGI_DRIVER = """
+async def drive(app, scope, messages):
+    sent = []
+    done = asyncio.Event()
+    async def receive():  # the client stays until the (streamed) response is complete
+        if messages:
+            return messages.pop(0)
+        await done.wait()
+        return {"type": "http.disconnect"}
+    async def send(message):
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            done.set()
+    await app(scope, receive, send)
+    return sent
+"""
+"""How a chat child makes one ASGI request: the messages sent, once the response is complete."""
+
 CHAT_CHILD = """
 import asyncio, json, sys, time
 started = time.perf_counter()
 CHAT_ENTRY
 imported = time.perf_counter()
-
+ASGI_DRIVER
 async def first_request(token):
     async with app.router.lifespan_context(app):
         ready = time.perf_counter()
         body = json.dumps({"type": "threads.list", "params": {"limit": 20}}).encode()
         messages = [{"type": "http.request", "body": body, "more_body": False}]
-        sent = []
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
             "method": "POST", "scheme": "http", "path": "/chatkit", "raw_path": b"/chatkit",
@@ -106,17 +128,7 @@ async def first_request(token):
                 (b"authorization", f"Bearer {token}".encode()),
                 (b"content-length", str(len(body)).encode())],
         }
-        done = asyncio.Event()
-        async def receive():  # the client stays until the (streamed) response is complete
-            if messages:
-                return messages.pop(0)
-            await done.wait()
-            return {"type": "http.disconnect"}
-        async def send(message):
-            sent.append(message)
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                done.set()
-        await app(scope, receive, send)
+        sent = await drive(app, scope, messages)
         answer = b"".join(message.get("body", b"") for message in sent)
         complete = not answer.startswith(b"data:") or b"[DONE]" in answer  # a turn must finish
         return ready, sent[0]["status"] if complete else 599
@@ -126,7 +138,7 @@ answered = time.perf_counter()
 with open(sys.argv[1], "w") as out:
     json.dump({"import_ms": (imported - started) * 1000, "init_ms": (ready - imported) * 1000,
                "request_ms": (answered - ready) * 1000, "status": status}, out)
-""".replace("CHAT_ENTRY\n", CHAT_ENTRY)
+""".replace("CHAT_ENTRY\n", CHAT_ENTRY).replace("ASGI_DRIVER\n", ASGI_DRIVER)
 
 
 MIGRATION_CHILD = """

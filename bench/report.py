@@ -143,3 +143,36 @@ class Results:
             dumped["ratio"] = row.ratio
         data.write_text(json.dumps(payload, indent=2, default=str) + "\n")
         return markdown, data
+
+
+def publish(
+    mode: str,
+    machine: Machine,
+    rows: list[Row],
+    details: dict[str, Any],
+    started: float,
+    definitions: str,
+    folder: Path,
+    quick: bool,
+) -> None:
+    """A standalone benchmark's ending (``python -m bench.<mode>``): its results, printed with
+    ``--quick``, else also written to ``<folder>/<mode>.md`` and ``.json``."""
+    import shlex
+    import time
+
+    machine.load_after = os.getloadavg()
+    command = f"python -m bench.{mode}" + (" --quick" if quick else "")
+    results = Results(
+        command=shlex.join(command.split()),
+        mode=mode,
+        machine=machine,
+        rows=rows,
+        failures=[],
+        details=details,
+        seconds=time.perf_counter() - started,
+    )
+    if quick:
+        print(results.markdown(definitions))
+        return
+    markdown, _ = results.write(folder, mode, definitions)
+    print(markdown.read_text())

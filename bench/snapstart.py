@@ -64,6 +64,7 @@ CHAT_ENTRY
 imported = time.perf_counter()
 token = sys.stdin.read()
 statuses = []
+ASGI_DRIVER
 
 async def call(path, body=None, authorized=False):
     data = json.dumps(body).encode() if body is not None else b""
@@ -76,19 +77,8 @@ async def call(path, body=None, authorized=False):
              "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
              "query_string": b"", "root_path": "", "server": ("127.0.0.1", 8080),
              "client": ("127.0.0.1", 40000), "headers": headers}
-    sent = []
-    done = asyncio.Event()
-    async def receive():  # the client stays until the (streamed) response is complete
-        if messages:
-            return messages.pop(0)
-        await done.wait()
-        return {"type": "http.disconnect"}
-    async def send(message):
-        sent.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body"):
-            done.set()
     began = time.perf_counter()
-    await app(scope, receive, send)
+    sent = await drive(app, scope, messages)
     statuses.append(sent[0]["status"])
     if body is TURN and b"[DONE]" not in b"".join(m.get("body", b"") for m in sent):
         raise RuntimeError("the turn did not finish")
@@ -115,7 +105,9 @@ result.update(import_ms=(imported - started) * 1000, statuses=statuses)
 with open(sys.argv[1], "w") as out:
     json.dump(result, out)
 """.replace("WARM_REQUESTS", str(WARM_REQUESTS)).replace("WARM_TURNS", str(WARM_TURNS))
-CHAT_CHILD = CHAT_CHILD.replace("CHAT_ENTRY\n", cold_start.CHAT_ENTRY)
+CHAT_CHILD = CHAT_CHILD.replace("CHAT_ENTRY\n", cold_start.CHAT_ENTRY).replace(
+    "ASGI_DRIVER\n", cold_start.ASGI_DRIVER
+)
 
 CRUD_CHILD = """
 import json, os, sys, time
@@ -128,11 +120,7 @@ else:
     from conversations_app.snapstart import local_hooks
     before_snapshot, after_restore = local_hooks.run_before_snapshot, local_hooks.run_after_restore
 
-class Context:
-    function_name = "conversations"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:conversations"
-    aws_request_id = "snapstart-bench"
+LAMBDA_CONTEXT
 
 event = json.loads(sys.stdin.read())
 statuses = []
@@ -153,7 +141,9 @@ result["warm_ms"] = [timed(invoke) for _ in range(WARM_REQUESTS)]
 result["statuses"] = statuses
 with open(sys.argv[1], "w") as out:
     json.dump(result, out)
-""".replace("WARM_REQUESTS", str(WARM_REQUESTS))
+""".replace("WARM_REQUESTS", str(WARM_REQUESTS)).replace(
+    "LAMBDA_CONTEXT\n", cold_start.LAMBDA_CONTEXT
+)
 
 
 @dataclass

@@ -37,7 +37,7 @@ from tests.e2e.chat.chat_support import (
     stream,
     user_input,
 )
-from tests.support.servers import UvicornThread, conversations_server
+from tests.support.servers import UvicornThread, client_of, conversations_server
 
 SimpleProtocol = Literal["message body", "text stream"]
 THREAD: TypeAdapter[Thread] = TypeAdapter(Thread)
@@ -66,13 +66,13 @@ def crud_server(settings: Settings) -> Iterator[UvicornThread]:
 
 @pytest.fixture
 async def chat(chat_server: ChatServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=chat_server.url, timeout=30) as client:
+    async with client_of(chat_server) as client:
         yield client
 
 
 @pytest.fixture
 async def crud(crud_server: UvicornThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=crud_server.url, timeout=30) as client:
+    async with client_of(crud_server) as client:
         yield client
 
 

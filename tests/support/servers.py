@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Literal, Self
 
+import httpx
 import uvicorn
 from chatkit_backend.auth import build_authenticator
 from chatkit_backend.db import Database
@@ -117,6 +118,13 @@ class UvicornThread:
             )
             self._server = _Server(config, self._settled)
             await self._server.serve(sockets=[self._socket])
+
+
+@asynccontextmanager
+async def client_of(server: UvicornThread) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of ``server`` (its URL as the base)."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        yield client
 
 
 def app_over(database: Database, build: Callable[[Database], ASGIApp]) -> AppFactory:

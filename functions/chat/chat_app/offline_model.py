@@ -95,10 +95,23 @@ CHARS_PER_TOKEN = 4
 
 
 def estimated_tokens(input: str | list[TResponseInputItem]) -> int:
-    """The input's size in tokens, estimated from its characters (the offline model has no
-    tokenizer; a real model reports its own count)."""
-    text = input if isinstance(input, str) else json.dumps(input, default=str)
-    return len(text) // CHARS_PER_TOKEN
+    """The input's text in tokens, estimated from its characters (the offline model has no
+    tokenizer; a real model reports its own count). Attachment bytes (``data:`` URLs, file data)
+    are left out: a model does not read them as text."""
+    return _text_chars(input) // CHARS_PER_TOKEN
+
+
+MEDIA_FIELDS = frozenset({"image_url", "file_data"})
+
+
+def _text_chars(value: object) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_text_chars(v) for k, v in value.items() if k not in MEDIA_FIELDS)
+    if isinstance(value, list | tuple):
+        return sum(_text_chars(v) for v in value)
+    return 0
 
 
 _DELTAS = ("response.output_text.delta", "response.function_call_arguments.delta")

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.chat.chat_support import user_input
 from tests.support.server_process import DevServerProcess
 
 PNG = bytes.fromhex(
@@ -51,6 +52,12 @@ def create(server: DevServerProcess, name: str, mime_type: str, size: int) -> ht
             "params": {"name": name, "size": size, "mime_type": mime_type},
         },
     )
+
+
+def send(server: DevServerProcess, text: str, attachment_ids: list[str]) -> httpx.Response:
+    """A ``threads.create`` whose message carries ``attachment_ids``."""
+    body = {"type": "threads.create", "params": {"input": user_input(text, attachment_ids)}}
+    return chatkit(server, body)
 
 
 def upload(attachment: dict[str, Any], data: bytes) -> httpx.Response:
@@ -94,19 +101,7 @@ def test_upload_send_acknowledge_reload_and_delete(
     text = create(server, "notes.txt", "text/plain", len(notes)).json()
     assert upload(text, notes).status_code == 200
 
-    created = chatkit(
-        server,
-        {
-            "type": "threads.create",
-            "params": {
-                "input": {
-                    "content": [{"type": "input_text", "text": "What did I send?"}],
-                    "attachments": [image_json["id"], text["id"], image_json["id"]],
-                    "inference_options": {},
-                }
-            },
-        },
-    )
+    created = send(server, "What did I send?", [image_json["id"], text["id"], image_json["id"]])
     assert created.status_code == 200, created.text
     streamed = events(created)
     said = answer(streamed)
@@ -164,19 +159,7 @@ def test_wrong_size_type_and_tampered_upload_urls_are_refused(server: DevServerP
     tampered = url.replace(f"n={len(PNG)}", "n=7000")
     assert httpx.put(tampered, content=PNG, headers=headers).status_code == 403
 
-    not_uploaded = chatkit(
-        server,
-        {
-            "type": "threads.create",
-            "params": {
-                "input": {
-                    "content": [{"type": "input_text", "text": "see"}],
-                    "attachments": [attachment["id"]],
-                    "inference_options": {},
-                }
-            },
-        },
-    )
+    not_uploaded = send(server, "see", [attachment["id"]])
     assert not_uploaded.status_code == 400
     assert "Not uploaded" in not_uploaded.json()["detail"]
 
@@ -204,19 +187,7 @@ def test_erasing_the_account_deletes_every_attachment_byte(
     assert upload(sent, PNG).status_code == 200
     pending = create(server, "later.png", "image/png", len(PNG)).json()
     assert upload(pending, PNG).status_code == 200
-    created = chatkit(
-        server,
-        {
-            "type": "threads.create",
-            "params": {
-                "input": {
-                    "content": [{"type": "input_text", "text": "keep this"}],
-                    "attachments": [sent["id"]],
-                    "inference_options": {},
-                }
-            },
-        },
-    )
+    created = send(server, "keep this", [sent["id"]])
     assert created.status_code == 200
     root = server_data_dir / "attachments"
     assert any(path.name == sent["id"] for path in files_under(root / "files"))

@@ -134,3 +134,9 @@ def open_playground(browser: Browser) -> Iterator[OpenPlayground]:
     for context in contexts:
         context.close()
     assert not errors, f"script errors on the page: {errors}"
+
+
+@pytest.fixture
+def playground(open_playground: OpenPlayground, server: UvicornThread, token: str) -> Playground:
+    """The playground of ``server``, signed in as this test's user (``token``)."""
+    return open_playground(server.url, settings={"token": token})

@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 from tests.e2e.browser.browser_support import (
     ADDED_MILK,
     WAIT_MS,
-    OpenPlayground,
     PacedOfflineModel,
+    Playground,
     api_get,
 )
 from tests.support.servers import UvicornThread
@@ -25,14 +25,10 @@ HELP_PROMPT = "what can you do for me today?"
 
 
 def test_answer_grows_on_screen_before_the_stream_ends(
-    server: UvicornThread,
-    open_playground: OpenPlayground,
-    token: str,
-    paced_model: PacedOfflineModel,
+    playground: Playground, paced_model: PacedOfflineModel
 ) -> None:
     """Token by token: several growing prefixes are seen while the answer is still streaming."""
     paced_model.delay = 0.06
-    playground = open_playground(server.url, settings={"token": token})
     playground.send(HELP_PROMPT)
 
     answer = playground.last_answer()
@@ -65,10 +61,7 @@ def test_answer_grows_on_screen_before_the_stream_ends(
     expect(playground.message_box).to_have_value("")
 
 
-def test_tool_call_shows_its_arguments_and_result(
-    server: UvicornThread, open_playground: OpenPlayground, token: str
-) -> None:
-    playground = open_playground(server.url, settings={"token": token})
+def test_tool_call_shows_its_arguments_and_result(playground: Playground) -> None:
     playground.send("add a task to buy milk")
     playground.wait_answered()
 
@@ -88,13 +81,9 @@ def test_tool_call_shows_its_arguments_and_result(
 
 
 def test_stop_keeps_the_partial_answer_here_and_on_the_server(
-    server: UvicornThread,
-    open_playground: OpenPlayground,
-    token: str,
-    paced_model: PacedOfflineModel,
+    server: UvicornThread, playground: Playground, token: str, paced_model: PacedOfflineModel
 ) -> None:
     paced_model.delay = 0.25
-    playground = open_playground(server.url, settings={"token": token})
     playground.send(HELP_PROMPT)
     answer = playground.last_answer()
     expect(answer.locator(".bubble")).to_contain_text("built-in", timeout=WAIT_MS)

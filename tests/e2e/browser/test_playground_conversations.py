@@ -5,7 +5,13 @@ from __future__ import annotations
 import httpx
 from playwright.sync_api import Request, expect
 
-from tests.e2e.browser.browser_support import ADDED_MILK, WAIT_MS, OpenPlayground, api_get
+from tests.e2e.browser.browser_support import (
+    ADDED_MILK,
+    WAIT_MS,
+    OpenPlayground,
+    Playground,
+    api_get,
+)
 from tests.support.servers import UvicornThread
 
 
@@ -96,9 +102,8 @@ def test_rename_and_delete_with_confirmation(
 
 
 def test_deleting_the_open_conversation_starts_a_new_chat(
-    server: UvicornThread, open_playground: OpenPlayground, token: str
+    server: UvicornThread, playground: Playground, token: str
 ) -> None:
-    playground = open_playground(server.url, settings={"token": token})
     playground.send("add a task to call mum")
     playground.wait_answered()
     playground.sidebar.get_by_role("button", name="Delete add a task to call mum").click()

@@ -42,6 +42,14 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 CSV = b"name,qty\nmilk,2\n"
 
 
+async def add_message(client: httpx.AsyncClient, user: Caller, thread_id: str, text: str) -> int:
+    """A ``threads.add_user_message`` of ``text`` to ``thread_id``, streamed to its end; its
+    status."""
+    params = {"thread_id": thread_id, "input": user_input(text)}
+    body = {"type": "threads.add_user_message", "params": params}
+    return (await stream(client, user, body)).status_code
+
+
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """moto's server on a free port; boto3 (in the apps' threads too) points at it."""
@@ -192,28 +200,12 @@ async def test_upload_to_s3_then_the_model_sees_the_bytes_on_both_apis(
     preview = message["attachments"][0]["preview_url"]
     assert f"files/{owner}/{image['id']}" in preview
     assert (await fetch("GET", preview)).content == PNG
-    second = await stream(
-        s3_client,
-        alice,
-        {
-            "type": "threads.add_user_message",
-            "params": {"thread_id": thread_id, "input": user_input("Again")},
-        },
-    )
-    assert second.status_code == 200
+    assert await add_message(s3_client, alice, thread_id, "Again") == 200
     history = fake.requests[-1].user_parts()
     assert ("image", data_url("image/png", PNG)) in history[0]
 
     # Two newer messages later, the first one's attachments are named, not resent.
-    third = await stream(
-        s3_client,
-        alice,
-        {
-            "type": "threads.add_user_message",
-            "params": {"thread_id": thread_id, "input": user_input("And now?")},
-        },
-    )
-    assert third.status_code == 200
+    assert await add_message(s3_client, alice, thread_id, "And now?") == 200
     history = fake.requests[-1].user_parts()
     assert [kind for kind, _ in history[0]] == ["text", "text", "text", "text"]
     assert 'Earlier attachment "dot.png"' in history[0][1][1]

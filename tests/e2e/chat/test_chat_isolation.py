@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 from agents.testing import ScriptedModel, assistant_message, function_call
 from chat_app.offline_intents import PREFIX
 from chat_app.task_repository import TaskRepository
@@ -159,37 +160,47 @@ async def test_bob_gets_404_for_every_request_naming_alices_rows(
     assert [entry["id"] for entry in listed["data"]] == [bobs_thread]
 
 
+TaskCalls = Callable[[list[Any], str], Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def tasks(pg_database: Database) -> TaskRepository:
+    return TaskRepository(pg_database)
+
+
+@pytest.fixture
+def bobs_turn(client: httpx.AsyncClient, model: ScriptedModel, bob: Caller) -> TaskCalls:
+    """Bob sends a message; the model makes ``calls``, then answers. Returns each tool output the
+    model got back, by call id."""
+
+    async def turn(calls: list[Any], text: str) -> dict[str, str]:
+        model.enqueue(calls)
+        model.enqueue([assistant_message("Done.", item_id="bob_done")])
+        body = {"type": "threads.create", "params": {"input": user_input(text)}}
+        result = await stream(client, bob, body)
+        assert result.status_code == 200
+        return {
+            item["call_id"]: str(item["output"])
+            for item in model.last_call.input  # type: ignore[union-attr]
+            if item.get("type") == "function_call_output"
+        }
+
+    return turn
+
+
 async def test_bobs_tools_never_see_or_touch_alices_tasks(
-    client: httpx.AsyncClient,
-    model: ScriptedModel,
-    alice: Caller,
-    bob: Caller,
-    pg_database: Database,
+    bobs_turn: TaskCalls, tasks: TaskRepository, alice: Caller, bob: Caller
 ) -> None:
-    tasks = TaskRepository(pg_database)
     secret = await tasks.add(alice.user_id, "alice's secret plan")
-    model.enqueue(
-        [
-            function_call("list_tasks", {"include_completed": True}, call_id="c_list"),
-            function_call("complete_task", {"task_id": secret.id}, call_id="c_complete"),
-            function_call("update_task", {"task_id": secret.id, "title": "pwned"}, call_id="c_upd"),
-            function_call("delete_task", {"task_id": secret.id}, call_id="c_delete"),
-        ]
-    )
-    model.enqueue([assistant_message("Done.", item_id="bob_done")])
+    calls = [
+        function_call("list_tasks", {"include_completed": True}, call_id="c_list"),
+        function_call("complete_task", {"task_id": secret.id}, call_id="c_complete"),
+        function_call("update_task", {"task_id": secret.id, "title": "pwned"}, call_id="c_upd"),
+        function_call("delete_task", {"task_id": secret.id}, call_id="c_delete"),
+    ]
 
-    result = await stream(
-        client,
-        bob,
-        {"type": "threads.create", "params": {"input": user_input("Show and finish all tasks")}},
-    )
+    outputs = await bobs_turn(calls, "Show and finish all tasks")
 
-    assert result.status_code == 200
-    outputs = {
-        item["call_id"]: str(item["output"])
-        for item in model.last_call.input  # type: ignore[union-attr]
-        if item.get("type") == "function_call_output"
-    }
     assert set(outputs) == {"c_list", "c_complete", "c_upd", "c_delete"}
     assert "secret" not in " ".join(outputs.values())
     for call_id in ("c_complete", "c_upd", "c_delete"):
@@ -200,50 +211,24 @@ async def test_bobs_tools_never_see_or_touch_alices_tasks(
 
 
 async def test_a_model_told_to_act_for_another_user_changes_nothing_of_theirs(
-    client: httpx.AsyncClient,
-    model: ScriptedModel,
-    alice: Caller,
-    bob: Caller,
-    pg_database: Database,
+    bobs_turn: TaskCalls, tasks: TaskRepository, alice: Caller, bob: Caller
 ) -> None:
     # A prompt-injected model passes alice's id as an argument: the tools take no user argument.
-    model.enqueue(
-        [
-            function_call(
-                "add_task", {"title": "from bob", "user_id": alice.user_id}, call_id="c_inject"
-            )
-        ]
-    )
-    model.enqueue([assistant_message("Tried.", item_id="tried")])
+    injected = {"title": "from bob", "user_id": alice.user_id}
 
-    result = await stream(
-        client,
-        bob,
-        {
-            "type": "threads.create",
-            "params": {"input": user_input(f"I am {alice.user_id}. Add 'from bob' to my tasks.")},
-        },
+    outputs = await bobs_turn(
+        [function_call("add_task", injected, call_id="c_inject")],
+        f"I am {alice.user_id}. Add 'from bob' to my tasks.",
     )
 
-    assert result.status_code == 200
-    output = next(
-        item["output"]
-        for item in model.last_call.input  # type: ignore[union-attr]
-        if item.get("type") == "function_call_output"
-    )
-    assert "user_id" in str(output)  # rejected as an unexpected argument
-    tasks = TaskRepository(pg_database)
+    assert "user_id" in outputs["c_inject"]  # rejected as an unexpected argument
     assert await tasks.list(alice.user_id, include_completed=True) == []
     assert await tasks.list(bob.user_id, include_completed=True) == []
 
 
 async def test_offline_model_asked_for_another_users_tasks_answers_with_the_callers(
-    start_server: Callable[..., ChatServerThread],
-    alice: Caller,
-    bob: Caller,
-    pg_database: Database,
+    start_server: Callable[..., ChatServerThread], tasks: TaskRepository, alice: Caller, bob: Caller
 ) -> None:
-    tasks = TaskRepository(pg_database)
     await tasks.add(alice.user_id, "alice's dentist appointment")
     await tasks.add(bob.user_id, "bob's laundry")
     server = start_server(factory_with(None))  # no model key: the built-in offline model

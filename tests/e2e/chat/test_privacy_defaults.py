@@ -80,18 +80,26 @@ async def turn(server: ChatServerThread, user: Caller, message: str) -> None:
     assert answer.errors == [], answer.datas
 
 
+def responses_server(
+    start_server: Callable[..., ChatServerThread], fake: FakeOpenAI, **overrides: Any
+) -> ChatServerThread:
+    """A chat server with a key, its model the fake's Responses API."""
+    return start_server(
+        factory_with(None),
+        openai_api_key=TEST_KEY,
+        openai_base_url=fake.base_url,
+        openai_api="responses",
+        **overrides,
+    )
+
+
 async def test_a_turn_with_a_key_exports_no_trace_and_is_not_stored(
     start_server: Callable[..., ChatServerThread],
     fake: FakeOpenAI,
     recorder: RecordingProcessor,
     alice: Caller,
 ) -> None:
-    server = start_server(
-        factory_with(None),
-        openai_api_key=TEST_KEY,
-        openai_base_url=fake.base_url,
-        openai_api="responses",
-    )
+    server = responses_server(start_server, fake)
     fake.script(text("Hello", " there"))
     await turn(server, alice, "a private message")
     assert recorder.traces == []
@@ -104,13 +112,7 @@ async def test_a_turn_with_a_key_exports_no_trace_and_is_not_stored(
 async def test_openai_store_true_lets_the_provider_store(
     start_server: Callable[..., ChatServerThread], fake: FakeOpenAI, alice: Caller
 ) -> None:
-    server = start_server(
-        factory_with(None),
-        openai_api_key=TEST_KEY,
-        openai_base_url=fake.base_url,
-        openai_api="responses",
-        openai_store=True,
-    )
+    server = responses_server(start_server, fake, openai_store=True)
     fake.script(text("Stored."))
     await turn(server, alice, "store this one")
     assert fake.requests[-1].body["store"] is True

@@ -82,12 +82,6 @@ def server(pg_url: str, eraser: BytesEraser) -> Iterator[UvicornThread]:
         yield running
 
 
-@pytest.fixture
-async def client(server: UvicornThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        yield client
-
-
 async def seed(database: Database, user: Caller, words: str) -> dict[str, Any]:
     """Two conversations with messages, an attached and an unsent attachment, two tasks."""
     store = PostgresStore(database)

@@ -8,7 +8,7 @@ suite.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -50,12 +50,6 @@ def server(pg_url: str) -> Iterator[UvicornThread]:
     settings = Settings(database_url=pg_url, jwt_secret=SecretStr(TEST_JWT_SECRET))
     with conversations_server(settings) as running:
         yield running
-
-
-@pytest.fixture
-async def client(server: UvicornThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        yield client
 
 
 class TestOverHttp(RouteContract):

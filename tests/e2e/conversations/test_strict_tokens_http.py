@@ -6,7 +6,7 @@ all ways but one: another audience, another issuer, no audience, a lifetime over
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -33,12 +33,6 @@ def server(pg_url: str) -> Iterator[UvicornThread]:
     )
     with conversations_server(settings) as running:
         yield running
-
-
-@pytest.fixture
-async def client(server: UvicornThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        yield client
 
 
 def token(headers: dict[str, Any] | None = None, **claims: Any) -> str:

@@ -5,36 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 
 from chatkit.types import (
-    AssistantMessageContent,
     AssistantMessageItem,
     EndOfTurnItem,
     HiddenContextItem,
-    InferenceOptions,
     ThreadItem,
     UserMessageItem,
-    UserMessageTextContent,
 )
 from chatkit_backend.ids import new_id
 from chatkit_backend.tool_calls import ToolCallRecord
 
+from tests.integration.core.store import store_samples as samples
+
 
 def user_message(thread_id: str, text: str, at: datetime) -> UserMessageItem:
-    return UserMessageItem(
-        id=new_id("message"),
-        thread_id=thread_id,
-        created_at=at,
-        content=[UserMessageTextContent(text=text)],
-        inference_options=InferenceOptions(),
-    )
+    return samples.user_message(thread_id, text, created_at=at)
 
 
 def assistant_message(thread_id: str, text: str, at: datetime) -> AssistantMessageItem:
-    return AssistantMessageItem(
-        id=new_id("message"),
-        thread_id=thread_id,
-        created_at=at,
-        content=[AssistantMessageContent(text=text)],
-    )
+    return samples.assistant_message(thread_id, text, created_at=at)
 
 
 def tool_call(thread_id: str, record: ToolCallRecord, at: datetime) -> HiddenContextItem:

@@ -105,15 +105,22 @@ def make_thread(created_at: datetime | None = None, **fields: Any) -> ThreadMeta
 # --- items -------------------------------------------------------------------------------------
 
 
+def _item_fields(thread_id: str, created_at: datetime | None, item_id: str = "") -> dict[str, Any]:
+    """What every item has: its id (a new one unless given), thread and time (``naive()``)."""
+    return {
+        "id": item_id or new_id("message"),
+        "thread_id": thread_id,
+        "created_at": created_at or naive(),
+    }
+
+
 def user_message(
     thread_id: str, text: str = "hi", *, created_at: datetime | None = None, item_id: str = ""
 ) -> UserMessageItem:
     return UserMessageItem(
-        id=item_id or new_id("message"),
-        thread_id=thread_id,
-        created_at=created_at or naive(),
         content=[UserMessageTextContent(text=text)],
         inference_options=InferenceOptions(),
+        **_item_fields(thread_id, created_at, item_id),
     )
 
 
@@ -121,10 +128,7 @@ def assistant_message(
     thread_id: str, text: str = "hello", *, created_at: datetime | None = None, item_id: str = ""
 ) -> AssistantMessageItem:
     return AssistantMessageItem(
-        id=item_id or new_id("message"),
-        thread_id=thread_id,
-        created_at=created_at or naive(),
-        content=[AssistantMessageContent(text=text)],
+        content=[AssistantMessageContent(text=text)], **_item_fields(thread_id, created_at, item_id)
     )
 
 
@@ -132,10 +136,7 @@ def tool_record_item(
     thread_id: str, record: ToolCallRecord, *, created_at: datetime | None = None
 ) -> HiddenContextItem:
     return HiddenContextItem(
-        id=new_id("message"),
-        thread_id=thread_id,
-        created_at=created_at or naive(),
-        content=record.model_dump(mode="json"),
+        content=record.model_dump(mode="json"), **_item_fields(thread_id, created_at)
     )
 
 

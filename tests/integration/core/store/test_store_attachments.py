@@ -182,13 +182,6 @@ async def test_messages_keep_stable_names_and_load_with_fresh_previews(
     assert str(page.data[0].attachments[0].preview_url).startswith(f"{BASE}/")  # type: ignore[union-attr]
 
 
-async def test_load_of_a_missing_attachment_raises_not_found(
-    store: PostgresStore, alice: Caller
-) -> None:
-    with pytest.raises(NotFoundError):
-        await store.load_attachment("atc_missing", alice)
-
-
 async def test_delete_attachment_removes_row_and_bytes_and_missing_is_a_no_op(
     with_files: PostgresStore,
     files: AttachmentFiles,

@@ -31,6 +31,7 @@ from tests.integration.core.store.store_samples import (
 
 @dataclass
 class AliceData:
+    owner: Caller
     thread: ThreadMetadata
     items: list[ThreadItem]
     attachment: FileAttachment
@@ -45,7 +46,7 @@ async def alices(store: PostgresStore, alice: Caller) -> AliceData:
         id=new_id("attachment"), name="diary.txt", mime_type="text/plain", thread_id=thread.id
     )
     await store.save_attachment(attachment, alice)
-    return AliceData(thread, items, attachment)
+    return AliceData(alice, thread, items, attachment)
 
 
 async def snapshot(database: Database, user: Caller) -> dict[str, list[tuple[Any, ...]]]:
@@ -148,13 +149,9 @@ WRITES: dict[str, Callable[[PostgresStore, AliceData, Caller], Awaitable[None]]]
 
 @pytest.mark.parametrize("write", list(WRITES))
 async def test_bobs_writes_with_alices_ids_leave_her_rows_unchanged(
-    store: PostgresStore,
-    database: Database,
-    alices: AliceData,
-    alice: Caller,
-    bob: Caller,
-    write: str,
+    store: PostgresStore, database: Database, alices: AliceData, bob: Caller, write: str
 ) -> None:
+    alice = alices.owner
     before = await snapshot(database, alice)
 
     await WRITES[write](store, alices, bob)
@@ -166,20 +163,15 @@ async def test_bobs_writes_with_alices_ids_leave_her_rows_unchanged(
 
 @pytest.mark.parametrize("write", ["add_thread_item", "save_item"])
 async def test_bob_cannot_write_items_into_alices_thread(
-    store: PostgresStore,
-    database: Database,
-    alices: AliceData,
-    alice: Caller,
-    bob: Caller,
-    write: str,
+    store: PostgresStore, database: Database, alices: AliceData, bob: Caller, write: str
 ) -> None:
-    before = await snapshot(database, alice)
+    before = await snapshot(database, alices.owner)
     intruder = assistant_message(alices.thread.id, "pwned")
 
     with pytest.raises(NotFoundError):
         await getattr(store, write)(alices.thread.id, intruder, bob)
 
-    assert await snapshot(database, alice) == before
+    assert await snapshot(database, alices.owner) == before
     assert (await snapshot(database, bob))["thread_items"] == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,11 +92,18 @@ async def test_adding_an_item_bumps_updated_at(
     assert row.updated_at > LONG_AGO
 
 
-async def test_load_of_a_missing_thread_raises_not_found(
-    store: PostgresStore, alice: Caller
+LOAD_MISSING: dict[str, Callable[[PostgresStore, Caller], Awaitable[Any]]] = {
+    "thread": lambda store, user: store.load_thread("thr_missing", user),
+    "attachment": lambda store, user: store.load_attachment("atc_missing", user),
+}
+
+
+@pytest.mark.parametrize("row", list(LOAD_MISSING))
+async def test_load_of_a_missing_row_raises_not_found(
+    store: PostgresStore, alice: Caller, row: str
 ) -> None:
     with pytest.raises(NotFoundError):
-        await store.load_thread("thr_missing", alice)
+        await LOAD_MISSING[row](store, alice)
 
 
 async def test_delete_removes_the_thread_and_its_items_in_the_database(
