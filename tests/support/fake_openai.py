@@ -88,6 +88,11 @@ def error(status: int, retry_after: str | None = None) -> Reply:
 Responder = Callable[["Recorded"], Reply]
 
 
+def titled(request: Recorded) -> Reply:
+    """The default non-streamed answer: ``About <the first three words>``."""
+    return text("About " + " ".join(request.last_user_text().split()[:3]))
+
+
 def echo(request: Recorded) -> Reply:
     """The default answer: ``Re: <last user text>``, in a few deltas."""
     said = request.last_user_text()
@@ -225,6 +230,8 @@ class _State:
     script: deque[Reply | Responder] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
     responder: Responder = echo
+    unstreamed_script: deque[Reply] = field(default_factory=deque)
+    unstreamed: list[Recorded] = field(default_factory=list)
     closing: threading.Event = field(default_factory=threading.Event)
 
 
@@ -251,11 +258,25 @@ class FakeOpenAI(UvicornThread):
             self._state.script.extend(replies)
 
     def reset(self, responder: Responder = echo) -> None:
-        """Forget the script and the recorded requests; answer with ``responder`` when idle."""
+        """Forget the scripts and the recorded requests; answer with ``responder`` when idle."""
         with self._state.lock:
             self._state.script.clear()
             self._state.requests.clear()
             self._state.responder = responder
+            self._state.unstreamed_script.clear()
+            self._state.unstreamed.clear()
+
+    def script_unstreamed(self, *replies: Reply) -> None:
+        """Queue replies for the next non-streamed requests (generated titles); when empty,
+        :func:`titled` answers."""
+        with self._state.lock:
+            self._state.unstreamed_script.extend(replies)
+
+    @property
+    def unstreamed(self) -> list[Recorded]:
+        """The non-streamed requests received (kept apart from :attr:`requests`)."""
+        with self._state.lock:
+            return list(self._state.unstreamed)
 
     @property
     def requests(self) -> list[Recorded]:
@@ -281,8 +302,13 @@ def _build_app(state: _State) -> Starlette:
         body = json.loads(await request.body())
         recorded = Recorded(api, body)
         with state.lock:
-            state.requests.append(recorded)
-            scripted = state.script.popleft() if state.script else state.responder
+            if body.get("stream"):
+                state.requests.append(recorded)
+                scripted = state.script.popleft() if state.script else state.responder
+            else:
+                state.unstreamed.append(recorded)
+                queue = state.unstreamed_script
+                scripted = queue.popleft() if queue else titled
         reply = scripted if isinstance(scripted, Reply) else scripted(recorded)
         if reply.hang:
             await _stall(state, reply.hang)
@@ -293,9 +319,9 @@ def _build_app(state: _State) -> Starlette:
                 status_code=reply.status,
                 headers=headers,
             )
-        if not body.get("stream"):
-            return JSONResponse({"error": {"message": "only streaming is faked"}}, 400)
         model = body.get("model", "fake")
+        if not body.get("stream"):
+            return JSONResponse(_whole_answer(api, reply, model))
         events = _responses_events(reply, model) if api == "responses" else _chat_chunks(reply)
         return StreamingResponse(_sse(events, reply), media_type="text/event-stream")
 
@@ -354,6 +380,35 @@ def _responses_events(reply: Reply, model: str) -> Iterator[tuple[dict[str, Any]
     events.append(stream.completed(token_usage(*reply.usage)))
     for event in events:
         yield event_json(event), event.type == "response.output_text.delta"
+
+
+def _whole_answer(api: Api, reply: Reply, model: str) -> dict[str, Any]:
+    """A non-streamed answer holding the reply's text (tool calls are not faked here)."""
+    said = "".join(reply.deltas)
+    if api == "responses":
+        stream = ResponseStream(model=model)
+        stream.start()
+        list(stream.message(reply.deltas))  # the events are not sent, the closed message is kept
+        return stream.completed(token_usage(*reply.usage)).response.model_dump(mode="json")
+    inputs, outputs = reply.usage
+    return {
+        "id": f"chatcmpl-{time.monotonic_ns()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": said},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": inputs,
+            "completion_tokens": outputs,
+            "total_tokens": inputs + outputs,
+        },
+    }
 
 
 def _chat_chunks(reply: Reply) -> Iterator[tuple[dict[str, Any] | str, bool]]:

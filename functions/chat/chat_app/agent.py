@@ -24,14 +24,14 @@ from agents.mcp import MCPServer
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
-from openai import AsyncOpenAI
 
 from chat_app.task_repository import TaskRepository
 
 from .client_tools import client_function_tools
 from .mcp_servers import exposed_tools, open_mcp_servers
-from .model_provider import choose_model, configure_tracing, model_settings
+from .model_provider import ModelProvider, choose_model, configure_tracing, model_settings
 from .offline_model import OfflineModel
+from .titling import TITLES_OFF, TitleWriter
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -62,11 +62,11 @@ class AgentFactory:
 
     def __init__(self, settings: Settings, database: Database, model: Model | None = None) -> None:
         self._settings = settings
-        self._client: AsyncOpenAI | None = None
+        self._provider: ModelProvider | None = None
         configure_tracing(settings)
         if model is None:
             choice = choose_model(settings)
-            model, self._client = choice.model, choice.client
+            model, self._provider = choice.model, choice.provider
         self._model = model
         self._tasks = TaskRepository(database)
         self._todo_server: FastMCP | None = None
@@ -89,6 +89,18 @@ class AgentFactory:
     def client_tool_names(self) -> frozenset[str]:
         """The ``CLIENT_TOOLS`` names: calls to these end the turn and wait for the client."""
         return frozenset(tool.name for tool in self._client_tools)
+
+    @property
+    def provider(self) -> ModelProvider | None:
+        """The provider of the configured model (None: offline, or a model handed in)."""
+        return self._provider
+
+    @property
+    def title_writer(self) -> TitleWriter | None:
+        """Writes generated titles when a provider is configured and ``TITLE_MODEL`` is not off."""
+        if self._provider is None or self._settings.title_model == TITLES_OFF:
+            return None
+        return TitleWriter(self._provider, self._settings)
 
     @property
     def is_offline(self) -> bool:
@@ -124,11 +136,11 @@ class AgentFactory:
         reused, long dead, by every restored sandbox. An injected model is left alone (its
         owner manages it); the per-turn MCP sessions are closed at the end of every turn anyway.
         """
-        if self._client is None:
+        if self._provider is None:
             return
-        await self._client.close()
+        await self._provider.client.close()
         choice = choose_model(self._settings)
-        self._model, self._client = choice.model, choice.client
+        self._model, self._provider = choice.model, choice.provider
 
     @asynccontextmanager
     async def open(self, caller: Caller) -> AsyncIterator[Agent[Any]]:

@@ -47,6 +47,7 @@ from chatkit.types import (
     ThreadsSyncCustomActionReq,
     ThreadStreamEvent,
     ThreadsUpdateReq,
+    ThreadUpdateParams,
     TranscriptionResult,
     UserMessageInput,
     UserMessageItem,
@@ -59,7 +60,7 @@ from chatkit_backend.caller import Caller
 from chatkit_backend.errors import AppError, BadRequest, PayloadTooLarge
 from chatkit_backend.settings import Settings
 from chatkit_backend.store import PostgresStore
-from chatkit_backend.titles import Title
+from chatkit_backend.titles import Title, renamed_by_user, set_by_user
 from chatkit_backend.tool_calls import ToolCallRecord
 from openai.types.responses import EasyInputMessageParam, ResponseInputTextParam
 from openai.types.responses.response_function_tool_call_param import (
@@ -74,6 +75,7 @@ from .cancellation import shielded
 from .streaming import AgentSource, AgentTurn, TurnSettings
 from .task_repository import TaskRepository
 from .task_widgets import tasks_changed
+from .titling import PendingTitle
 
 HISTORY_LIMIT = 60
 """Most recent thread items sent to the model per turn: bounds the prompt and the load query.
@@ -260,9 +262,43 @@ class ChatServer(ChatKitServer[Caller]):
         input_user_message: UserMessageItem | None,
         caller: Caller,
     ) -> AsyncIterator[ThreadStreamEvent]:
+        pending_title: PendingTitle | None = None
         if input_user_message is not None and not thread.title:
             # The SDK saves the thread and sends thread.updated when it sees the change.
             thread.title = title_from(input_user_message)
+            writer = self.agents.title_writer
+            text = message_text(input_user_message)
+            if writer is not None and text:
+                pending_title = writer.start(text, self.settings.model_name)
+        try:
+            async for event in self._answer(thread, input_user_message, caller):
+                yield event
+            if pending_title is not None:
+                await self._generated_title(thread, pending_title, caller)
+        finally:
+            if pending_title is not None:
+                pending_title.cancel()
+
+    async def _generated_title(
+        self, thread: ThreadMetadata, pending: PendingTitle, caller: Caller
+    ) -> None:
+        """Use the generated title unless it failed or the user renamed the thread meanwhile
+        (then the stored title is kept: the SDK saves ``thread`` when the stream ends)."""
+        title = await pending.result()
+        if title is None:
+            return
+        stored = await self.store.load_thread(thread.id, caller)
+        if set_by_user(stored.metadata):
+            thread.title, thread.metadata = stored.title, stored.metadata
+            return
+        thread.title = title
+
+    async def _answer(
+        self,
+        thread: ThreadMetadata,
+        input_user_message: UserMessageItem | None,
+        caller: Caller,
+    ) -> AsyncIterator[ThreadStreamEvent]:
         history = await self.history(thread, input_user_message, caller)
         files = self.postgres.files
         attachments = (
@@ -307,6 +343,13 @@ class ChatServer(ChatKitServer[Caller]):
         await shielded(super().handle_stream_cancelled(thread, pending_items, caller))
 
     # --- other request types --------------------------------------------------------------------
+
+    async def mark_renamed(self, params: ThreadUpdateParams, caller: Caller) -> None:
+        """Before the SDK's ``threads.update``: the title is marked as the user's own, so a
+        generated title never replaces it (the SDK then saves the title over the marked JSON)."""
+        thread = await self.store.load_thread(params.thread_id, caller)
+        document = renamed_by_user(thread.model_dump(mode="json"), params.title)
+        await self.store.save_thread(ThreadMetadata.model_validate(document), caller)
 
     async def add_feedback(
         self, thread_id: str, item_ids: list[str], feedback: FeedbackKind, caller: Caller
@@ -364,13 +407,18 @@ class ChatServer(ChatKitServer[Caller]):
         return SyncCustomActionResponse(updated_item=outcome.item)
 
 
-def title_from(message: UserMessageItem) -> str:
-    """The message text, whitespace collapsed, cut at a word boundary near 60 characters."""
+def message_text(message: UserMessageItem) -> str:
+    """The message's text, tags as ``@name``, whitespace collapsed."""
     text = " ".join(
         part.text if isinstance(part, UserMessageTextContent) else f"@{part.text}"
         for part in message.content
     )
-    text = re.sub(r"\s+", " ", text).strip() or "New conversation"
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def title_from(message: UserMessageItem) -> str:
+    """The message text, whitespace collapsed, cut at a word boundary near 60 characters."""
+    text = message_text(message) or "New conversation"
     if len(text) <= TITLE_MAX_CHARS:
         return text
     cut = text[: TITLE_MAX_CHARS - 1]

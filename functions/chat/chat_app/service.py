@@ -18,7 +18,7 @@ from typing import Any
 from chatkit.errors import ErrorCode
 from chatkit.server import NonStreamingResult
 from chatkit.store import NotFoundError
-from chatkit.types import ChatKitReq, ThreadStreamEvent, is_streaming_req
+from chatkit.types import ChatKitReq, ThreadStreamEvent, ThreadsUpdateReq, is_streaming_req
 from chatkit.types import ErrorEvent as ChatKitErrorEvent
 from chatkit_backend.attachments import AttachmentFiles
 from chatkit_backend.caller import Caller
@@ -107,6 +107,8 @@ class ChatService:
             request = CHATKIT_REQUEST.validate_python(payload)
             await self.server.check(request, caller)
             if not is_streaming_req(request):
+                if isinstance(request, ThreadsUpdateReq):
+                    await self.server.mark_renamed(request.params, caller)
                 # Re-serialised: check() may have normalised it (the title of threads.update).
                 result = await self.server.process(CHATKIT_REQUEST.dump_json(request), caller)
                 assert isinstance(result, NonStreamingResult)

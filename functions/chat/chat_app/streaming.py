@@ -56,6 +56,7 @@ from openai.types.responses import (
 
 from .cancellation import CURRENT_HANG_UP, shielded
 from .run_tracker import RunTracker, tool_event_key
+from .titling import TitleWriter
 from .turn_events import FAILURE_MESSAGE, MAX_TURNS_MESSAGE, TIMEOUT_MESSAGE
 
 
@@ -69,6 +70,10 @@ class AgentSource(Protocol):
     @property
     def client_tool_names(self) -> frozenset[str]:
         """The tools the client runs (``CLIENT_TOOLS``), which the run tracker leaves alone."""
+
+    @property
+    def title_writer(self) -> TitleWriter | None:
+        """Writes generated titles; None keeps the first message, cut (the offline model)."""
 
     def open(self, caller: Caller) -> Any:
         """An async context manager yielding the ``Agent`` of this user's turn."""

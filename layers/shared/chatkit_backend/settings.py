@@ -201,6 +201,18 @@ class Settings(BaseSettings):
         description="Let the provider store Responses API requests (`store: true`).",
     )
 
+    title_model: str | None = Field(
+        default=None,
+        description="Model writing a thread's title after its first answer (docs/composer.md); "
+        "unset: the turn's model; `off`: the first message, cut (the offline model's rule).",
+    )
+    title_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a turn's stream waits for its generated title after the answer "
+        "(then the first message, cut, stays).",
+    )
+
     # --- data lifecycle -----------------------------------------------------------------------
     retention_days: int | None = Field(
         default=None,

@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .attachments import AttachmentFiles, StoredAttachment
 from .caller import Caller
@@ -52,6 +53,7 @@ from .ids import new_id
 from .item_projection import project_item
 from .paging import MAX_PAGE_SIZE, fetch_page
 from .tables import ATTACHMENTS, ITEMS, THREADS, utcnow
+from .titles import set_by_user
 
 ITEM_ADAPTER: TypeAdapter[ThreadItem] = TypeAdapter(ThreadItem)
 ATTACHMENT_ADAPTER: TypeAdapter[Attachment] = TypeAdapter(Attachment)
@@ -92,8 +94,31 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         """Upsert the thread's metadata; a ``Thread``'s items are never written here.
 
         ``created_at`` (the paging key) is fixed by the first save; later saves replace the JSON
-        and the title and bump ``updated_at``.
+        and the title and bump ``updated_at``. A title the user chose (:func:`set_by_user`) is
+        kept against a save that does not carry that mark itself: a turn's copy of the thread,
+        read before a rename, must not put the old or a generated title back.
         """
+        async with self.database.session() as session:
+            if not set_by_user(thread.metadata):
+                thread = await self._keep_user_title(session, thread, context)
+            await session.execute(self._thread_upsert(thread, context))
+
+    async def _keep_user_title(
+        self, session: AsyncSession, thread: ThreadMetadata, context: Caller
+    ) -> ThreadMetadata:
+        statement = (
+            select(THREADS.c.data)
+            .where(THREADS.c.user_id == context.user_id, THREADS.c.id == thread.id)
+            .with_for_update()
+        )
+        stored = (await session.execute(statement)).scalar_one_or_none()
+        if stored is None or not set_by_user(stored.get("metadata")):
+            return thread
+        return thread.model_copy(
+            update={"title": stored.get("title"), "metadata": stored["metadata"]}
+        )
+
+    def _thread_upsert(self, thread: ThreadMetadata, context: Caller) -> Any:
         now = utcnow()
         statement = self._insert(THREADS).values(
             user_id=context.user_id,
@@ -111,8 +136,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
                 "updated_at": statement.excluded.updated_at,
             },
         )
-        async with self.database.session() as session:
-            await session.execute(statement)
+        return statement
 
     async def load_thread(self, thread_id: str, context: Caller) -> ThreadMetadata:
         """The thread's metadata (``ThreadMetadata``, items are paged separately)."""

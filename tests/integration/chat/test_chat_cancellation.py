@@ -58,6 +58,7 @@ class NoAgents:
 
     is_offline = True
     client_tool_names: frozenset[str] = frozenset()
+    title_writer = None
 
     def open(self, request_context: Caller) -> object:
         raise AssertionError("no agent expected")
