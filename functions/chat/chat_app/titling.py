@@ -110,8 +110,8 @@ def clean_title(answer: str) -> str | None:
     if not lines:
         return None
     text = re.sub(r"^(title\s*:\s*)", "", lines[0], flags=re.IGNORECASE)
-    text = re.sub(r"\s+", " ", text).strip().strip(QUOTES).strip()
-    text = text.rstrip(" .!?;:,").replace("\x00", "")
+    text = re.sub(r"\s+", " ", text).strip().lstrip(QUOTES).rstrip(" .!?;:," + QUOTES)
+    text = text.replace("\x00", "").strip()
     if not text:
         return None
     if len(text) > GENERATED_TITLE_MAX_CHARS:
