@@ -20,7 +20,7 @@ definition time, and ``User`` is local to :func:`create_app`.
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from chatkit_backend.attachments import AttachmentFiles, install_local_attachment_routes
 from chatkit_backend.auth import Authenticator, build_authenticator
@@ -83,6 +83,11 @@ def create_app(
     async def chatkit(request: Request, caller: User) -> Response:
         """The ChatKit protocol (body with ``type``) or the simple one (body with ``message``)."""
         return await service.chatkit(await request.body(), caller)
+
+    @app.get("/api/composer")
+    async def composer(caller: User) -> dict[str, Any]:
+        """What the composer may offer: ``models`` (``MODEL_CHOICES``) and ``tools`` (ids)."""
+        return service.composer()
 
     @app.post("/api/chat/stream")
     async def chat_stream(

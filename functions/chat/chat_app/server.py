@@ -72,6 +72,7 @@ from pydantic import TypeAdapter, ValidationError
 from .actions import WidgetActions
 from .attachments import MessageAttachments, ModelAttachments
 from .cancellation import shielded
+from .inference import InferenceChoices, TurnOptions
 from .streaming import AgentSource, AgentTurn, TurnSettings
 from .task_repository import TaskRepository
 from .task_widgets import tasks_changed
@@ -202,6 +203,7 @@ class ChatServer(ChatKitServer[Caller]):
             MessageAttachments(store, store.files) if store.files is not None else None
         )
         self.actions = WidgetActions(store, TaskRepository(store.database))
+        self.choices = InferenceChoices(settings, offline=agents.is_offline)
 
     async def check(self, request: StreamingReq | NonStreamingReq, caller: Caller) -> None:
         """Refuse, before anything is written or streamed, what the SDK would get wrong.
@@ -248,6 +250,7 @@ class ChatServer(ChatKitServer[Caller]):
         await self.message_attachments.check(message, thread_id, caller)
 
     def _check_message(self, message: UserMessageInput) -> None:
+        self.choices.check(message.inference_options)
         length = sum(len(part.text) for part in message.content)
         if length > self.settings.max_message_chars:
             raise PayloadTooLarge(
@@ -262,6 +265,9 @@ class ChatServer(ChatKitServer[Caller]):
         input_user_message: UserMessageItem | None,
         caller: Caller,
     ) -> AsyncIterator[ThreadStreamEvent]:
+        options = self.choices.for_turn(
+            input_user_message.inference_options if input_user_message is not None else None
+        )
         pending_title: PendingTitle | None = None
         if input_user_message is not None and not thread.title:
             # The SDK saves the thread and sends thread.updated when it sees the change.
@@ -269,9 +275,9 @@ class ChatServer(ChatKitServer[Caller]):
             writer = self.agents.title_writer
             text = message_text(input_user_message)
             if writer is not None and text:
-                pending_title = writer.start(text, self.settings.model_name)
+                pending_title = writer.start(text, options.model or self.settings.model_name)
         try:
-            async for event in self._answer(thread, input_user_message, caller):
+            async for event in self._answer(thread, input_user_message, options, caller):
                 yield event
             if pending_title is not None:
                 await self._generated_title(thread, pending_title, caller)
@@ -297,6 +303,7 @@ class ChatServer(ChatKitServer[Caller]):
         self,
         thread: ThreadMetadata,
         input_user_message: UserMessageItem | None,
+        options: TurnOptions,
         caller: Caller,
     ) -> AsyncIterator[ThreadStreamEvent]:
         history = await self.history(thread, input_user_message, caller)
@@ -312,6 +319,7 @@ class ChatServer(ChatKitServer[Caller]):
             thread=thread,
             caller=caller,
             input_items=await ToolCallConverter(attachments).to_agent_input(history),
+            options=options,
             settings=TurnSettings(
                 max_turns=self.settings.agent_max_turns,
                 timeout_seconds=self.settings.agent_turn_timeout_seconds,

@@ -78,6 +78,10 @@ class ChatService:
             return await self.stream_simple_answer(request, caller, JSON_EVENTS)
         raise BadRequest("Expected a ChatKit request (with 'type') or {'message': ...}")
 
+    def composer(self) -> dict[str, Any]:
+        """``GET /api/composer``: the model picker's entries and the tool menu's tool ids."""
+        return self.server.choices.offered()
+
     async def text_stream(
         self, message: str | None, conversation_id: str | None, caller: Caller
     ) -> Response:

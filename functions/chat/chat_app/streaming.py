@@ -55,6 +55,7 @@ from openai.types.responses import (
 )
 
 from .cancellation import CURRENT_HANG_UP, shielded
+from .inference import TurnOptions
 from .run_tracker import RunTracker, tool_event_key
 from .titling import TitleWriter
 from .turn_events import FAILURE_MESSAGE, MAX_TURNS_MESSAGE, TIMEOUT_MESSAGE
@@ -75,8 +76,9 @@ class AgentSource(Protocol):
     def title_writer(self) -> TitleWriter | None:
         """Writes generated titles; None keeps the first message, cut (the offline model)."""
 
-    def open(self, caller: Caller) -> Any:
-        """An async context manager yielding the ``Agent`` of this user's turn."""
+    def open(self, caller: Caller, options: TurnOptions | None = None) -> Any:
+        """An async context manager yielding the ``Agent`` of this user's turn (with the model
+        and tool the user picked, when given)."""
 
 
 @dataclass
@@ -275,6 +277,7 @@ class AgentTurn:
         caller: Caller,
         input_items: list[Any],
         settings: TurnSettings,
+        options: TurnOptions | None = None,
     ) -> None:
         self._agents = agents
         self._store = store
@@ -282,6 +285,7 @@ class AgentTurn:
         self._caller = caller
         self._input_items = input_items
         self._settings = settings
+        self._options = options
         self._context = AgentContext[Caller](thread=thread, store=store, request_context=caller)
         self._tracker = RunTracker(self._context, agents.client_tool_names)
         self._answers = _Answers(thread, self._context)
@@ -331,7 +335,9 @@ class AgentTurn:
         """Run the agent; stops early (without raising) once :meth:`_stop` was called."""
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout_at(deadline):  # connecting the MCP servers
-                agent = await stack.enter_async_context(self._agents.open(self._caller))
+                agent = await stack.enter_async_context(
+                    self._agents.open(self._caller, self._options)
+                )
             if self._stopped_by is not None:
                 return
             self._received = _ReceivedText(agent.model) if isinstance(agent.model, Model) else None

@@ -56,6 +56,16 @@ class ClientToolSpec(BaseModel):
     )
 
 
+class ModelOption(BaseModel):
+    """One entry of the composer's model picker (``MODEL_CHOICES`` is a JSON list of these)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=128, pattern=r"^\S+$")
+    label: str = Field(min_length=1, max_length=100)
+    default: bool = False
+
+
 class Settings(BaseSettings):
     """Process configuration. Field ``foo_bar`` is read from ``FOO_BAR``; an empty variable counts
     as unset (the SAM template declares some empty so ``sam local invoke`` can set them)."""
@@ -201,6 +211,11 @@ class Settings(BaseSettings):
         description="Let the provider store Responses API requests (`store: true`).",
     )
 
+    model_choices: list[ModelOption] = Field(
+        default_factory=list,
+        description="The composer's model picker, a JSON list of `{id, label, default}`; a turn "
+        "may use only these. Unset: MODEL_NAME alone (docs/composer.md).",
+    )
     title_model: str | None = Field(
         default=None,
         description="Model writing a thread's title after its first answer (docs/composer.md); "
@@ -279,6 +294,23 @@ class Settings(BaseSettings):
         if isinstance(value, list):
             return [parse_server_entry(entry) for entry in value]
         return value
+
+    @model_validator(mode="after")
+    def _one_default_model(self) -> Settings:
+        if sum(option.default for option in self.model_choices) > 1:
+            raise ValueError("MODEL_CHOICES: at most one entry may be the default")
+        if len({option.id for option in self.model_choices}) < len(self.model_choices):
+            raise ValueError("MODEL_CHOICES: the ids must be unique")
+        return self
+
+    @property
+    def models_offered(self) -> list[ModelOption]:
+        """``MODEL_CHOICES`` with exactly one default (the first, if none says so); unset:
+        ``MODEL_NAME`` alone."""
+        choices = self.model_choices or [ModelOption(id=self.model_name, label=self.model_name)]
+        if any(option.default for option in choices):
+            return list(choices)
+        return [choices[0].model_copy(update={"default": True}), *choices[1:]]
 
     @model_validator(mode="after")
     def _tracing_only_to_openai(self) -> Settings:

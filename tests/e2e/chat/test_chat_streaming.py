@@ -109,7 +109,9 @@ class ToolAgents:
         self.tools = tools
 
     @asynccontextmanager
-    async def open(self, request_context: Caller) -> AsyncIterator[Agent[Any]]:
+    async def open(
+        self, request_context: Caller, options: object = None
+    ) -> AsyncIterator[Agent[Any]]:
         yield Agent(name="Tester", instructions="Test agent.", model=self.model, tools=self.tools)
 
 

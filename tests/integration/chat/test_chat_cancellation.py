@@ -60,7 +60,7 @@ class NoAgents:
     client_tool_names: frozenset[str] = frozenset()
     title_writer = None
 
-    def open(self, request_context: Caller) -> object:
+    def open(self, request_context: Caller, options: object = None) -> object:
         raise AssertionError("no agent expected")
 
 

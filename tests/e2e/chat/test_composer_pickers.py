@@ -1,0 +1,110 @@
+"""The composer's model picker and tool menu over the real model path (both APIs, the fake).
+
+``MODEL_CHOICES`` decides which model a turn may use (what the fake receives is asserted), a
+model or tool not offered is a 400 before anything is stored, and ``tool_choice`` reaches the
+model request in each API's own shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from chatkit_backend.caller import Caller
+from chatkit_backend.store import PostgresStore
+
+from tests.e2e.chat.chat_support import ChatServerThread, headers_for, servers_per_api, stream
+from tests.support.fake_openai import Api, FakeOpenAI, call, text
+
+CHOICES = [
+    {"id": "fast-model", "label": "Fast", "default": True},
+    {"id": "smart-model", "label": "Smart"},
+]
+
+
+@pytest.fixture(scope="module")
+def picker_servers(pg_url: str, fake_openai: FakeOpenAI) -> Iterator[dict[Api, ChatServerThread]]:
+    with servers_per_api(pg_url, fake_openai, model_choices=CHOICES) as servers:
+        yield servers
+
+
+@pytest.fixture
+async def http(
+    picker_servers: dict[Api, ChatServerThread], api: Api
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=picker_servers[api].url, timeout=30) as client:
+        yield client
+
+
+def create(text: str, **inference: Any) -> dict[str, Any]:
+    return {
+        "type": "threads.create",
+        "params": {
+            "input": {
+                "content": [{"type": "input_text", "text": text}],
+                "attachments": [],
+                "inference_options": inference,
+            }
+        },
+    }
+
+
+async def test_the_offered_lists_are_served_to_the_signed_in_user(
+    http: httpx.AsyncClient, alice: Caller
+) -> None:
+    assert (await http.get("/api/composer")).status_code == 401
+    offered = (await http.get("/api/composer", headers=headers_for(alice))).json()
+    assert offered["models"] == [{**CHOICES[0]}, {**CHOICES[1], "default": False}]
+    assert {"add_task", "list_tasks", "complete_task"} <= set(offered["tools"])
+
+
+async def test_the_picked_model_answers_the_turn_and_writes_the_title(
+    http: httpx.AsyncClient, fake: FakeOpenAI, alice: Caller
+) -> None:
+    picked = await stream(http, alice, create("hello there", model="smart-model"))
+    assert picked.status_code == 200
+    assert [request.body["model"] for request in fake.requests] == ["smart-model"]
+    assert [request.body["model"] for request in fake.unstreamed] == ["smart-model"]
+
+    default = await stream(http, alice, create("hello again"))
+    assert default.status_code == 200
+    assert fake.requests[-1].body["model"] == "fast-model"  # the default entry, not MODEL_NAME
+
+
+@pytest.mark.parametrize(
+    ("inference", "refused"),
+    [({"model": "gpt-secret-preview"}, "Model"), ({"tool_choice": {"id": "rm_rf"}}, "Tool")],
+)
+async def test_what_is_not_offered_is_refused_before_anything_is_stored(
+    http: httpx.AsyncClient,
+    fake: FakeOpenAI,
+    alice: Caller,
+    store: PostgresStore,
+    inference: dict[str, Any],
+    refused: str,
+) -> None:
+    response = await http.post(
+        "/chatkit", json=create("hello", **inference), headers=headers_for(alice)
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(f"{refused} ")
+    assert (await store.load_threads(10, None, "desc", alice)).data == []
+    assert fake.requests == []
+
+
+async def test_the_picked_tool_reaches_the_model_request(
+    api: Api, http: httpx.AsyncClient, fake: FakeOpenAI, alice: Caller
+) -> None:
+    fake.script(call("list_tasks", {}), text("No tasks."))
+    result = await stream(
+        http, alice, create("what is on my list?", tool_choice={"id": "list_tasks"})
+    )
+    assert result.status_code == 200
+    first, after_the_tool = (request.body for request in fake.requests)
+    if api == "responses":
+        assert first["tool_choice"] == {"type": "function", "name": "list_tasks"}
+    else:
+        assert first["tool_choice"] == {"type": "function", "function": {"name": "list_tasks"}}
+    assert after_the_tool.get("tool_choice") in (None, "auto")  # forced once, then free
