@@ -17,7 +17,7 @@ import json
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +189,13 @@ def servers_per_api(
     finally:
         for server in servers.values():
             server.stop()
+
+
+@asynccontextmanager
+async def client_of(server: ChatServerThread) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of ``server``."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        yield client
 
 
 # --- SSE --------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from chatkit_backend.store import PostgresStore
 
 from tests.e2e.chat.chat_support import (
     ChatServerThread,
+    client_of,
     factory_with,
     server_settings,
     servers_per_api,
@@ -47,7 +48,7 @@ def client_tool_servers(
 async def http(
     client_tool_servers: dict[Api, ChatServerThread], api: Api
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=client_tool_servers[api].url, timeout=30) as client:
+    async with client_of(client_tool_servers[api]) as client:
         yield client
 
 

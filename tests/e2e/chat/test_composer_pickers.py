@@ -15,7 +15,13 @@ import pytest
 from chatkit_backend.caller import Caller
 from chatkit_backend.store import PostgresStore
 
-from tests.e2e.chat.chat_support import ChatServerThread, headers_for, servers_per_api, stream
+from tests.e2e.chat.chat_support import (
+    ChatServerThread,
+    client_of,
+    headers_for,
+    servers_per_api,
+    stream,
+)
 from tests.support.fake_openai import Api, FakeOpenAI, call, text
 
 CHOICES = [
@@ -34,7 +40,7 @@ def picker_servers(pg_url: str, fake_openai: FakeOpenAI) -> Iterator[dict[Api, C
 async def http(
     picker_servers: dict[Api, ChatServerThread], api: Api
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=picker_servers[api].url, timeout=30) as client:
+    async with client_of(picker_servers[api]) as client:
         yield client
 
 
@@ -56,7 +62,10 @@ async def test_the_offered_lists_are_served_to_the_signed_in_user(
 ) -> None:
     assert (await http.get("/api/composer")).status_code == 401
     offered = (await http.get("/api/composer", headers=headers_for(alice))).json()
-    assert offered["models"] == [{**CHOICES[0]}, {**CHOICES[1], "default": False}]
+    assert offered["models"] == [
+        CHOICES[0],
+        {"id": "smart-model", "label": "Smart", "default": False},
+    ]
     assert {"add_task", "list_tasks", "complete_task"} <= set(offered["tools"])
 
 
