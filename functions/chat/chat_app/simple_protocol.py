@@ -51,12 +51,14 @@ MESSAGE_SEPARATOR = "\n\n"
 
 
 class SimpleChatRequest(BaseModel):
-    """``{"message": "...", "thread_id": "..."?, "attachments": [...]?}``; an absent thread id
-    starts a new thread; ``attachments`` are ids from ``attachments.create`` (uploaded)."""
+    """``{"message": "...", "thread_id": "..."?, "attachments": [...]?, "model": "..."?}``; an
+    absent thread id starts a new thread; ``attachments`` are ids from ``attachments.create``
+    (uploaded); ``model`` one of ``MODEL_CHOICES`` (``GET /api/composer``)."""
 
     message: str
     thread_id: str | None = None
     attachments: list[str] = Field(default_factory=list)
+    model: str | None = None
 
     @field_validator("message")
     @classmethod
@@ -70,7 +72,7 @@ class SimpleChatRequest(BaseModel):
         message = UserMessageInput(
             content=[UserMessageTextContent(text=self.message)],
             attachments=list(self.attachments),
-            inference_options=InferenceOptions(),
+            inference_options=InferenceOptions(model=self.model),
         )
         if self.thread_id is None:
             return ThreadsCreateReq(params=ThreadCreateParams(input=message))
