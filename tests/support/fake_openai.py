@@ -8,6 +8,10 @@ Each test scripts the replies (:meth:`FakeOpenAI.script`, a FIFO shared by both 
 empty :func:`echo` answers) and reads what the model was sent (:attr:`FakeOpenAI.requests`,
 normalised by :meth:`Recorded.transcript` so one assertion fits both APIs). The Responses events
 are the chat function's own :class:`~chat_app.response_stream.ResponseStream`, sent as JSON.
+
+Beside the streamed answers: non-streamed requests (generated titles) have their own script and
+record (:meth:`FakeOpenAI.script_unstreamed`, :attr:`FakeOpenAI.unstreamed`), and dictation's
+``/v1/audio/transcriptions`` (multipart) records each upload (:attr:`FakeOpenAI.transcriptions`).
 """
 
 from __future__ import annotations
@@ -20,17 +24,20 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from typing import Any, Generic, Literal, Self, TypeVar
 
 from chat_app.response_stream import ResponseStream, event_json, token_usage
 from chatkit_backend.ids import new_id
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from tests.support.servers import UvicornThread
+
+T = TypeVar("T")
 
 Api = Literal["responses", "chat_completions"]
 APIS: tuple[Api, ...] = ("responses", "chat_completions")
@@ -91,6 +98,11 @@ Responder = Callable[["Recorded"], Reply]
 def titled(request: Recorded) -> Reply:
     """The default non-streamed answer: ``About <the first three words>``."""
     return text("About " + " ".join(request.last_user_text().split()[:3]))
+
+
+def heard(upload: Transcribed) -> Reply:
+    """The default transcription: ``heard <n> bytes``."""
+    return text(f"heard {len(upload.audio)} bytes")
 
 
 def echo(request: Recorded) -> Reply:
@@ -217,11 +229,55 @@ def _chat_transcript(messages: list[dict[str, Any]]) -> Iterator[tuple[str, str]
             yield ("call", f"{function['name']} {function['arguments']}")
 
 
+@dataclass(frozen=True)
+class Transcribed:
+    """One ``/v1/audio/transcriptions`` request: the form fields, the file's name and media
+    type, its bytes."""
+
+    fields: dict[str, str]
+    file: tuple[str, str]
+    audio: bytes
+
+
 # --- the server ---------------------------------------------------------------------------------
 
 
 class CutStream(Exception):
     """Raised inside a response body: uvicorn then drops the connection mid-stream."""
+
+
+class SideRoute(Generic[T]):
+    """A request kind answered apart from the streamed answers: its own script and record.
+
+    ``queue`` replies for the next requests (``default`` decides when none is queued) and read
+    what arrived in ``received``; thread-safe (the fake serves from its own thread).
+    """
+
+    def __init__(self, default: Callable[[T], Reply]) -> None:
+        self._lock = threading.Lock()
+        self._default = default
+        self._script: deque[Reply] = deque()
+        self._received: list[T] = []
+
+    def queue(self, *replies: Reply) -> None:
+        with self._lock:
+            self._script.extend(replies)
+
+    @property
+    def received(self) -> list[T]:
+        with self._lock:
+            return list(self._received)
+
+    def answer(self, request: T) -> Reply:
+        """Record ``request`` and give its reply."""
+        with self._lock:
+            self._received.append(request)
+            return self._script.popleft() if self._script else self._default(request)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self._received.clear()
 
 
 @dataclass
@@ -230,8 +286,8 @@ class _State:
     script: deque[Reply | Responder] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
     responder: Responder = echo
-    unstreamed_script: deque[Reply] = field(default_factory=deque)
-    unstreamed: list[Recorded] = field(default_factory=list)
+    unstreamed: SideRoute[Recorded] = field(default_factory=lambda: SideRoute(titled))
+    transcriptions: SideRoute[Transcribed] = field(default_factory=lambda: SideRoute(heard))
     closing: threading.Event = field(default_factory=threading.Event)
 
 
@@ -263,20 +319,19 @@ class FakeOpenAI(UvicornThread):
             self._state.script.clear()
             self._state.requests.clear()
             self._state.responder = responder
-            self._state.unstreamed_script.clear()
-            self._state.unstreamed.clear()
-
-    def script_unstreamed(self, *replies: Reply) -> None:
-        """Queue replies for the next non-streamed requests (generated titles); when empty,
-        :func:`titled` answers."""
-        with self._state.lock:
-            self._state.unstreamed_script.extend(replies)
+        self._state.unstreamed.clear()
+        self._state.transcriptions.clear()
 
     @property
-    def unstreamed(self) -> list[Recorded]:
-        """The non-streamed requests received (kept apart from :attr:`requests`)."""
-        with self._state.lock:
-            return list(self._state.unstreamed)
+    def unstreamed(self) -> SideRoute[Recorded]:
+        """Non-streamed requests (generated titles), kept apart from :attr:`requests`; when
+        none is queued, :func:`titled` answers."""
+        return self._state.unstreamed
+
+    @property
+    def transcriptions(self) -> SideRoute[Transcribed]:
+        """``/v1/audio/transcriptions`` uploads; when none is queued, :func:`heard` answers."""
+        return self._state.transcriptions
 
     @property
     def requests(self) -> list[Recorded]:
@@ -301,24 +356,17 @@ def _build_app(state: _State) -> Starlette:
     async def handle(request: Request, api: Api) -> Response:
         body = json.loads(await request.body())
         recorded = Recorded(api, body)
-        with state.lock:
-            if body.get("stream"):
+        if body.get("stream"):
+            with state.lock:
                 state.requests.append(recorded)
                 scripted = state.script.popleft() if state.script else state.responder
-            else:
-                state.unstreamed.append(recorded)
-                queue = state.unstreamed_script
-                scripted = queue.popleft() if queue else titled
-        reply = scripted if isinstance(scripted, Reply) else scripted(recorded)
+            reply = scripted if isinstance(scripted, Reply) else scripted(recorded)
+        else:
+            reply = state.unstreamed.answer(recorded)
         if reply.hang:
             await _stall(state, reply.hang)
         if reply.status != 200:
-            headers = {"retry-after": reply.retry_after} if reply.retry_after else {}
-            return JSONResponse(
-                {"error": {"message": f"scripted {reply.status}", "type": "scripted"}},
-                status_code=reply.status,
-                headers=headers,
-            )
+            return _failure(reply)
         model = body.get("model", "fake")
         if not body.get("stream"):
             return JSONResponse(_whole_answer(api, reply, model))
@@ -331,11 +379,35 @@ def _build_app(state: _State) -> Starlette:
     async def chat_completions(request: Request) -> Response:
         return await handle(request, "chat_completions")
 
+    async def transcriptions(request: Request) -> Response:
+        form = await request.form()
+        upload = form["file"]
+        assert isinstance(upload, UploadFile), upload
+        uploaded = Transcribed(
+            fields={name: value for name, value in form.items() if isinstance(value, str)},
+            file=(upload.filename or "", upload.content_type or ""),
+            audio=await upload.read(),
+        )
+        reply = state.transcriptions.answer(uploaded)
+        if reply.status != 200:
+            return _failure(reply)
+        return JSONResponse({"text": "".join(reply.deltas)})
+
     return Starlette(
         routes=[
+            Route("/v1/audio/transcriptions", transcriptions, methods=["POST"]),
             Route("/v1/responses", responses, methods=["POST"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         ]
+    )
+
+
+def _failure(reply: Reply) -> Response:
+    headers = {"retry-after": reply.retry_after} if reply.retry_after else {}
+    return JSONResponse(
+        {"error": {"message": f"scripted {reply.status}", "type": "scripted"}},
+        status_code=reply.status,
+        headers=headers,
     )
 
 

@@ -32,7 +32,6 @@ from .inference import TurnOptions
 from .mcp_servers import exposed_tools, open_mcp_servers
 from .model_provider import ModelProvider, choose_model, configure_tracing, model_settings
 from .offline_model import OfflineModel
-from .titling import TITLES_OFF, TitleWriter
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -96,13 +95,6 @@ class AgentFactory:
     def provider(self) -> ModelProvider | None:
         """The provider of the configured model (None: offline, or a model handed in)."""
         return self._provider
-
-    @property
-    def title_writer(self) -> TitleWriter | None:
-        """Writes generated titles when a provider is configured and ``TITLE_MODEL`` is not off."""
-        if self._provider is None or self._settings.title_model == TITLES_OFF:
-            return None
-        return TitleWriter(self._provider, self._settings)
 
     @property
     def is_offline(self) -> bool:

@@ -68,7 +68,10 @@ def create_app(
     app = FastAPI(title="Chat", lifespan=lifespan, docs_url=None, redoc_url=None)
     install_error_handlers(app)
     app.add_middleware(InputGuardMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # Dictation's audio needs more than MAX_REQUEST_BYTES: the service holds every other
+    # request type to that limit (ChatService.chatkit).
+    body_limit = max(settings.max_request_bytes, settings.transcribe_request_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=body_limit)
     install_local_attachment_routes(app, files)  # outside the guards: binary uploads
     app.add_middleware(RequestLogMiddleware)
 

@@ -76,7 +76,8 @@ from .inference import InferenceChoices, TurnOptions
 from .streaming import AgentSource, AgentTurn, TurnSettings
 from .task_repository import TaskRepository
 from .task_widgets import tasks_changed
-from .titling import PendingTitle
+from .titling import PendingTitle, TitleWriter
+from .transcription import Transcriber
 
 HISTORY_LIMIT = 60
 """Most recent thread items sent to the model per turn: bounds the prompt and the load query.
@@ -87,13 +88,6 @@ TITLE_MAX_CHARS = 60
 
 CONVERSATION_TITLE: TypeAdapter[str] = TypeAdapter(Title)
 """The REST rule for titles (trimmed, 1..200 characters, no NUL), applied to ``threads.update``."""
-
-
-class NotSupported(AppError):
-    """A ChatKit request type this deployment does not serve (501)."""
-
-    status_code = 501
-    default_message = "Not supported by this server"
 
 
 class ToolCallConverter(ThreadItemConverter):
@@ -204,6 +198,8 @@ class ChatServer(ChatKitServer[Caller]):
         )
         self.actions = WidgetActions(store, TaskRepository(store.database))
         self.choices = InferenceChoices(settings, offline=agents.is_offline)
+        self.titles = TitleWriter.configured(agents.provider, settings)
+        self.transcriber = Transcriber(agents.provider, settings, offline=agents.is_offline)
 
     async def check(self, request: StreamingReq | NonStreamingReq, caller: Caller) -> None:
         """Refuse, before anything is written or streamed, what the SDK would get wrong.
@@ -272,10 +268,9 @@ class ChatServer(ChatKitServer[Caller]):
         if input_user_message is not None and not thread.title:
             # The SDK saves the thread and sends thread.updated when it sees the change.
             thread.title = title_from(input_user_message)
-            writer = self.agents.title_writer
             text = message_text(input_user_message)
-            if writer is not None and text:
-                pending_title = writer.start(text, options.model or self.settings.model_name)
+            if self.titles is not None and text:
+                pending_title = self.titles.start(text, options.model or self.settings.model_name)
         try:
             async for event in self._answer(thread, input_user_message, options, caller):
                 yield event
@@ -369,7 +364,8 @@ class ChatServer(ChatKitServer[Caller]):
         audio_input: AudioInput,
         context: Caller,  # the SDK passes it by this name
     ) -> TranscriptionResult:
-        raise NotSupported("Dictation is not supported by this server")
+        """``input.transcribe``: the dictated audio as the composer's text (docs/composer.md)."""
+        return await self.transcriber.transcribe(audio_input)
 
     # --- widget actions (checked by check() before the SDK gets them) ---------------------------
 

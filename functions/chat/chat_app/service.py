@@ -23,7 +23,7 @@ from chatkit.types import ErrorEvent as ChatKitErrorEvent
 from chatkit_backend.attachments import AttachmentFiles
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
-from chatkit_backend.errors import BadRequest, NotFound
+from chatkit_backend.errors import BadRequest, NotFound, PayloadTooLarge
 from chatkit_backend.init_phase import complete_models
 from chatkit_backend.settings import Settings
 from chatkit_backend.store import PostgresStore
@@ -43,6 +43,9 @@ SDK_REQUEST_MODELS = ("chatkit.types",)
 """Modules whose models with deferred schemas are completed when the service is built (init):
 the SDK's ``process()`` creates a ``TypeAdapter`` of the request union on every call, which
 regenerates the schema of every model still incomplete, on every request."""
+
+TRANSCRIBE = "input.transcribe"
+"""The one request type whose body may exceed ``MAX_REQUEST_BYTES`` (dictated audio)."""
 
 JSON_EVENTS = JsonEventFraming()
 TEXT_CHUNKS = TextFraming()
@@ -70,6 +73,9 @@ class ChatService:
     async def chatkit(self, body: bytes, caller: Caller) -> Response:
         """``POST /chatkit``: ChatKit protocol when the body has ``type``, else the simple one."""
         payload = _json_object(body)
+        limit = self.server.settings.max_request_bytes
+        if len(body) > limit and payload.get("type") != TRANSCRIBE:
+            raise PayloadTooLarge(f"Request too large (at most {limit} bytes)")
         if "type" in payload:
             return await self._chatkit(payload, caller)
         if "message" in payload:

@@ -56,8 +56,8 @@ from openai.types.responses import (
 
 from .cancellation import CURRENT_HANG_UP, shielded
 from .inference import TurnOptions
+from .model_provider import ModelProvider
 from .run_tracker import RunTracker, tool_event_key
-from .titling import TitleWriter
 from .turn_events import FAILURE_MESSAGE, MAX_TURNS_MESSAGE, TIMEOUT_MESSAGE
 
 
@@ -73,8 +73,8 @@ class AgentSource(Protocol):
         """The tools the client runs (``CLIENT_TOOLS``), which the run tracker leaves alone."""
 
     @property
-    def title_writer(self) -> TitleWriter | None:
-        """Writes generated titles; None keeps the first message, cut (the offline model)."""
+    def provider(self) -> ModelProvider | None:
+        """The model's provider, for titles and dictation (None: offline, or a model handed in)."""
 
     def open(self, caller: Caller, options: TurnOptions | None = None) -> Any:
         """An async context manager yielding the ``Agent`` of this user's turn (with the model

@@ -47,6 +47,13 @@ class TitleWriter:
         self._provider = provider
         self._settings = settings
 
+    @classmethod
+    def configured(cls, provider: ModelProvider | None, settings: Settings) -> TitleWriter | None:
+        """The writer, unless there is no provider (offline) or ``TITLE_MODEL`` is off."""
+        if provider is None or settings.title_model == TITLES_OFF:
+            return None
+        return cls(provider, settings)
+
     def model_for(self, turn_model: str) -> str:
         return self._settings.title_model or turn_model
 

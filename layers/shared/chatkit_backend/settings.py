@@ -33,6 +33,10 @@ DEFAULT_ATTACHMENT_TYPES = (
     "application/json",
 )
 """What an attachment may be by default: images the model APIs read, PDF, and text-like files."""
+FUNCTION_URL_REQUEST_BYTES = 6_000_000
+"""The most a Lambda function URL accepts in one request body (its documented limit)."""
+TRANSCRIBE_REQUEST_OVERHEAD = 4096
+"""Bytes an ``input.transcribe`` body holds beyond its base64 audio (the JSON around it)."""
 OPENAI_API_HOST = "api.openai.com"
 """The one model host traces may be exported alongside (``AGENT_TRACING=openai``)."""
 
@@ -211,6 +215,17 @@ class Settings(BaseSettings):
         description="Let the provider store Responses API requests (`store: true`).",
     )
 
+    transcribe_model: str = Field(
+        default="gpt-4o-mini-transcribe",
+        description="Model of dictation (`input.transcribe`), on the provider's "
+        "/audio/transcriptions route.",
+    )
+    max_audio_bytes: int = Field(
+        default=4_000_000,
+        ge=1024,
+        description="Largest dictated audio accepted; its base64 body must fit a function URL "
+        "request (checked at start).",
+    )
     model_choices: list[ModelOption] = Field(
         default_factory=list,
         description="The composer's model picker, a JSON list of `{id, label, default}`; a turn "
@@ -294,6 +309,21 @@ class Settings(BaseSettings):
         if isinstance(value, list):
             return [parse_server_entry(entry) for entry in value]
         return value
+
+    @property
+    def transcribe_request_bytes(self) -> int:
+        """The body an ``input.transcribe`` of ``MAX_AUDIO_BYTES`` needs: base64 grows by a
+        third. The one request type allowed past ``MAX_REQUEST_BYTES``."""
+        return 4 * -(-self.max_audio_bytes // 3) + TRANSCRIBE_REQUEST_OVERHEAD
+
+    @model_validator(mode="after")
+    def _audio_fits_a_function_url(self) -> Settings:
+        if self.transcribe_request_bytes > FUNCTION_URL_REQUEST_BYTES:
+            raise ValueError(
+                "MAX_AUDIO_BYTES: its base64 request would exceed the function URL's request "
+                f"limit ({FUNCTION_URL_REQUEST_BYTES} bytes)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_default_model(self) -> Settings:

@@ -102,7 +102,7 @@ class ToolAgents:
 
     is_offline = True
     client_tool_names: frozenset[str] = frozenset()
-    title_writer = None
+    provider = None
 
     def __init__(self, model: ScriptedModel, tools: list[Tool]) -> None:
         self.model = model

@@ -7,7 +7,6 @@ model request in each API's own shape.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -16,10 +15,7 @@ from chatkit_backend.caller import Caller
 from chatkit_backend.store import PostgresStore
 
 from tests.e2e.chat.chat_support import (
-    ChatServerThread,
-    client_of,
     headers_for,
-    servers_per_api,
     stream,
 )
 from tests.support.fake_openai import Api, FakeOpenAI, call, text
@@ -30,18 +26,7 @@ CHOICES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def picker_servers(pg_url: str, fake_openai: FakeOpenAI) -> Iterator[dict[Api, ChatServerThread]]:
-    with servers_per_api(pg_url, fake_openai, model_choices=CHOICES) as servers:
-        yield servers
-
-
-@pytest.fixture
-async def http(
-    picker_servers: dict[Api, ChatServerThread], api: Api
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_of(picker_servers[api]) as client:
-        yield client
+SERVER_SETTINGS = {"model_choices": CHOICES}
 
 
 def create(text: str, **inference: Any) -> dict[str, Any]:
@@ -58,10 +43,10 @@ def create(text: str, **inference: Any) -> dict[str, Any]:
 
 
 async def test_the_offered_lists_are_served_to_the_signed_in_user(
-    http: httpx.AsyncClient, alice: Caller
+    module_http: httpx.AsyncClient, alice: Caller
 ) -> None:
-    assert (await http.get("/api/composer")).status_code == 401
-    offered = (await http.get("/api/composer", headers=headers_for(alice))).json()
+    assert (await module_http.get("/api/composer")).status_code == 401
+    offered = (await module_http.get("/api/composer", headers=headers_for(alice))).json()
     assert offered["models"] == [
         CHOICES[0],
         {"id": "smart-model", "label": "Smart", "default": False},
@@ -70,14 +55,14 @@ async def test_the_offered_lists_are_served_to_the_signed_in_user(
 
 
 async def test_the_picked_model_answers_the_turn_and_writes_the_title(
-    http: httpx.AsyncClient, fake: FakeOpenAI, alice: Caller
+    module_http: httpx.AsyncClient, fake: FakeOpenAI, alice: Caller
 ) -> None:
-    picked = await stream(http, alice, create("hello there", model="smart-model"))
+    picked = await stream(module_http, alice, create("hello there", model="smart-model"))
     assert picked.status_code == 200
     assert [request.body["model"] for request in fake.requests] == ["smart-model"]
-    assert [request.body["model"] for request in fake.unstreamed] == ["smart-model"]
+    assert [request.body["model"] for request in fake.unstreamed.received] == ["smart-model"]
 
-    default = await stream(http, alice, create("hello again"))
+    default = await stream(module_http, alice, create("hello again"))
     assert default.status_code == 200
     assert fake.requests[-1].body["model"] == "fast-model"  # the default entry, not MODEL_NAME
 
@@ -87,14 +72,14 @@ async def test_the_picked_model_answers_the_turn_and_writes_the_title(
     [({"model": "gpt-secret-preview"}, "Model"), ({"tool_choice": {"id": "rm_rf"}}, "Tool")],
 )
 async def test_what_is_not_offered_is_refused_before_anything_is_stored(
-    http: httpx.AsyncClient,
+    module_http: httpx.AsyncClient,
     fake: FakeOpenAI,
     alice: Caller,
     store: PostgresStore,
     inference: dict[str, Any],
     refused: str,
 ) -> None:
-    response = await http.post(
+    response = await module_http.post(
         "/chatkit", json=create("hello", **inference), headers=headers_for(alice)
     )
     assert response.status_code == 400
@@ -104,11 +89,11 @@ async def test_what_is_not_offered_is_refused_before_anything_is_stored(
 
 
 async def test_the_picked_tool_reaches_the_model_request(
-    api: Api, http: httpx.AsyncClient, fake: FakeOpenAI, alice: Caller
+    api: Api, module_http: httpx.AsyncClient, fake: FakeOpenAI, alice: Caller
 ) -> None:
     fake.script(call("list_tasks", {}), text("No tasks."))
     result = await stream(
-        http, alice, create("what is on my list?", tool_choice={"id": "list_tasks"})
+        module_http, alice, create("what is on my list?", tool_choice={"id": "list_tasks"})
     )
     assert result.status_code == 200
     first, after_the_tool = (request.body for request in fake.requests)

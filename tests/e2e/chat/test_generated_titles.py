@@ -45,7 +45,7 @@ async def test_the_first_answer_brings_a_generated_title(
     assert titles == [CUT, "About Plan the garden"]
     assert (await store.load_thread(result.thread_id, alice)).title == "About Plan the garden"
 
-    (request,) = fake.unstreamed
+    (request,) = fake.unstreamed.received
     body = request.body
     assert body["model"] == "gpt-4.1-mini"  # TITLE_MODEL unset: the turn's model
     assert request.last_user_text() == FIRST_MESSAGE
@@ -67,13 +67,13 @@ async def test_the_first_answer_brings_a_generated_title(
         },
     )
     assert not [e for e in later.events if isinstance(e, ThreadUpdatedEvent)]
-    assert len(fake.unstreamed) == 1
+    assert len(fake.unstreamed.received) == 1
 
 
 async def test_a_failing_title_model_leaves_the_cut_message_and_the_answer(
     api_client: httpx.AsyncClient, fake: FakeOpenAI, alice: Caller, store: PostgresStore
 ) -> None:
-    fake.script_unstreamed(*[error(500)] * 3)  # the client's first try and its 2 retries
+    fake.unstreamed.queue(*[error(500)] * 3)  # the client's first try and its 2 retries
     result = await stream(api_client, alice, create(FIRST_MESSAGE))
 
     assert "".join(text_deltas(result.events)) == f"Re: {FIRST_MESSAGE}"
@@ -81,13 +81,13 @@ async def test_a_failing_title_model_leaves_the_cut_message_and_the_answer(
     titles = [e.thread.title for e in result.events if isinstance(e, ThreadUpdatedEvent)]
     assert titles == [CUT]
     assert (await store.load_thread(result.thread_id, alice)).title == CUT
-    assert len(fake.unstreamed) == 3
+    assert len(fake.unstreamed.received) == 3
 
 
 async def test_a_rename_while_the_title_is_written_is_never_overwritten(
     api_client: httpx.AsyncClient, fake: FakeOpenAI, alice: Caller, store: PostgresStore
 ) -> None:
-    fake.script_unstreamed(Reply(deltas=("Generated",), hang=1.0))
+    fake.unstreamed.queue(Reply(deltas=("Generated",), hang=1.0))
     titles: list[str | None] = []
     async with api_client.stream(
         "POST", "/chatkit", json=create(FIRST_MESSAGE), headers=headers_for(alice)
@@ -96,7 +96,7 @@ async def test_a_rename_while_the_title_is_written_is_never_overwritten(
             event = EVENTS.validate_json(message["data"])
             if isinstance(event, ThreadCreatedEvent):
                 thread_id = event.thread.id
-                while not fake.unstreamed:  # noqa: ASYNC110 (the title request reached the fake)
+                while not fake.unstreamed.received:  # noqa: ASYNC110 (the title request reached the fake)
                     await asyncio.sleep(0.02)
                 renamed = await post(
                     api_client,

@@ -58,7 +58,7 @@ class NoAgents:
 
     is_offline = True
     client_tool_names: frozenset[str] = frozenset()
-    title_writer = None
+    provider = None
 
     def open(self, request_context: Caller, options: object = None) -> object:
         raise AssertionError("no agent expected")
