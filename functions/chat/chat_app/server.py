@@ -55,6 +55,7 @@ from chatkit.types import (
     UserMessageTextContent,
     WidgetItem,
     WidgetRootUpdated,
+    WorkflowItem,
 )
 from chatkit_backend.caller import Caller
 from chatkit_backend.errors import AppError, BadRequest, PayloadTooLarge
@@ -142,6 +143,13 @@ class ToolCallConverter(ThreadItemConverter):
         if not text.strip():
             return None
         return EasyInputMessageParam(type="message", role="assistant", content=text)
+
+    async def workflow_to_input(
+        self, item: WorkflowItem
+    ) -> TResponseInputItem | list[TResponseInputItem] | None:
+        """Nothing: a workflow shows the user what the hidden tool records already tell the
+        model (the SDK would add a message per task), and a reasoning summary is not replayed."""
+        return None
 
     async def widget_to_input(
         self, item: WidgetItem

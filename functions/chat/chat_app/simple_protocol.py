@@ -44,7 +44,7 @@ from chatkit.types import ErrorEvent as ChatKitErrorEvent
 from pydantic import BaseModel, Field, field_validator
 
 from .sse import DONE, Chunks, Ready, sse_json, sse_text
-from .turn_events import FAILURE_MESSAGE, ToolProgressEvent
+from .turn_events import FAILURE_MESSAGE, ToolCallShown
 
 MESSAGE_SEPARATOR = "\n\n"
 """Text sent between two assistant messages of one turn (before and after a tool call)."""
@@ -176,11 +176,11 @@ class SimpleView:
                 item.id not in self._streamed_items
             ):
                 return self._text("".join(part.text for part in item.content))
-            case ToolProgressEvent(call=call, finished=False):
+            case ToolCallShown(call=call, finished=False):
                 return [
                     ToolCallEvent(call_id=call.call_id, name=call.name, arguments=call.arguments)
                 ]
-            case ToolProgressEvent(call=call, finished=True):
+            case ToolCallShown(call=call, finished=True):
                 return [
                     ToolResultEvent(
                         call_id=call.call_id, name=call.name, output=call.result(), error=call.error

@@ -3,8 +3,9 @@
 The turn runs inline in ``respond()`` (the SDK's run task is the only task under it) and never
 has a task cancelled under it: a hang-up or the turn's deadline stops the run
 (``RunResultStreaming.cancel()``), whose event stream then ends, so the SDK helpers finish their
-own tasks. Tool activity streams as ``progress_update`` events and each finished call is stored
-as a hidden record the next turn's input replays. A failed turn completes what the client saw
+own tasks. Tool activity streams as one workflow item per turn (a task per call, done when
+the turn ends) and each finished call is stored as a hidden record the next turn's input
+replays. A failed turn completes what the client saw
 start (plus the words received before a cut) and ends with an ``error`` event; a hang-up
 raises ``CancelledError`` so the SDK stores the partial answer. No database access per delta.
 """
@@ -58,7 +59,7 @@ from .cancellation import CURRENT_HANG_UP, shielded
 from .inference import TurnOptions
 from .model_provider import ModelProvider
 from .run_tracker import RunTracker, tool_event_key
-from .turn_events import FAILURE_MESSAGE, MAX_TURNS_MESSAGE, TIMEOUT_MESSAGE
+from .turn_events import FAILURE_MESSAGE, MAX_TURNS_MESSAGE, TIMEOUT_MESSAGE, ToolTaskAdded
 
 
 class AgentSource(Protocol):
@@ -366,7 +367,14 @@ class AgentTurn:
                     metrics.observe(event)
                     if (key := tool_event_key(event)) is not None:
                         self._forwarded.add(key)
+                    if isinstance(event, ToolTaskAdded):
+                        # The SDK adopts an added workflow and ends it at the next widget or
+                        # message; the tool workflow stays open for the whole turn instead.
+                        self._context.workflow_item = None
                     yield event
+                if self._stopped_by is None:
+                    for event in self._tracker.workflow.done():
+                        yield event
             finally:
                 if not result.is_complete:
                     result.cancel()

@@ -29,6 +29,7 @@ from chat_app.app import create_app
 from chat_app.response_stream import ResponseStream
 from chatkit.types import (
     AssistantMessageContentPartTextDelta,
+    CustomTask,
     ThreadCreatedEvent,
     ThreadItemAddedEvent,
     ThreadItemDoneEvent,
@@ -36,6 +37,7 @@ from chatkit.types import (
     ThreadItemReplacedEvent,
     ThreadItemUpdatedEvent,
     ThreadStreamEvent,
+    WorkflowItem,
 )
 from chatkit_backend.auth import build_authenticator
 from chatkit_backend.caller import Caller
@@ -264,6 +266,24 @@ def text_deltas(events: Sequence[ThreadStreamEvent]) -> list[str]:
         for event in events
         if isinstance(event, ThreadItemUpdatedEvent)
         and isinstance(event.update, AssistantMessageContentPartTextDelta)
+    ]
+
+
+def tool_workflows(events: Sequence[ThreadStreamEvent]) -> list[WorkflowItem]:
+    """The workflow items a ChatKit stream finished (``done``), in order."""
+    return [
+        event.item
+        for event in events
+        if isinstance(event, ThreadItemDoneEvent) and isinstance(event.item, WorkflowItem)
+    ]
+
+
+def task_lines(workflow: WorkflowItem) -> list[tuple[str | None, str, str | None]]:
+    """``(title, status, content)`` of each custom task of ``workflow``."""
+    return [
+        (task.title, task.status_indicator, task.content)
+        for task in workflow.workflow.tasks
+        if isinstance(task, CustomTask)
     ]
 
 
