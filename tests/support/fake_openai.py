@@ -66,6 +66,8 @@ class Reply:
     ``cut_after``: end the stream abruptly (connection dropped) after that many deltas, before
     the response completes. ``invalid_after``: after that many deltas, send a chunk that is not
     JSON. ``usage``: (input, output) tokens reported at the end. ``pace``: seconds between events.
+    ``reasoning``: reasoning summary parts (each its deltas) before the output, Responses API
+    only (Chat Completions has no reasoning summaries).
     """
 
     deltas: tuple[str, ...] = ()
@@ -77,6 +79,7 @@ class Reply:
     invalid_after: int | None = None
     usage: tuple[int, int] = (11, 7)
     pace: float = 0.0
+    reasoning: tuple[tuple[str, ...], ...] = ()
 
 
 def text(*deltas: str, **options: Any) -> Reply:
@@ -438,6 +441,8 @@ async def _sse(
 def _responses_events(reply: Reply, model: str) -> Iterator[tuple[dict[str, Any] | str, bool]]:
     stream = ResponseStream(model=model, parallel_tool_calls=True)
     events = stream.start()
+    if reply.reasoning:
+        events += stream.reasoning(reply.reasoning)
     if reply.deltas:
         events += stream.message(reply.deltas)
     for tool in reply.calls:

@@ -38,6 +38,7 @@ from chatkit_backend.errors import ConfigurationError
 from chatkit_backend.secrets import get_secret_value
 from chatkit_backend.settings import Settings
 from openai import AsyncOpenAI
+from openai.types.shared import Reasoning
 
 from .offline_model import OfflineModel
 
@@ -168,11 +169,19 @@ def configure_tracing(settings: Settings) -> bool:
 
 
 def model_settings(settings: Settings, model: Model) -> ModelSettings:
-    """``store: false`` on the Responses API unless ``OPENAI_STORE=true``.
+    """``store: false`` on the Responses API unless ``OPENAI_STORE=true``; with
+    ``REASONING_SUMMARY``, the reasoning summary requested (Responses API only).
 
     Chat Completions requests carry no ``store`` (OpenAI does not store them by default, and
     other providers may reject the parameter).
     """
-    if isinstance(model, OpenAIResponsesModel):
+    if not isinstance(model, OpenAIResponsesModel):
+        return ModelSettings()
+    if settings.reasoning_summary == "off":
         return ModelSettings(store=settings.openai_store)
-    return ModelSettings()
+    # Reasoning items go back to the model within a run; unstored, they need their content.
+    return ModelSettings(
+        store=settings.openai_store,
+        reasoning=Reasoning(summary=settings.reasoning_summary),
+        response_include=None if settings.openai_store else ["reasoning.encrypted_content"],
+    )

@@ -226,6 +226,11 @@ class Settings(BaseSettings):
         description="Largest dictated audio accepted; its base64 body must fit a function URL "
         "request (checked at start).",
     )
+    reasoning_summary: Literal["off", "auto", "concise", "detailed"] = Field(
+        default="off",
+        description="Ask reasoning models (Responses API) for reasoning summaries, shown as "
+        "ChatKit's reasoning workflow; other models refuse the parameter.",
+    )
     model_choices: list[ModelOption] = Field(
         default_factory=list,
         description="The composer's model picker, a JSON list of `{id, label, default}`; a turn "
