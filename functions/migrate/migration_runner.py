@@ -34,7 +34,7 @@ from chatkit_backend.errors import ConfigurationError
 from chatkit_backend.secrets import database_url_from_secret, get_json_secret
 from chatkit_backend.settings import PROJECT_ROOT, Settings
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
@@ -157,12 +157,7 @@ def sync_app_role(url: str | URL, secret_arn: str) -> None:
         raise ConfigurationError(
             f"the app database secret must hold username {APP_ROLE!r} and a password"
         )
-    engine = create_engine(
-        sync_url,
-        poolclass=NullPool,
-        connect_args=_connect_args(True),
-        hide_parameters=True,
-    )
+    engine = _job_engine(sync_url)
     try:
         with engine.connect() as connection:
             driver = connection.connection.driver_connection
@@ -182,12 +177,7 @@ def sync_app_role(url: str | URL, secret_arn: str) -> None:
 
 def current_revision(url: str | URL) -> str | None:
     """The database's current revision (None before the first migration); reads, never writes."""
-    sync_url = to_sync_url(url)
-    is_postgres = sync_url.get_backend_name() == "postgresql"
-    connect_args = _connect_args(is_postgres)
-    engine = create_engine(
-        sync_url, poolclass=NullPool, connect_args=connect_args, hide_parameters=True
-    )
+    engine = _job_engine(to_sync_url(url))
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
@@ -209,12 +199,8 @@ def _run(
     allow_newer_schema: bool,
 ) -> str | None:
     """Open a dedicated connection, take the lock on PostgreSQL, migrate, always release."""
-    sync_url = to_sync_url(url)
-    is_postgres = sync_url.get_backend_name() == "postgresql"
-    connect_args = _connect_args(is_postgres)
-    engine = create_engine(
-        sync_url, poolclass=NullPool, connect_args=connect_args, hide_parameters=True
-    )
+    engine = _job_engine(to_sync_url(url))
+    is_postgres = engine.dialect.name == "postgresql"
     try:
         try:
             connection = engine.connect()
@@ -256,11 +242,15 @@ def _migrate(
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def _connect_args(is_postgres: bool) -> dict[str, object]:
-    """Fail fast on an unreachable PostgreSQL, over TLS when configured (``DATABASE_SSLMODE``)."""
-    if not is_postgres:
-        return {}
-    return {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **tls_connect_args()}
+def _job_engine(sync_url: URL) -> Engine:
+    """A pool-less engine for one job that never echoes parameters; on PostgreSQL it fails fast
+    when the server is unreachable and speaks TLS when configured (``DATABASE_SSLMODE``)."""
+    connect_args: dict[str, object] = {}
+    if sync_url.get_backend_name() == "postgresql":
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **tls_connect_args()}
+    return create_engine(
+        sync_url, poolclass=NullPool, connect_args=connect_args, hide_parameters=True
+    )
 
 
 def _knows(scripts: ScriptDirectory, revision: str) -> bool:

@@ -28,9 +28,9 @@ MODULE_FOLDERS = (
 def test_layout_names_every_module_of_the_layer_and_the_functions() -> None:
     """The layout block answers "where is X": a module it does not name is a stale layout."""
     layout = README.read_text().split("```\ntemplate.yaml", 1)[1].split("```", 1)[0]
-    named = set(re.findall(r"[\w-]+\.py", layout))
+    named = set(re.findall(r"\w+", layout))
     modules = {
-        path.name
+        path.stem
         for folder in MODULE_FOLDERS
         for path in (REPO_ROOT / folder).glob("*.py")
         if path.name != "__init__.py"
