@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import statistics
 import sys
 import tempfile
@@ -33,10 +32,9 @@ from typing import Any
 
 import httpx
 
-from bench.report import Machine, Results, Row
+from bench.report import Machine, Row, publish_standalone
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS_DIR = ROOT / "bench" / "results"
 IMAGE_BYTES = 1_000_000
 SECTION = "8. Attachments (dev server, local route)"
 DEFINITIONS = (__doc__ or "")[(__doc__ or "").index("The server is") :].strip()
@@ -197,22 +195,10 @@ def main(argv: list[str] | None = None) -> None:
         machine = Machine.describe(database_url)
         started = time.perf_counter()
         measured = measure(database_url, 5 if args.quick else 15)
-    machine.load_after = os.getloadavg()
-    command = "python -m bench.attachments" + (" --quick" if args.quick else "")
-    results = Results(
-        command=shlex.join(command.split()),
-        mode="attachments",
-        machine=machine,
-        rows=rows(measured),
-        failures=[],
-        details={"rounds": [vars(r) for r in measured]},
-        seconds=time.perf_counter() - started,
+    details = {"rounds": [vars(r) for r in measured]}
+    publish_standalone(
+        "attachments", args.quick, machine, rows(measured), details, started, DEFINITIONS
     )
-    if args.quick:
-        print(results.markdown(DEFINITIONS))
-        return
-    markdown, _ = results.write(RESULTS_DIR, "attachments", DEFINITIONS)
-    print(markdown.read_text())
 
 
 if __name__ == "__main__":

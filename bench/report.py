@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -143,3 +144,37 @@ class Results:
             dumped["ratio"] = row.ratio
         data.write_text(json.dumps(payload, indent=2, default=str) + "\n")
         return markdown, data
+
+
+RESULTS_FOLDER = Path(__file__).resolve().parent / "results"
+
+
+def publish_standalone(
+    mode: str,
+    quick: bool,
+    machine: Machine,
+    rows: list[Row],
+    details: dict[str, Any],
+    started: float,
+    definitions: str,
+    folder: Path = RESULTS_FOLDER,
+) -> None:
+    """A module run alone (``python -m bench.<mode>``, not part of the suite's table): print a
+    ``--quick`` run's results, write a full run's to ``folder/<mode>.{md,json}`` and print them.
+    ``started`` is the ``time.perf_counter()`` of the run's start."""
+    machine.load_after = os.getloadavg()
+    command = f"python -m bench.{mode}" + (" --quick" if quick else "")
+    results = Results(
+        command=command,
+        mode=mode,
+        machine=machine,
+        rows=rows,
+        failures=[],
+        details=details,
+        seconds=time.perf_counter() - started,
+    )
+    if quick:
+        print(results.markdown(definitions))
+        return
+    markdown, _ = results.write(folder, mode, definitions)
+    print(markdown.read_text())

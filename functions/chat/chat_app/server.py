@@ -23,6 +23,7 @@ from chatkit.server import ChatKitServer
 from chatkit.types import (
     Action,
     AssistantMessageContent,
+    AssistantMessageContentPartTextDelta,
     AssistantMessageItem,
     Attachment,
     AttachmentsDeleteReq,
@@ -272,16 +273,23 @@ class ChatServer(ChatKitServer[Caller]):
         options = self.choices.for_turn(
             input_user_message.inference_options if input_user_message is not None else None
         )
-        pending_title: PendingTitle | None = None
+        title_request: tuple[TitleWriter, str, str] | None = None
         if input_user_message is not None and not thread.title:
             # The SDK saves the thread and sends thread.updated when it sees the change.
             thread.title = title_from(input_user_message)
             text = message_text(input_user_message)
             if self.titles is not None and text:
-                pending_title = self.titles.start(text, options.model or self.settings.model_name)
+                title_request = (self.titles, text, options.model or self.settings.model_name)
+        pending_title: PendingTitle | None = None
         try:
             async for event in self._answer(thread, input_user_message, options, caller):
                 yield event
+                # Once the answer's first words are on their way: the title request never
+                # competes with the answer's first model call.
+                if title_request is not None and pending_title is None and _is_text(event):
+                    pending_title = title_request[0].start(*title_request[1:])
+            if title_request is not None and pending_title is None:
+                pending_title = title_request[0].start(*title_request[1:])
             if pending_title is not None:
                 await self._generated_title(thread, pending_title, caller)
         finally:
@@ -417,6 +425,12 @@ class ChatServer(ChatKitServer[Caller]):
         """``threads.sync_custom_action``: the same change, answered with the updated item."""
         outcome = await self.actions.run(thread, action, sender, caller)
         return SyncCustomActionResponse(updated_item=outcome.item)
+
+
+def _is_text(event: ThreadStreamEvent) -> bool:
+    return isinstance(event, ThreadItemUpdatedEvent) and isinstance(
+        event.update, AssistantMessageContentPartTextDelta
+    )
 
 
 def message_text(message: UserMessageItem) -> str:

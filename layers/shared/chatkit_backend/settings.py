@@ -242,7 +242,7 @@ class Settings(BaseSettings):
         "unset: the turn's model; `off`: the first message, cut (the offline model's rule).",
     )
     title_timeout_seconds: float = Field(
-        default=10.0,
+        default=5.0,
         gt=0,
         description="How long a turn's stream waits for its generated title after the answer "
         "(then the first message, cut, stays).",
