@@ -7,14 +7,20 @@ model request in each API's own shape.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from chat_app.task_repository import TaskRepository
 from chatkit_backend.caller import Caller
+from chatkit_backend.db import Database
 from chatkit_backend.store import PostgresStore
 
 from tests.e2e.chat.chat_support import (
+    ChatServerThread,
+    client_of,
+    factory_with,
     headers_for,
     stream,
 )
@@ -102,3 +108,22 @@ async def test_the_picked_tool_reaches_the_model_request(
     else:
         assert first["tool_choice"] == {"type": "function", "function": {"name": "list_tasks"}}
     assert after_the_tool.get("tool_choice") in (None, "auto")  # forced once, then free
+
+
+async def test_the_offline_model_offers_itself_and_follows_the_picked_tool(
+    start_server: Callable[..., ChatServerThread], alice: Caller, pg_database: Database
+) -> None:
+    server = start_server(factory_with(None))  # make dev: no key, the offline model
+    async with client_of(server) as client:
+        offered = (await client.get("/api/composer", headers=headers_for(alice))).json()
+        assert offered["models"] == [{"id": "offline", "label": "Offline model", "default": True}]
+        refused = await client.post(
+            "/chatkit", json=create("hi", model="fast-model"), headers=headers_for(alice)
+        )
+        assert refused.status_code == 400
+        picked = await stream(
+            client, alice, create("water the plants", tool_choice={"id": "add_task"})
+        )
+    assert picked.status_code == 200
+    tasks = await TaskRepository(pg_database).list(alice.user_id)
+    assert [task.title for task in tasks] == ["water the plants"]
