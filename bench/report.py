@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,7 +159,6 @@ def publish(
     """A standalone benchmark's ending (``python -m bench.<mode>``): its results, printed with
     ``--quick``, else also written to ``<folder>/<mode>.md`` and ``.json``."""
     import shlex
-    import time
 
     machine.load_after = os.getloadavg()
     command = f"python -m bench.{mode}" + (" --quick" if quick else "")

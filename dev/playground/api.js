@@ -206,6 +206,16 @@ export class Api {
   }
 
   /**
+   * What the composer may offer (`GET /api/composer`): the models of MODEL_CHOICES, tool ids.
+   * @returns {Promise<{ models: { id: string, label: string, default: boolean }[], tools: string[] }>}
+   */
+  async composer() {
+    const response = await send(endpoint(this.settings.chatUrl, "api/composer"), { headers: this.headers() });
+    if (!response.ok) throw await errorOf(response);
+    return response.json();
+  }
+
+  /**
    * A non-streaming ChatKit request (JSON in, JSON out) to the chat function.
    * @param {Record<string, unknown>} body
    */
@@ -268,12 +278,14 @@ export class Api {
    * @param {string | null} threadId
    * @param {AbortSignal} signal
    * @param {string[]} [attachments] ids of uploaded attachments
+   * @param {string} [model] one of the models of `composer()` (none: the server's default)
    * @returns {Promise<{ threadId: string | null, events: AsyncGenerator<ChatEvent> }>}
    */
-  async chat(message, threadId, signal, attachments = []) {
+  async chat(message, threadId, signal, attachments = [], model = "") {
     /** @type {Record<string, unknown>} */
     const body = threadId ? { message, thread_id: threadId } : { message };
     if (attachments.length) body.attachments = attachments;
+    if (model) body.model = model;
     const response = await send(endpoint(this.settings.chatUrl, "chatkit"), {
       method: "POST",
       headers: this.headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),

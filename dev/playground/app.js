@@ -52,6 +52,7 @@ const ui = {
   emptyState: byId("empty-state"),
   composer: /** @type {HTMLFormElement} */ (byId("composer")),
   input: /** @type {HTMLTextAreaElement} */ (byId("message-input")),
+  modelPicker: /** @type {HTMLSelectElement} */ (byId("model-picker")),
   send: /** @type {HTMLButtonElement} */ (byId("send")),
   stop: /** @type {HTMLButtonElement} */ (byId("stop")),
   settingsDialog: /** @type {HTMLDialogElement} */ (byId("settings-dialog")),
@@ -198,6 +199,7 @@ function applySettings() {
   clearError();
   startNewChat();
   void reloadConversations();
+  void loadModels();
 }
 
 // --- sidebar -----------------------------------------------------------------------------------
@@ -737,7 +739,13 @@ async function sendMessage(text) {
     let newThread = null;
     try {
       const ids = attachments.map((attachment) => attachment.id);
-      const { threadId: answered, events } = await state.api.chat(text, threadId, controller.signal, ids);
+      const { threadId: answered, events } = await state.api.chat(
+        text,
+        threadId,
+        controller.signal,
+        ids,
+        ui.modelPicker.value,
+      );
       composerAttachments.clear();
       newThread = threadId ? null : answered;
       if (newThread && generation === state.viewGeneration) adoptThread(newThread);
@@ -866,8 +874,22 @@ composerAttachments.wire(
   ui.composer,
 );
 
+/** The model picker, from what the chat function offers (MODEL_CHOICES). */
+async function loadModels() {
+  try {
+    const { models } = await state.api.composer();
+    ui.modelPicker.replaceChildren(
+      ...models.map((model) => new Option(model.label, model.id, model.default, model.default)),
+    );
+  } catch {
+    ui.modelPicker.replaceChildren(); // the server's default model answers
+  }
+  ui.modelPicker.hidden = ui.modelPicker.options.length === 0;
+}
+
 wire();
 showEndpoint();
+void loadModels();
 setStreaming(false);
 updateEmptyState();
 routeFromHash();

@@ -8,6 +8,10 @@ Each test scripts the replies (:meth:`FakeOpenAI.script`, a FIFO shared by both 
 empty :func:`echo` answers) and reads what the model was sent (:attr:`FakeOpenAI.requests`,
 normalised by :meth:`Recorded.transcript` so one assertion fits both APIs). The Responses events
 are the chat function's own :class:`~chat_app.response_stream.ResponseStream`, sent as JSON.
+
+Beside the streamed answers: non-streamed requests (generated titles) have their own script and
+record (:meth:`FakeOpenAI.script_unstreamed`, :attr:`FakeOpenAI.unstreamed`), and dictation's
+``/v1/audio/transcriptions`` (multipart) records each upload (:attr:`FakeOpenAI.transcriptions`).
 """
 
 from __future__ import annotations
@@ -20,17 +24,20 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from typing import Any, Generic, Literal, Self, TypeVar
 
 from chat_app.response_stream import ResponseStream, event_json, token_usage
 from chatkit_backend.ids import new_id
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from tests.support.servers import UvicornThread
+
+T = TypeVar("T")
 
 Api = Literal["responses", "chat_completions"]
 APIS: tuple[Api, ...] = ("responses", "chat_completions")
@@ -59,6 +66,8 @@ class Reply:
     ``cut_after``: end the stream abruptly (connection dropped) after that many deltas, before
     the response completes. ``invalid_after``: after that many deltas, send a chunk that is not
     JSON. ``usage``: (input, output) tokens reported at the end. ``pace``: seconds between events.
+    ``reasoning``: reasoning summary parts (each its deltas) before the output, Responses API
+    only (Chat Completions has no reasoning summaries).
     """
 
     deltas: tuple[str, ...] = ()
@@ -70,6 +79,7 @@ class Reply:
     invalid_after: int | None = None
     usage: tuple[int, int] = (11, 7)
     pace: float = 0.0
+    reasoning: tuple[tuple[str, ...], ...] = ()
 
 
 def text(*deltas: str, **options: Any) -> Reply:
@@ -86,6 +96,16 @@ def error(status: int, retry_after: str | None = None) -> Reply:
 
 
 Responder = Callable[["Recorded"], Reply]
+
+
+def titled(request: Recorded) -> Reply:
+    """The default non-streamed answer: ``About <the first three words>``."""
+    return text("About " + " ".join(request.last_user_text().split()[:3]))
+
+
+def heard(upload: Transcribed) -> Reply:
+    """The default transcription: ``heard <n> bytes``."""
+    return text(f"heard {len(upload.audio)} bytes")
 
 
 def echo(request: Recorded) -> Reply:
@@ -212,11 +232,55 @@ def _chat_transcript(messages: list[dict[str, Any]]) -> Iterator[tuple[str, str]
             yield ("call", f"{function['name']} {function['arguments']}")
 
 
+@dataclass(frozen=True)
+class Transcribed:
+    """One ``/v1/audio/transcriptions`` request: the form fields, the file's name and media
+    type, its bytes."""
+
+    fields: dict[str, str]
+    file: tuple[str, str]
+    audio: bytes
+
+
 # --- the server ---------------------------------------------------------------------------------
 
 
 class CutStream(Exception):
     """Raised inside a response body: uvicorn then drops the connection mid-stream."""
+
+
+class SideRoute(Generic[T]):
+    """A request kind answered apart from the streamed answers: its own script and record.
+
+    ``queue`` replies for the next requests (``default`` decides when none is queued) and read
+    what arrived in ``received``; thread-safe (the fake serves from its own thread).
+    """
+
+    def __init__(self, default: Callable[[T], Reply]) -> None:
+        self._lock = threading.Lock()
+        self._default = default
+        self._script: deque[Reply] = deque()
+        self._received: list[T] = []
+
+    def queue(self, *replies: Reply) -> None:
+        with self._lock:
+            self._script.extend(replies)
+
+    @property
+    def received(self) -> list[T]:
+        with self._lock:
+            return list(self._received)
+
+    def answer(self, request: T) -> Reply:
+        """Record ``request`` and give its reply."""
+        with self._lock:
+            self._received.append(request)
+            return self._script.popleft() if self._script else self._default(request)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self._received.clear()
 
 
 @dataclass
@@ -225,6 +289,8 @@ class _State:
     script: deque[Reply | Responder] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
     responder: Responder = echo
+    unstreamed: SideRoute[Recorded] = field(default_factory=lambda: SideRoute(titled))
+    transcriptions: SideRoute[Transcribed] = field(default_factory=lambda: SideRoute(heard))
     closing: threading.Event = field(default_factory=threading.Event)
 
 
@@ -251,11 +317,24 @@ class FakeOpenAI(UvicornThread):
             self._state.script.extend(replies)
 
     def reset(self, responder: Responder = echo) -> None:
-        """Forget the script and the recorded requests; answer with ``responder`` when idle."""
+        """Forget the scripts and the recorded requests; answer with ``responder`` when idle."""
         with self._state.lock:
             self._state.script.clear()
             self._state.requests.clear()
             self._state.responder = responder
+        self._state.unstreamed.clear()
+        self._state.transcriptions.clear()
+
+    @property
+    def unstreamed(self) -> SideRoute[Recorded]:
+        """Non-streamed requests (generated titles), kept apart from :attr:`requests`; when
+        none is queued, :func:`titled` answers."""
+        return self._state.unstreamed
+
+    @property
+    def transcriptions(self) -> SideRoute[Transcribed]:
+        """``/v1/audio/transcriptions`` uploads; when none is queued, :func:`heard` answers."""
+        return self._state.transcriptions
 
     @property
     def requests(self) -> list[Recorded]:
@@ -280,22 +359,20 @@ def _build_app(state: _State) -> Starlette:
     async def handle(request: Request, api: Api) -> Response:
         body = json.loads(await request.body())
         recorded = Recorded(api, body)
-        with state.lock:
-            state.requests.append(recorded)
-            scripted = state.script.popleft() if state.script else state.responder
-        reply = scripted if isinstance(scripted, Reply) else scripted(recorded)
+        if body.get("stream"):
+            with state.lock:
+                state.requests.append(recorded)
+                scripted = state.script.popleft() if state.script else state.responder
+            reply = scripted if isinstance(scripted, Reply) else scripted(recorded)
+        else:
+            reply = state.unstreamed.answer(recorded)
         if reply.hang:
             await _stall(state, reply.hang)
         if reply.status != 200:
-            headers = {"retry-after": reply.retry_after} if reply.retry_after else {}
-            return JSONResponse(
-                {"error": {"message": f"scripted {reply.status}", "type": "scripted"}},
-                status_code=reply.status,
-                headers=headers,
-            )
-        if not body.get("stream"):
-            return JSONResponse({"error": {"message": "only streaming is faked"}}, 400)
+            return _failure(reply)
         model = body.get("model", "fake")
+        if not body.get("stream"):
+            return JSONResponse(_whole_answer(api, reply, model))
         events = _responses_events(reply, model) if api == "responses" else _chat_chunks(reply)
         return StreamingResponse(_sse(events, reply), media_type="text/event-stream")
 
@@ -305,11 +382,35 @@ def _build_app(state: _State) -> Starlette:
     async def chat_completions(request: Request) -> Response:
         return await handle(request, "chat_completions")
 
+    async def transcriptions(request: Request) -> Response:
+        form = await request.form()
+        upload = form["file"]
+        assert isinstance(upload, UploadFile), upload
+        uploaded = Transcribed(
+            fields={name: value for name, value in form.items() if isinstance(value, str)},
+            file=(upload.filename or "", upload.content_type or ""),
+            audio=await upload.read(),
+        )
+        reply = state.transcriptions.answer(uploaded)
+        if reply.status != 200:
+            return _failure(reply)
+        return JSONResponse({"text": "".join(reply.deltas)})
+
     return Starlette(
         routes=[
+            Route("/v1/audio/transcriptions", transcriptions, methods=["POST"]),
             Route("/v1/responses", responses, methods=["POST"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         ]
+    )
+
+
+def _failure(reply: Reply) -> Response:
+    headers = {"retry-after": reply.retry_after} if reply.retry_after else {}
+    return JSONResponse(
+        {"error": {"message": f"scripted {reply.status}", "type": "scripted"}},
+        status_code=reply.status,
+        headers=headers,
     )
 
 
@@ -340,6 +441,8 @@ async def _sse(
 def _responses_events(reply: Reply, model: str) -> Iterator[tuple[dict[str, Any] | str, bool]]:
     stream = ResponseStream(model=model, parallel_tool_calls=True)
     events = stream.start()
+    if reply.reasoning:
+        events += stream.reasoning(reply.reasoning)
     if reply.deltas:
         events += stream.message(reply.deltas)
     for tool in reply.calls:
@@ -354,6 +457,35 @@ def _responses_events(reply: Reply, model: str) -> Iterator[tuple[dict[str, Any]
     events.append(stream.completed(token_usage(*reply.usage)))
     for event in events:
         yield event_json(event), event.type == "response.output_text.delta"
+
+
+def _whole_answer(api: Api, reply: Reply, model: str) -> dict[str, Any]:
+    """A non-streamed answer holding the reply's text (tool calls are not faked here)."""
+    said = "".join(reply.deltas)
+    if api == "responses":
+        stream = ResponseStream(model=model)
+        stream.start()
+        list(stream.message(reply.deltas))  # the events are not sent, the closed message is kept
+        return stream.completed(token_usage(*reply.usage)).response.model_dump(mode="json")
+    inputs, outputs = reply.usage
+    return {
+        "id": f"chatcmpl-{time.monotonic_ns()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": said},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": inputs,
+            "completion_tokens": outputs,
+            "total_tokens": inputs + outputs,
+        },
+    }
 
 
 def _chat_chunks(reply: Reply) -> Iterator[tuple[dict[str, Any] | str, bool]]:

@@ -2,6 +2,7 @@ import { ChatKit, useChatKit } from "@openai/chatkit-react";
 import { useCallback, useEffect, useMemo, useState } from "react";
 
 import { authFetch } from "./authFetch";
+import { type ComposerChoices, fetchComposerChoices } from "./composer";
 import { readConfig } from "./config";
 import { type Conversation, ConversationsClient } from "./conversations";
 
@@ -39,6 +40,11 @@ export function App() {
   const [activeId, setActiveId] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [tasksNote, setTasksNote] = useState<string | null>(null);
+  const [choices, setChoices] = useState<ComposerChoices>({ models: [], tools: [] });
+
+  useEffect(() => {
+    fetchComposerChoices(config.chatUrl).then(setChoices, (failure) => setError(String(failure)));
+  }, []);
 
   const reload = useCallback(async () => {
     try {
@@ -71,7 +77,13 @@ export function App() {
       // the component PUTs the bytes there, with no bearer token.
       uploadStrategy: { type: "two_phase" },
     },
-    composer: { attachments: ATTACHMENTS },
+    // The pickers offer what the server accepts; dictation goes to input.transcribe.
+    composer: {
+      attachments: ATTACHMENTS,
+      models: choices.models.length > 0 ? choices.models : undefined,
+      tools: choices.tools.length > 0 ? choices.tools : undefined,
+      dictation: { enabled: true },
+    },
     initialThread: null,
     history: { enabled: false },
     onThreadChange: ({ threadId }) => setActiveId(threadId),

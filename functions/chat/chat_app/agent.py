@@ -19,18 +19,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from agents import Agent, FunctionTool, Model, RunContextWrapper, StopAtTools
+from agents import Agent, FunctionTool, Model, ModelSettings, RunContextWrapper, StopAtTools
 from agents.mcp import MCPServer
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
-from openai import AsyncOpenAI
 
 from chat_app.task_repository import TaskRepository
 
 from .client_tools import client_function_tools
+from .inference import TurnOptions
 from .mcp_servers import exposed_tools, open_mcp_servers
-from .model_provider import choose_model, configure_tracing, model_settings
+from .model_provider import ModelProvider, choose_model, configure_tracing, model_settings
 from .offline_model import OfflineModel
 
 if TYPE_CHECKING:
@@ -62,12 +62,13 @@ class AgentFactory:
 
     def __init__(self, settings: Settings, database: Database, model: Model | None = None) -> None:
         self._settings = settings
-        self._client: AsyncOpenAI | None = None
+        self._provider: ModelProvider | None = None
         configure_tracing(settings)
         if model is None:
             choice = choose_model(settings)
-            model, self._client = choice.model, choice.client
+            model, self._provider = choice.model, choice.provider
         self._model = model
+        self._picked: dict[str, Model] = {}
         self._tasks = TaskRepository(database)
         self._todo_server: FastMCP | None = None
         self._remote = list(settings.mcp_servers)
@@ -89,6 +90,11 @@ class AgentFactory:
     def client_tool_names(self) -> frozenset[str]:
         """The ``CLIENT_TOOLS`` names: calls to these end the turn and wait for the client."""
         return frozenset(tool.name for tool in self._client_tools)
+
+    @property
+    def provider(self) -> ModelProvider | None:
+        """The provider of the configured model (None: offline, or a model handed in)."""
+        return self._provider
 
     @property
     def is_offline(self) -> bool:
@@ -114,7 +120,7 @@ class AgentFactory:
         servers are not contacted: their credentials and sessions are per turn.
         """
         async with open_mcp_servers(self.todo_server, Caller(user_id=WARM_UP_USER)) as servers:
-            agent = self._agent(servers)
+            agent = self._agent(servers, None, TurnOptions())
             await agent.get_all_tools(RunContextWrapper(context=None))
 
     async def close_connections(self) -> None:
@@ -124,14 +130,17 @@ class AgentFactory:
         reused, long dead, by every restored sandbox. An injected model is left alone (its
         owner manages it); the per-turn MCP sessions are closed at the end of every turn anyway.
         """
-        if self._client is None:
+        if self._provider is None:
             return
-        await self._client.close()
+        await self._provider.client.close()
         choice = choose_model(self._settings)
-        self._model, self._client = choice.model, choice.client
+        self._model, self._provider = choice.model, choice.provider
+        self._picked.clear()
 
     @asynccontextmanager
-    async def open(self, caller: Caller) -> AsyncIterator[Agent[Any]]:
+    async def open(
+        self, caller: Caller, options: TurnOptions | None = None
+    ) -> AsyncIterator[Agent[Any]]:
         """A ready agent for this user's turn; its MCP servers are closed when the block exits."""
         async with open_mcp_servers(
             self.todo_server,
@@ -140,15 +149,33 @@ class AgentFactory:
             self._allowed_tools,
             self._settings.tool_output_max_chars,
         ) as servers:
-            yield self._agent(servers, caller)
+            yield self._agent(servers, caller, options or TurnOptions())
 
-    def _agent(self, servers: list[MCPServer], caller: Caller | None = None) -> Agent[Any]:
-        """The turn's agent; a call to a client tool stops the run (the client answers it)."""
+    def _model_named(self, name: str | None) -> Model:
+        """The configured model, or the picked one on the same provider (built once per name;
+        the offline model and a model handed in answer whatever was picked)."""
+        if name is None or name == self._settings.model_name or self._provider is None:
+            return self._model
+        if name not in self._picked:
+            self._picked[name] = self._provider.model(name)
+        return self._picked[name]
+
+    def _agent(
+        self, servers: list[MCPServer], caller: Caller | None, options: TurnOptions
+    ) -> Agent[Any]:
+        """The turn's agent; a call to a client tool stops the run (the client answers it).
+
+        A tool picked in the composer is forced on the turn's first model call (the SDK's
+        ``reset_tool_choice`` lets the model answer freely after it)."""
+        model = self._model_named(options.model)
+        settings = model_settings(self._settings, model, caller)
+        if options.tool_choice is not None:
+            settings = settings.resolve(ModelSettings(tool_choice=options.tool_choice))
         return Agent(
             name=AGENT_NAME,
             instructions=INSTRUCTIONS,
-            model=self._model,
-            model_settings=model_settings(self._settings, self._model, caller),
+            model=model,
+            model_settings=settings,
             mcp_servers=servers,
             mcp_config={"convert_schemas_to_strict": True},
             tools=list(self._client_tools),

@@ -20,7 +20,7 @@ definition time, and ``User`` is local to :func:`create_app`.
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from chatkit_backend.attachments import AttachmentFiles, install_local_attachment_routes
 from chatkit_backend.auth import Authenticator, build_authenticator
@@ -74,7 +74,10 @@ def create_app(
     hooks = install_snapstart_routes(app, SnapStartHooks(settings, authenticator, database, agents))
     install_error_handlers(app)
     app.add_middleware(InputGuardMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # Dictation's audio needs more than MAX_REQUEST_BYTES: the service holds every other
+    # request type to that limit (ChatService.chatkit).
+    body_limit = max(settings.max_request_bytes, settings.transcribe_request_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=body_limit)
     app.add_middleware(AuthenticateFirstMiddleware, authenticator=authenticator, open_paths=hooks)
     install_local_attachment_routes(app, files)  # outside the guards: binary uploads
     app.add_middleware(RequestLogMiddleware)
@@ -88,6 +91,11 @@ def create_app(
     async def chatkit(request: Request, caller: User) -> Response:
         """The ChatKit protocol (body with ``type``) or the simple one (body with ``message``)."""
         return await service.chatkit(await request.body(), caller)
+
+    @app.get("/api/composer")
+    async def composer(caller: User) -> dict[str, Any]:
+        """What the composer may offer: ``models`` (``MODEL_CHOICES``) and ``tools`` (ids)."""
+        return service.composer()
 
     @app.post("/api/chat/stream")
     async def chat_stream(

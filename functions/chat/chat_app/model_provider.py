@@ -41,6 +41,7 @@ from chatkit_backend.errors import ConfigurationError
 from chatkit_backend.secrets import get_secret_value
 from chatkit_backend.settings import Settings
 from openai import AsyncOpenAI
+from openai.types.shared import Reasoning
 
 from .model_client import ModelClient
 from .offline_model import OfflineModel
@@ -90,15 +91,36 @@ def key_from_secret(raw: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class ModelChoice:
-    """The model and the HTTP client it owns (``None`` for the offline model).
+class ModelProvider:
+    """The configured provider: its HTTP client and which API its chat models speak.
 
-    The client is kept so its pooled connections can be closed before a SnapStart snapshot
-    without reaching into the SDK model's private attributes.
+    Builds the model of a turn by name (the composer's model picker), and serves the other
+    calls made to the same provider: generated titles and dictation.
+    """
+
+    client: AsyncOpenAI
+    chat_completions: bool
+
+    def model(self, name: str) -> Model:
+        if self.chat_completions:
+            return OpenAIChatCompletionsModel(model=name, openai_client=self.client)
+        return OpenAIResponsesModel(model=name, openai_client=self.client)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """The model and the provider it runs on (``None`` for the offline model).
+
+    The provider's client is kept so its pooled connections can be closed before a SnapStart
+    snapshot without reaching into the SDK model's private attributes.
     """
 
     model: Model
-    client: AsyncOpenAI | None
+    provider: ModelProvider | None
+
+    @property
+    def client(self) -> AsyncOpenAI | None:
+        return self.provider.client if self.provider is not None else None
 
 
 def choose_model(settings: Settings) -> ModelChoice:
@@ -108,16 +130,13 @@ def choose_model(settings: Settings) -> ModelChoice:
     if base_url is None and key is None:
         logger.info("model: the built-in offline model (no OPENAI_API_KEY configured)")
         return ModelChoice(OfflineModel(), None)
-    client = ModelClient(api_key=key or NO_KEY, base_url=base_url)
-    where = f"OpenAI-compatible server {urlsplit(base_url).hostname}" if base_url else "OpenAI"
-    if uses_chat_completions(settings):
-        logger.info("model: %s via the Chat Completions API of %s", settings.model_name, where)
-        chat_model = OpenAIChatCompletionsModel(model=settings.model_name, openai_client=client)
-        return ModelChoice(chat_model, client)
-    logger.info("model: %s via the Responses API of %s", settings.model_name, where)
-    return ModelChoice(
-        OpenAIResponsesModel(model=settings.model_name, openai_client=client), client
+    provider = ModelProvider(
+        ModelClient(api_key=key or NO_KEY, base_url=base_url), uses_chat_completions(settings)
     )
+    where = f"OpenAI-compatible server {urlsplit(base_url).hostname}" if base_url else "OpenAI"
+    api = "Chat Completions" if provider.chat_completions else "Responses"
+    logger.info("model: %s via the %s API of %s", settings.model_name, api, where)
+    return ModelChoice(provider.model(settings.model_name), provider)
 
 
 def build_model(settings: Settings) -> Model:
@@ -159,11 +178,23 @@ def model_settings(settings: Settings, model: Model, caller: Caller | None = Non
     ``store: false`` on the Responses API unless ``OPENAI_STORE=true`` (Chat Completions requests
     carry no ``store``: OpenAI does not store them by default, and other providers may reject
     the parameter). The output cap ``MODEL_MAX_OUTPUT_TOKENS`` on both APIs, and the caller's
-    :func:`safety_identifier` (a keyed hash, never the user id itself).
+    :func:`safety_identifier` (a keyed hash, never the user id itself). With
+    ``REASONING_SUMMARY``, the reasoning summary is requested (Responses API only).
     """
     extra = {"safety_identifier": safety_identifier(settings, caller)} if caller else None
-    store = settings.openai_store if isinstance(model, OpenAIResponsesModel) else None
-    return ModelSettings(store=store, max_tokens=settings.model_max_output_tokens, extra_args=extra)
+    common = ModelSettings(max_tokens=settings.model_max_output_tokens, extra_args=extra)
+    if not isinstance(model, OpenAIResponsesModel):
+        return common
+    if settings.reasoning_summary == "off":
+        return common.resolve(ModelSettings(store=settings.openai_store))
+    # Reasoning items go back to the model within a run; unstored, they need their content.
+    return common.resolve(
+        ModelSettings(
+            store=settings.openai_store,
+            reasoning=Reasoning(summary=settings.reasoning_summary),
+            response_include=None if settings.openai_store else ["reasoning.encrypted_content"],
+        )
+    )
 
 
 LOCAL_SAFETY_KEY = b"chatkit-backend local safety identifier"

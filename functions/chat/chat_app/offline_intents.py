@@ -294,6 +294,19 @@ def plan_reply(turn: Turn, tool_names: set[str]) -> Reply:
     return describe_tool_result(last)
 
 
+def picked_tool_call(turn: Turn, picked: str, tool_names: set[str]) -> ToolCall | None:
+    """The call of the tool picked in the composer's tool menu (``tool_choice``), made on the
+    turn's first step when the message alone gives its arguments: the message is the title of
+    ``add_task``; ``list_tasks`` needs none. Other picks (they need a task id) go by the text."""
+    if turn.steps or picked not in tool_names:
+        return None
+    if picked == "add_task" and turn.user_text.strip():
+        return ToolCall("add_task", {"title": turn.user_text.strip()})
+    if picked == "list_tasks":
+        return ToolCall("list_tasks", {"include_completed": True})
+    return None
+
+
 def _first_step(intent: Intent, user_text: str, tool_names: set[str]) -> Reply:
     if intent.kind == "chat":
         return _help(user_text, tool_names)

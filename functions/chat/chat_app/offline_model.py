@@ -26,7 +26,15 @@ from agents.usage import Usage
 from openai.types.responses import ResponseCompletedEvent
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
-from .offline_intents import PREFIX, Reply, ToolCall, acknowledge_attachments, plan_reply, read_turn
+from .offline_intents import (
+    PREFIX,
+    Reply,
+    ToolCall,
+    acknowledge_attachments,
+    picked_tool_call,
+    plan_reply,
+    read_turn,
+)
 from .response_stream import ResponseStream, token_usage
 
 MODEL_NAME = "offline"
@@ -69,7 +77,12 @@ def _plan(
 ) -> Reply:
     offered = model_settings.tool_choice != "none"
     tool_names = {str(getattr(tool, "name", "")) for tool in tools} if offered else set()
-    reply = plan_reply(read_turn(input), tool_names)
+    turn = read_turn(input)
+    picked = model_settings.tool_choice
+    forced = picked_tool_call(turn, picked, tool_names) if isinstance(picked, str) else None
+    if forced is not None:
+        return forced
+    reply = plan_reply(turn, tool_names)
     if isinstance(reply, str) and (note := acknowledge_attachments(input)):
         return f"{note} {reply.removeprefix(PREFIX).lstrip()}"
     return reply

@@ -30,6 +30,11 @@ from openai.types.responses import (
     ResponseOutputItemDoneEvent,
     ResponseOutputMessage,
     ResponseOutputText,
+    ResponseReasoningItem,
+    ResponseReasoningSummaryPartAddedEvent,
+    ResponseReasoningSummaryPartDoneEvent,
+    ResponseReasoningSummaryTextDeltaEvent,
+    ResponseReasoningSummaryTextDoneEvent,
     ResponseStreamEvent,
     ResponseTextDeltaEvent,
     ResponseTextDoneEvent,
@@ -195,6 +200,58 @@ class ResponseStream:
             ),
             self._item_done(call),
         ]
+
+    def reasoning(self, summaries: Sequence[Sequence[str]]) -> list[ResponseStreamEvent]:
+        """A reasoning item whose summary parts (one per entry) stream delta by delta, as a
+        reasoning model sends them when a reasoning summary is requested."""
+        item = ResponseReasoningItem(id=new_id("rs"), type="reasoning", summary=[])
+        where: dict[str, Any] = {"item_id": item.id, "output_index": len(self.output)}
+        events: list[ResponseStreamEvent] = [
+            ResponseOutputItemAddedEvent(
+                type="response.output_item.added",
+                item=item,
+                output_index=where["output_index"],
+                sequence_number=self._next(),
+            )
+        ]
+        for index, deltas in enumerate(summaries):
+            text = "".join(deltas)
+
+            def event(kind: type[ResponseStreamEvent], name: str, **fields: Any) -> Any:
+                return kind.model_validate(
+                    {
+                        "type": f"response.reasoning_summary_{name}",
+                        "summary_index": index,  # noqa: B023 (called at once, in this loop)
+                        "sequence_number": self._next(),
+                        **where,
+                        **fields,
+                    }
+                )
+
+            events.append(
+                event(
+                    ResponseReasoningSummaryPartAddedEvent,
+                    "part.added",
+                    part={"type": "summary_text", "text": ""},
+                )
+            )
+            events.extend(
+                event(ResponseReasoningSummaryTextDeltaEvent, "text.delta", delta=delta)
+                for delta in deltas
+            )
+            events.append(event(ResponseReasoningSummaryTextDoneEvent, "text.done", text=text))
+            events.append(
+                event(
+                    ResponseReasoningSummaryPartDoneEvent,
+                    "part.done",
+                    part={"type": "summary_text", "text": text},
+                )
+            )
+        summary = [{"type": "summary_text", "text": "".join(deltas)} for deltas in summaries]
+        events.append(
+            self._item_done(item.model_validate({**item.model_dump(), "summary": summary}))
+        )
+        return events
 
     def completed(self, usage: ResponseUsage | None = None) -> ResponseCompletedEvent:
         """``response.completed`` with every closed item (and the token usage, if given)."""

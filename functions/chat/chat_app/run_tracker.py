@@ -1,8 +1,8 @@
 """What one agent turn did: the model's finished messages and its tool calls, as shown.
 
-Tool calls stream live as ``progress_update`` events
-(:class:`~chat_app.turn_events.ToolProgressEvent`, which also carries the call for the simple
-protocols) and each finished call is stored as a hidden record
+Tool calls stream live as the tasks of one workflow item per turn
+(:class:`~chat_app.tool_workflow.ToolWorkflow`, whose events also carry the call for the simple
+protocols), done and stored when the turn ends; each finished call is stored as a hidden record
 (:class:`~chatkit_backend.tool_calls.ToolCallRecord`) that the next turn's input replays. On a
 failure or hang-up, :meth:`RunTracker.settle` gives the record of every call that ran.
 
@@ -45,7 +45,8 @@ from pydantic_core import to_jsonable_python
 
 from .mcp_servers import STRUCTURED_RESULT_KEY
 from .task_widgets import tasks_changed, tool_result_view
-from .turn_events import ToolProgressEvent
+from .tool_workflow import ToolWorkflow
+from .turn_events import ToolCallShown
 
 TOOL_FAILED = "The tool call did not finish."
 
@@ -72,6 +73,7 @@ class RunTracker(RunHooks[Any]):
         self.calls: dict[str, ToolCallRecord] = {}
         self.finished: set[str] = set()
         self.items: dict[str, HiddenContextItem] = {}
+        self.workflow = ToolWorkflow(context)
 
     def watch(self, result: RunResultStreaming) -> RunResultStreaming:
         """What to give ``stream_agent_response`` instead of ``result``.
@@ -111,7 +113,7 @@ class RunTracker(RunHooks[Any]):
                 and name not in self.client_tools
             ):
                 record = self._start(call_id, name, _raw(item.raw_item, "arguments"))
-                await self.context.stream(_started(record))
+                await self.context.stream(self.workflow.started(record))
         elif isinstance(item, ToolCallOutputItem):
             call_id = _raw(item.raw_item, "call_id")
             if call_id in self.calls:
@@ -143,12 +145,16 @@ class RunTracker(RunHooks[Any]):
         return [self._item(call_id) for call_id in self.calls]
 
     def missed(self, delivered: set[str]) -> list[ThreadStreamEvent]:
-        """After :meth:`settle`: the tool events whose key is not in ``delivered``."""
+        """After :meth:`settle`: the tool events whose key is not in ``delivered``, then the
+        workflow's ``done`` with every call settled (the client may have seen none of it)."""
+        shown = self.workflow.item
+        replay = ToolWorkflow(self.context, shown.id if shown is not None else None)
         events: list[ThreadStreamEvent] = []
         for call_id, record in self.calls.items():
-            events.append(_started(record))
-            events.extend(self._finished_events(call_id))
-        return [event for event in events if tool_event_key(event) not in delivered]
+            events.append(replay.started(record))
+            events.extend(self._finished_events(call_id, replay))
+        missing = [event for event in events if tool_event_key(event) not in delivered]
+        return [*missing, *replay.done()]
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -166,13 +172,12 @@ class RunTracker(RunHooks[Any]):
             )
             self.finished.add(call_id)
 
-    def _finished_events(self, call_id: str) -> list[ThreadStreamEvent]:
+    def _finished_events(
+        self, call_id: str, workflow: ToolWorkflow | None = None
+    ) -> list[ThreadStreamEvent]:
         record = self.calls[call_id]
-        verb = "failed" if record.error else "finished"
         return [
-            ToolProgressEvent(
-                icon="check-circle", text=f"{record.name} {verb}", call=record, finished=True
-            ),
+            (workflow or self.workflow).finished(record),
             ThreadItemDoneEvent(item=self._item(call_id)),
         ]
 
@@ -186,10 +191,6 @@ class RunTracker(RunHooks[Any]):
                 content=self.calls[call_id].model_dump(mode="json"),
             )
         return self.items[call_id]
-
-
-def _started(record: ToolCallRecord) -> ToolProgressEvent:
-    return ToolProgressEvent(icon="bolt", text=f"Running {record.name}…", call=record)
 
 
 class _WatchedRun:
@@ -213,8 +214,8 @@ def _raw(raw_item: Any, name: str) -> Any:
 
 def tool_event_key(event: ThreadStreamEvent) -> str | None:
     """Identifies the events the tool tracker emits (to tell which ones came through)."""
-    if isinstance(event, ToolProgressEvent):
-        return f"{event.call.call_id}:{'end' if event.finished else 'start'}"
+    if isinstance(event, ToolCallShown):
+        return event.key
     if isinstance(event, ThreadItemDoneEvent) and isinstance(event.item, HiddenContextItem):
         return event.item.id
     return None

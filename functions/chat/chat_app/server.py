@@ -23,6 +23,7 @@ from chatkit.server import ChatKitServer
 from chatkit.types import (
     Action,
     AssistantMessageContent,
+    AssistantMessageContentPartTextDelta,
     AssistantMessageItem,
     Attachment,
     AttachmentsDeleteReq,
@@ -47,6 +48,7 @@ from chatkit.types import (
     ThreadsSyncCustomActionReq,
     ThreadStreamEvent,
     ThreadsUpdateReq,
+    ThreadUpdateParams,
     TranscriptionResult,
     UserMessageInput,
     UserMessageItem,
@@ -54,12 +56,13 @@ from chatkit.types import (
     UserMessageTextContent,
     WidgetItem,
     WidgetRootUpdated,
+    WorkflowItem,
 )
 from chatkit_backend.caller import Caller
 from chatkit_backend.errors import AppError, BadRequest, PayloadTooLarge
 from chatkit_backend.settings import Settings
 from chatkit_backend.store import PostgresStore
-from chatkit_backend.titles import Title
+from chatkit_backend.titles import Title, renamed_by_user, set_by_user
 from chatkit_backend.tool_calls import ToolCallRecord
 from openai.types.responses import EasyInputMessageParam, ResponseInputTextParam
 from openai.types.responses.response_function_tool_call_param import (
@@ -71,9 +74,12 @@ from pydantic import TypeAdapter, ValidationError
 from .actions import WidgetActions
 from .attachments import MessageAttachments, ModelAttachments
 from .cancellation import shielded
+from .inference import InferenceChoices, TurnOptions
 from .streaming import AgentSource, AgentTurn, TurnSettings
 from .task_repository import TaskRepository
 from .task_widgets import tasks_changed
+from .titling import PendingTitle, TitleWriter
+from .transcription import Transcriber
 
 HISTORY_LIMIT = 60
 """Most recent thread items sent to the model per turn: bounds the prompt and the load query.
@@ -84,13 +90,6 @@ TITLE_MAX_CHARS = 60
 
 CONVERSATION_TITLE: TypeAdapter[str] = TypeAdapter(Title)
 """The REST rule for titles (trimmed, 1..200 characters, no NUL), applied to ``threads.update``."""
-
-
-class NotSupported(AppError):
-    """A ChatKit request type this deployment does not serve (501)."""
-
-    status_code = 501
-    default_message = "Not supported by this server"
 
 
 class ToolCallConverter(ThreadItemConverter):
@@ -146,6 +145,13 @@ class ToolCallConverter(ThreadItemConverter):
             return None
         return EasyInputMessageParam(type="message", role="assistant", content=text)
 
+    async def workflow_to_input(
+        self, item: WorkflowItem
+    ) -> TResponseInputItem | list[TResponseInputItem] | None:
+        """Nothing: a workflow shows the user what the hidden tool records already tell the
+        model (the SDK would add a message per task), and a reasoning summary is not replayed."""
+        return None
+
     async def widget_to_input(
         self, item: WidgetItem
     ) -> TResponseInputItem | list[TResponseInputItem] | None:
@@ -200,6 +206,9 @@ class ChatServer(ChatKitServer[Caller]):
             MessageAttachments(store, store.files) if store.files is not None else None
         )
         self.actions = WidgetActions(store, TaskRepository(store.database))
+        self.choices = InferenceChoices(settings, offline=agents.is_offline)
+        self.titles = TitleWriter.configured(agents.provider, settings)
+        self.transcriber = Transcriber(agents.provider, settings, offline=agents.is_offline)
 
     async def check(self, request: StreamingReq | NonStreamingReq, caller: Caller) -> None:
         """Refuse, before anything is written or streamed, what the SDK would get wrong.
@@ -246,7 +255,9 @@ class ChatServer(ChatKitServer[Caller]):
         await self.message_attachments.check(message, thread_id, caller)
 
     def _check_message(self, message: UserMessageInput) -> None:
-        """``MAX_MESSAGE_CHARS`` over everything the message carries to the model."""
+        """Only offered picks (model, tool), and ``MAX_MESSAGE_CHARS`` over everything the
+        message carries to the model."""
+        self.choices.check(message.inference_options)
         length = message_chars(message)
         if length > self.settings.max_message_chars:
             raise PayloadTooLarge(
@@ -261,9 +272,53 @@ class ChatServer(ChatKitServer[Caller]):
         input_user_message: UserMessageItem | None,
         caller: Caller,
     ) -> AsyncIterator[ThreadStreamEvent]:
+        options = self.choices.for_turn(
+            input_user_message.inference_options if input_user_message is not None else None
+        )
+        title_request: tuple[TitleWriter, str, str] | None = None
         if input_user_message is not None and not thread.title:
             # The SDK saves the thread and sends thread.updated when it sees the change.
             thread.title = title_from(input_user_message)
+            text = message_text(input_user_message)
+            if self.titles is not None and text:
+                title_request = (self.titles, text, options.model or self.settings.model_name)
+        pending_title: PendingTitle | None = None
+        try:
+            async for event in self._answer(thread, input_user_message, options, caller):
+                yield event
+                # Once the answer's first words are on their way: the title request never
+                # competes with the answer's first model call.
+                if title_request is not None and pending_title is None and _is_text(event):
+                    pending_title = title_request[0].start(*title_request[1:])
+            if title_request is not None and pending_title is None:
+                pending_title = title_request[0].start(*title_request[1:])
+            if pending_title is not None:
+                await self._generated_title(thread, pending_title, caller)
+        finally:
+            if pending_title is not None:
+                pending_title.cancel()
+
+    async def _generated_title(
+        self, thread: ThreadMetadata, pending: PendingTitle, caller: Caller
+    ) -> None:
+        """Use the generated title unless it failed or the user renamed the thread meanwhile
+        (then the stored title is kept: the SDK saves ``thread`` when the stream ends)."""
+        title = await pending.result()
+        if title is None:
+            return
+        stored = await self.store.load_thread(thread.id, caller)
+        if set_by_user(stored.metadata):
+            thread.title, thread.metadata = stored.title, stored.metadata
+            return
+        thread.title = title
+
+    async def _answer(
+        self,
+        thread: ThreadMetadata,
+        input_user_message: UserMessageItem | None,
+        options: TurnOptions,
+        caller: Caller,
+    ) -> AsyncIterator[ThreadStreamEvent]:
         history = await self.history(thread, input_user_message, caller)
         files = self.postgres.files
         attachments = (
@@ -277,6 +332,7 @@ class ChatServer(ChatKitServer[Caller]):
             thread=thread,
             caller=caller,
             input_items=await ToolCallConverter(attachments).to_agent_input(history),
+            options=options,
             settings=TurnSettings(
                 max_turns=self.settings.agent_max_turns,
                 timeout_seconds=self.settings.agent_turn_timeout_seconds,
@@ -311,6 +367,13 @@ class ChatServer(ChatKitServer[Caller]):
 
     # --- other request types --------------------------------------------------------------------
 
+    async def mark_renamed(self, params: ThreadUpdateParams, caller: Caller) -> None:
+        """Before the SDK's ``threads.update``: the title is marked as the user's own, so a
+        generated title never replaces it (the SDK then saves the title over the marked JSON)."""
+        thread = await self.store.load_thread(params.thread_id, caller)
+        document = renamed_by_user(thread.model_dump(mode="json"), params.title)
+        await self.store.save_thread(ThreadMetadata.model_validate(document), caller)
+
     async def add_feedback(
         self, thread_id: str, item_ids: list[str], feedback: FeedbackKind, caller: Caller
     ) -> None:
@@ -321,7 +384,8 @@ class ChatServer(ChatKitServer[Caller]):
         audio_input: AudioInput,
         context: Caller,  # the SDK passes it by this name
     ) -> TranscriptionResult:
-        raise NotSupported("Dictation is not supported by this server")
+        """``input.transcribe``: the dictated audio as the composer's text (docs/composer.md)."""
+        return await self.transcriber.transcribe(audio_input)
 
     # --- widget actions (checked by check() before the SDK gets them) ---------------------------
 
@@ -393,13 +457,24 @@ def within_chars(newest_first: list[ThreadItem], budget: int) -> list[ThreadItem
     return kept
 
 
-def title_from(message: UserMessageItem) -> str:
-    """The message text, whitespace collapsed, cut at a word boundary near 60 characters."""
+def _is_text(event: ThreadStreamEvent) -> bool:
+    return isinstance(event, ThreadItemUpdatedEvent) and isinstance(
+        event.update, AssistantMessageContentPartTextDelta
+    )
+
+
+def message_text(message: UserMessageItem) -> str:
+    """The message's text, tags as ``@name``, whitespace collapsed."""
     text = " ".join(
         part.text if isinstance(part, UserMessageTextContent) else f"@{part.text}"
         for part in message.content
     )
-    text = re.sub(r"\s+", " ", text).strip() or "New conversation"
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def title_from(message: UserMessageItem) -> str:
+    """The message text, whitespace collapsed, cut at a word boundary near 60 characters."""
+    text = message_text(message) or "New conversation"
     if len(text) <= TITLE_MAX_CHARS:
         return text
     cut = text[: TITLE_MAX_CHARS - 1]

@@ -28,13 +28,14 @@ from chatkit.types import (
     ThreadsCreateReq,
     ThreadsRetryAfterItemReq,
     ThreadStreamEvent,
+    ThreadsUpdateReq,
     is_streaming_req,
 )
 from chatkit.types import ErrorEvent as ChatKitErrorEvent
 from chatkit_backend.attachments import AttachmentFiles
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
-from chatkit_backend.errors import BadRequest, NotFound
+from chatkit_backend.errors import BadRequest, NotFound, PayloadTooLarge
 from chatkit_backend.init_phase import complete_models
 from chatkit_backend.settings import Settings
 from chatkit_backend.store import PostgresStore
@@ -55,6 +56,9 @@ SDK_REQUEST_MODELS = ("chatkit.types",)
 """Modules whose models with deferred schemas are completed when the service is built (init):
 the SDK's ``process()`` creates a ``TypeAdapter`` of the request union on every call, which
 regenerates the schema of every model still incomplete, on every request."""
+
+TRANSCRIBE = "input.transcribe"
+"""The one request type whose body may exceed ``MAX_REQUEST_BYTES`` (dictated audio)."""
 
 JSON_EVENTS = JsonEventFraming()
 TEXT_CHUNKS = TextFraming()
@@ -95,6 +99,9 @@ class ChatService:
     async def chatkit(self, body: bytes, caller: Caller) -> Response:
         """``POST /chatkit``: ChatKit protocol when the body has ``type``, else the simple one."""
         payload = _json_object(body)
+        limit = self.server.settings.max_request_bytes
+        if len(body) > limit and payload.get("type") != TRANSCRIBE:
+            raise PayloadTooLarge(f"Request too large (at most {limit} bytes)")
         if "type" in payload:
             return await self._chatkit(payload, caller)
         if "message" in payload:
@@ -102,6 +109,10 @@ class ChatService:
                 request = SimpleChatRequest.model_validate(payload)
             return await self.stream_simple_answer(request, caller, JSON_EVENTS)
         raise BadRequest("Expected a ChatKit request (with 'type') or {'message': ...}")
+
+    def composer(self) -> dict[str, Any]:
+        """``GET /api/composer``: the model picker's entries and the tool menu's tool ids."""
+        return self.server.choices.offered()
 
     async def text_stream(
         self, message: str | None, conversation_id: str | None, caller: Caller
@@ -135,6 +146,8 @@ class ChatService:
             request = CHATKIT_REQUEST.validate_python(payload)
             await self.server.check(request, caller)
             if not is_streaming_req(request):
+                if isinstance(request, ThreadsUpdateReq):
+                    await self.server.mark_renamed(request.params, caller)
                 # Re-serialised: check() may have normalised it (the title of threads.update).
                 result = await self.server.process(CHATKIT_REQUEST.dump_json(request), caller)
                 assert isinstance(result, NonStreamingResult)

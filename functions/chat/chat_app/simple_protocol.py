@@ -44,19 +44,21 @@ from chatkit.types import ErrorEvent as ChatKitErrorEvent
 from pydantic import BaseModel, Field, field_validator
 
 from .sse import DONE, Chunks, Ready, sse_json, sse_text
-from .turn_events import FAILURE_MESSAGE, ToolProgressEvent
+from .turn_events import FAILURE_MESSAGE, ToolCallShown
 
 MESSAGE_SEPARATOR = "\n\n"
 """Text sent between two assistant messages of one turn (before and after a tool call)."""
 
 
 class SimpleChatRequest(BaseModel):
-    """``{"message": "...", "thread_id": "..."?, "attachments": [...]?}``; an absent thread id
-    starts a new thread; ``attachments`` are ids from ``attachments.create`` (uploaded)."""
+    """``{"message": "...", "thread_id": "..."?, "attachments": [...]?, "model": "..."?}``; an
+    absent thread id starts a new thread; ``attachments`` are ids from ``attachments.create``
+    (uploaded); ``model`` one of ``MODEL_CHOICES`` (``GET /api/composer``)."""
 
     message: str
     thread_id: str | None = None
     attachments: list[str] = Field(default_factory=list)
+    model: str | None = None
 
     @field_validator("message")
     @classmethod
@@ -70,7 +72,7 @@ class SimpleChatRequest(BaseModel):
         message = UserMessageInput(
             content=[UserMessageTextContent(text=self.message)],
             attachments=list(self.attachments),
-            inference_options=InferenceOptions(),
+            inference_options=InferenceOptions(model=self.model),
         )
         if self.thread_id is None:
             return ThreadsCreateReq(params=ThreadCreateParams(input=message))
@@ -174,11 +176,11 @@ class SimpleView:
                 item.id not in self._streamed_items
             ):
                 return self._text("".join(part.text for part in item.content))
-            case ToolProgressEvent(call=call, finished=False):
+            case ToolCallShown(call=call, finished=False):
                 return [
                     ToolCallEvent(call_id=call.call_id, name=call.name, arguments=call.arguments)
                 ]
-            case ToolProgressEvent(call=call, finished=True):
+            case ToolCallShown(call=call, finished=True):
                 return [
                     ToolResultEvent(
                         call_id=call.call_id, name=call.name, output=call.result(), error=call.error

@@ -3,8 +3,9 @@
 The turn runs inline in ``respond()`` (the SDK's run task is the only task under it) and never
 has a task cancelled under it: a hang-up or the turn's deadline stops the run
 (``RunResultStreaming.cancel()``), whose event stream then ends, so the SDK helpers finish their
-own tasks. Tool activity streams as ``progress_update`` events and each finished call is stored
-as a hidden record the next turn's input replays. A failed turn completes what the client saw
+own tasks. Tool activity streams as one workflow item per turn (a task per call, done when
+the turn ends) and each finished call is stored as a hidden record the next turn's input
+replays. A failed turn completes what the client saw
 start (plus the words received before a cut) and ends with an ``error`` event; a hang-up
 raises ``CancelledError`` so the SDK stores the partial answer. No database access per delta.
 """
@@ -59,8 +60,10 @@ from openai.types.responses import (
 )
 
 from .cancellation import CURRENT_HANG_UP, shielded
+from .inference import TurnOptions
+from .model_provider import ModelProvider
 from .run_tracker import RunTracker, tool_event_key
-from .turn_events import FAILURE_MESSAGE, MAX_TURNS_MESSAGE, TIMEOUT_MESSAGE
+from .turn_events import FAILURE_MESSAGE, MAX_TURNS_MESSAGE, TIMEOUT_MESSAGE, ToolTaskAdded
 from .turn_limits import add_usage
 
 
@@ -75,8 +78,13 @@ class AgentSource(Protocol):
     def client_tool_names(self) -> frozenset[str]:
         """The tools the client runs (``CLIENT_TOOLS``), which the run tracker leaves alone."""
 
-    def open(self, caller: Caller) -> Any:
-        """An async context manager yielding the ``Agent`` of this user's turn."""
+    @property
+    def provider(self) -> ModelProvider | None:
+        """The model's provider, for titles and dictation (None: offline, or a model handed in)."""
+
+    def open(self, caller: Caller, options: TurnOptions | None = None) -> Any:
+        """An async context manager yielding the ``Agent`` of this user's turn (with the model
+        and tool the user picked, when given)."""
 
 
 @dataclass
@@ -320,6 +328,7 @@ class AgentTurn:
         caller: Caller,
         input_items: list[Any],
         settings: TurnSettings,
+        options: TurnOptions | None = None,
     ) -> None:
         self._agents = agents
         self._store = store
@@ -327,6 +336,7 @@ class AgentTurn:
         self._caller = caller
         self._input_items = input_items
         self._settings = settings
+        self._options = options
         self._context = AgentContext[Caller](thread=thread, store=store, request_context=caller)
         self._tracker = RunTracker(self._context, agents.client_tool_names)
         self._answers = _Answers(thread, self._context)
@@ -376,7 +386,9 @@ class AgentTurn:
         """Run the agent; stops early (without raising) once :meth:`_stop` was called."""
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout_at(deadline):  # connecting the MCP servers
-                agent = await stack.enter_async_context(self._agents.open(self._caller))
+                agent = await stack.enter_async_context(
+                    self._agents.open(self._caller, self._options)
+                )
             if self._stopped_by is not None:
                 return
             self._received = _ReceivedText(agent.model) if isinstance(agent.model, Model) else None
@@ -404,8 +416,15 @@ class AgentTurn:
                     metrics.observe(event)
                     if (key := tool_event_key(event)) is not None:
                         self._forwarded.add(key)
+                    if isinstance(event, ToolTaskAdded):
+                        # The SDK adopts an added workflow and ends it at the next widget or
+                        # message; the tool workflow stays open for the whole turn instead.
+                        self._context.workflow_item = None
                     yield event
                 held.raise_failure()
+                if self._stopped_by is None:
+                    for event in self._tracker.workflow.done():
+                        yield event
             finally:
                 if not result.is_complete:
                     result.cancel()

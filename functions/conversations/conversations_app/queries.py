@@ -16,6 +16,7 @@ from typing import Any
 
 from chatkit_backend.ids import new_id
 from chatkit_backend.tables import ITEMS, THREADS, JsonDocument, user_tables, utcnow
+from chatkit_backend.titles import renamed_by_user
 from sqlalchemy import Row, Select, case, delete, insert, null, select, tuple_, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -129,7 +130,7 @@ async def rename_conversation(
     statement = (
         update(THREADS)
         .where(owned)
-        .values(title=title, data={**data, "title": title}, updated_at=utcnow())
+        .values(title=title, data=renamed_by_user(data, title), updated_at=utcnow())
         .returning(*CONVERSATION_COLUMNS)
     )
     return (await session.execute(statement)).one()

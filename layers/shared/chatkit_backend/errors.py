@@ -72,12 +72,25 @@ class TooManyRequests(AppError):
         return {**self.headers, "Retry-After": str(self.retry_after)}
 
 
-class DatabaseUnavailable(AppError):
-    """The database cannot be reached right now (down, failing over, out of connections)."""
+class NotSupported(AppError):
+    """A request this deployment does not serve, or its provider cannot (501)."""
+
+    status_code = 501
+    default_message = "Not supported by this server"
+
+
+class Unavailable(AppError):
+    """Something this server relies on cannot be reached or is overloaded right now (503)."""
 
     status_code = 503
-    default_message = "The database is unavailable right now. Please retry shortly."
+    default_message = "Unavailable right now. Please retry shortly."
     headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached right now (down, failing over, out of connections)."""
+
+    default_message = "The database is unavailable right now. Please retry shortly."
 
 
 class ConfigurationError(RuntimeError):

@@ -33,6 +33,10 @@ DEFAULT_ATTACHMENT_TYPES = (
     "application/json",
 )
 """What an attachment may be by default: images the model APIs read, PDF, and text-like files."""
+FUNCTION_URL_REQUEST_BYTES = 6_000_000
+"""The most a Lambda function URL accepts in one request body (its documented limit)."""
+TRANSCRIBE_REQUEST_OVERHEAD = 4096
+"""Bytes an ``input.transcribe`` body holds beyond its base64 audio (the JSON around it)."""
 OPENAI_API_HOST = "api.openai.com"
 """The one model host traces may be exported alongside (``AGENT_TRACING=openai``)."""
 
@@ -54,6 +58,16 @@ class ClientToolSpec(BaseModel):
     parameters: dict[str, Any] = Field(
         default_factory=lambda: {"type": "object", "properties": {}, "additionalProperties": False}
     )
+
+
+class ModelOption(BaseModel):
+    """One entry of the composer's model picker (``MODEL_CHOICES`` is a JSON list of these)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=128, pattern=r"^\S+$")
+    label: str = Field(min_length=1, max_length=100)
+    default: bool = False
 
 
 class Settings(BaseSettings):
@@ -253,6 +267,39 @@ class Settings(BaseSettings):
         description="Let the provider store Responses API requests (`store: true`).",
     )
 
+    transcribe_model: str = Field(
+        default="gpt-4o-mini-transcribe",
+        description="Model of dictation (`input.transcribe`), on the provider's "
+        "/audio/transcriptions route.",
+    )
+    max_audio_bytes: int = Field(
+        default=4_000_000,
+        ge=1024,
+        description="Largest dictated audio accepted; its base64 body must fit a function URL "
+        "request (checked at start).",
+    )
+    reasoning_summary: Literal["off", "auto", "concise", "detailed"] = Field(
+        default="off",
+        description="Ask reasoning models (Responses API) for reasoning summaries, shown as "
+        "ChatKit's reasoning workflow; other models refuse the parameter.",
+    )
+    model_choices: list[ModelOption] = Field(
+        default_factory=list,
+        description="The composer's model picker, a JSON list of `{id, label, default}`; a turn "
+        "may use only these. Unset: MODEL_NAME alone (docs/composer.md).",
+    )
+    title_model: str | None = Field(
+        default=None,
+        description="Model writing a thread's title after its first answer (docs/composer.md); "
+        "unset: the turn's model; `off`: the first message, cut (the offline model's rule).",
+    )
+    title_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a turn's stream waits for its generated title after the answer "
+        "(then the first message, cut, stays).",
+    )
+
     # --- data lifecycle -----------------------------------------------------------------------
     retention_days: int | None = Field(
         default=None,
@@ -319,6 +366,38 @@ class Settings(BaseSettings):
         if isinstance(value, list):
             return [parse_server_entry(entry) for entry in value]
         return value
+
+    @property
+    def transcribe_request_bytes(self) -> int:
+        """The body an ``input.transcribe`` of ``MAX_AUDIO_BYTES`` needs: base64 grows by a
+        third. The one request type allowed past ``MAX_REQUEST_BYTES``."""
+        return 4 * -(-self.max_audio_bytes // 3) + TRANSCRIBE_REQUEST_OVERHEAD
+
+    @model_validator(mode="after")
+    def _audio_fits_a_function_url(self) -> Settings:
+        if self.transcribe_request_bytes > FUNCTION_URL_REQUEST_BYTES:
+            raise ValueError(
+                "MAX_AUDIO_BYTES: its base64 request would exceed the function URL's request "
+                f"limit ({FUNCTION_URL_REQUEST_BYTES} bytes)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_default_model(self) -> Settings:
+        if sum(option.default for option in self.model_choices) > 1:
+            raise ValueError("MODEL_CHOICES: at most one entry may be the default")
+        if len({option.id for option in self.model_choices}) < len(self.model_choices):
+            raise ValueError("MODEL_CHOICES: the ids must be unique")
+        return self
+
+    @property
+    def models_offered(self) -> list[ModelOption]:
+        """``MODEL_CHOICES`` with exactly one default (the first, if none says so); unset:
+        ``MODEL_NAME`` alone."""
+        choices = self.model_choices or [ModelOption(id=self.model_name, label=self.model_name)]
+        if any(option.default for option in choices):
+            return list(choices)
+        return [choices[0].model_copy(update={"default": True}), *choices[1:]]
 
     @model_validator(mode="after")
     def _tracing_only_to_openai(self) -> Settings:

@@ -32,8 +32,10 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    case,
     cast,
     delete,
+    func,
     literal,
     null,
     select,
@@ -52,6 +54,7 @@ from .ids import new_id
 from .item_projection import project_item
 from .paging import MAX_PAGE_SIZE, fetch_page
 from .tables import ATTACHMENTS, ITEMS, THREADS, utcnow
+from .titles import TITLE_SOURCE_KEY
 
 ITEM_ADAPTER: TypeAdapter[ThreadItem] = TypeAdapter(ThreadItem)
 ATTACHMENT_ADAPTER: TypeAdapter[Attachment] = TypeAdapter(Attachment)
@@ -89,30 +92,58 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
     # --- threads --------------------------------------------------------------------------------
 
     async def save_thread(self, thread: ThreadMetadata, context: Caller) -> None:
-        """Upsert the thread's metadata; a ``Thread``'s items are never written here.
+        """Upsert the thread's metadata in one statement; a ``Thread``'s items are never written.
 
         ``created_at`` (the paging key) is fixed by the first save; later saves replace the JSON
-        and the title and bump ``updated_at``.
+        and the title and bump ``updated_at``. A title the user chose (:func:`set_by_user`) is
+        kept against a save that does not carry that mark itself: a turn's copy of the thread,
+        read before a rename, must not put the old or a generated title back. The statement
+        decides that against the stored row, so no read (and no transaction) is needed.
         """
-        now = utcnow()
         statement = self._insert(THREADS).values(
             user_id=context.user_id,
             id=thread.id,
             title=thread.title,
             created_at=thread.created_at,
-            updated_at=now,
+            updated_at=utcnow(),
             data=thread.model_dump(mode="json", exclude={"items"}),
         )
+        keep_users_title = self._user_title_kept(statement.excluded.data)
         statement = statement.on_conflict_do_update(
             index_elements=[THREADS.c.user_id, THREADS.c.id],
             set_={
-                "title": statement.excluded.title,
-                "data": statement.excluded.data,
+                "title": case((keep_users_title, THREADS.c.title), else_=statement.excluded.title),
+                "data": case(
+                    (keep_users_title, self._with_stored_title(statement.excluded.data)),
+                    else_=statement.excluded.data,
+                ),
                 "updated_at": statement.excluded.updated_at,
             },
         )
         async with self.database.autocommit() as session:
             await session.execute(statement)
+
+    @staticmethod
+    def _user_title_kept(incoming: Any) -> Any:
+        """SQL: the stored title is the user's and the incoming document does not say so."""
+        path = ("metadata", TITLE_SOURCE_KEY)
+        given = func.coalesce(incoming[path].as_string(), "")
+        return and_(THREADS.c.data[path].as_string() == "user", given != "user")
+
+    def _with_stored_title(self, incoming: Any) -> Any:
+        """SQL: the incoming document with the stored row's title and metadata."""
+        if self.database.dialect == "postgresql":
+            kept = func.jsonb_build_object(
+                "title", THREADS.c.data["title"], "metadata", THREADS.c.data["metadata"]
+            )
+            return incoming.op("||", return_type=THREADS.c.data.type)(kept)
+        kept = func.json_object(
+            "title",
+            func.json_extract(THREADS.c.data, "$.title"),
+            "metadata",
+            func.json(func.json_extract(THREADS.c.data, "$.metadata")),
+        )
+        return func.json_patch(incoming, kept)
 
     async def load_thread(self, thread_id: str, context: Caller) -> ThreadMetadata:
         """The thread's metadata (``ThreadMetadata``, items are paged separately)."""

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from tests.e2e.browser.browser_support import (
     ADDED_MILK,
     WAIT_MS,
+    OpenPlayground,
     PacedOfflineModel,
     Playground,
     api_get,
@@ -125,3 +126,19 @@ def _stored_answer(base: str, thread_id: str, token: str) -> str:
             return str(answers[0])
         time.sleep(0.1)
     raise AssertionError("the partial answer was not stored")
+
+
+def test_the_model_picker_offers_the_servers_models_and_the_pick_is_sent(
+    server: UvicornThread, open_playground: OpenPlayground, token: str
+) -> None:
+    playground = open_playground(server.url, settings={"token": token})
+    picker = playground.page.get_by_role("combobox", name="Model")
+    expect(picker).to_have_value("offline", timeout=WAIT_MS)  # MODEL_CHOICES unset, offline
+    expect(picker.locator("option")).to_have_text(["Offline model"])
+
+    with playground.page.expect_request(lambda request: request.url.endswith("/chatkit")) as sent:
+        playground.send("what can you do?")
+    playground.wait_answered()
+    body = sent.value.post_data_json
+    assert body is not None
+    assert body["model"] == "offline"

@@ -17,7 +17,7 @@ import json
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from chat_app.app import create_app
 from chat_app.response_stream import ResponseStream
 from chatkit.types import (
     AssistantMessageContentPartTextDelta,
+    CustomTask,
     ThreadCreatedEvent,
     ThreadItemAddedEvent,
     ThreadItemDoneEvent,
@@ -36,6 +37,7 @@ from chatkit.types import (
     ThreadItemReplacedEvent,
     ThreadItemUpdatedEvent,
     ThreadStreamEvent,
+    WorkflowItem,
 )
 from chatkit_backend.auth import build_authenticator
 from chatkit_backend.caller import Caller
@@ -205,6 +207,13 @@ def servers_per_api(
             server.stop()
 
 
+@asynccontextmanager
+async def client_of(server: ChatServerThread) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of ``server``."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        yield client
+
+
 # --- SSE --------------------------------------------------------------------------------------
 
 
@@ -271,6 +280,24 @@ def text_deltas(events: Sequence[ThreadStreamEvent]) -> list[str]:
         for event in events
         if isinstance(event, ThreadItemUpdatedEvent)
         and isinstance(event.update, AssistantMessageContentPartTextDelta)
+    ]
+
+
+def tool_workflows(events: Sequence[ThreadStreamEvent]) -> list[WorkflowItem]:
+    """The workflow items a ChatKit stream finished (``done``), in order."""
+    return [
+        event.item
+        for event in events
+        if isinstance(event, ThreadItemDoneEvent) and isinstance(event.item, WorkflowItem)
+    ]
+
+
+def task_lines(workflow: WorkflowItem) -> list[tuple[str | None, str, str | None]]:
+    """``(title, status, content)`` of each custom task of ``workflow``."""
+    return [
+        (task.title, task.status_indicator, task.content)
+        for task in workflow.workflow.tasks
+        if isinstance(task, CustomTask)
     ]
 
 

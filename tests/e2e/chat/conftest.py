@@ -17,6 +17,7 @@ from tests.e2e.chat.chat_support import (
     ChatServerThread,
     Gate,
     SwitchModel,
+    client_of,
     factory_with,
     server_settings,
     servers_per_api,
@@ -100,6 +101,25 @@ def api_servers(
     """One chat server per model API (see :func:`servers_per_api`)."""
     with servers_per_api(pg_url, fake_openai, agent_turn_timeout_seconds=3.0) as servers:
         yield servers
+
+
+@pytest.fixture(scope="module")
+def module_servers(
+    request: pytest.FixtureRequest, pg_url: str, fake_openai: FakeOpenAI
+) -> Iterator[dict[Api, ChatServerThread]]:
+    """One chat server per model API with the test module's ``SERVER_SETTINGS`` (overrides)."""
+    overrides: dict[str, Any] = request.module.SERVER_SETTINGS
+    with servers_per_api(pg_url, fake_openai, **overrides) as servers:
+        yield servers
+
+
+@pytest.fixture
+async def module_http(
+    module_servers: dict[Api, ChatServerThread], api: Api
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the module's server (:func:`module_servers`) whose model speaks ``api``."""
+    async with client_of(module_servers[api]) as http:
+        yield http
 
 
 @pytest.fixture(params=APIS)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 from agents import Agent, Tool, function_tool
@@ -17,9 +18,9 @@ from chatkit.types import (
     AssistantMessageItem,
     ErrorEvent,
     HiddenContextItem,
-    ProgressUpdateEvent,
     ThreadCreatedEvent,
     ThreadItem,
+    ThreadItemAddedEvent,
     ThreadItemDoneEvent,
     ThreadStreamEvent,
     UserMessageItem,
@@ -41,7 +42,9 @@ from tests.e2e.chat.chat_support import (
     sse_messages,
     stream,
     streamed_reply,
+    task_lines,
     text_deltas,
+    tool_workflows,
     user_input,
 )
 
@@ -102,13 +105,16 @@ class ToolAgents:
 
     is_offline = True
     client_tool_names: frozenset[str] = frozenset()
+    provider = None
 
     def __init__(self, model: ScriptedModel, tools: list[Tool]) -> None:
         self.model = model
         self.tools = tools
 
     @asynccontextmanager
-    async def open(self, request_context: Caller) -> AsyncIterator[Agent[Any]]:
+    async def open(
+        self, request_context: Caller, options: object = None
+    ) -> AsyncIterator[Agent[Any]]:
         yield Agent(name="Tester", instructions="Test agent.", model=self.model, tools=self.tools)
 
 
@@ -191,11 +197,17 @@ async def test_tool_call_is_shown_persisted_and_remembered(
 
     events = first.events
     assert_documented_order(events, new_thread=True)
-    progress = [event.text for event in events if isinstance(event, ProgressUpdateEvent)]
-    assert progress == ["Running add_task…", "add_task finished"]
-    types = [event.type for event in events]
-    first_done = types.index("thread.item.done", 2)  # the first answer, before the tool ran
-    assert first_done < types.index("progress_update")
+    (workflow,) = tool_workflows(events)
+    assert task_lines(workflow) == [("add_task", "complete", ANY)]
+    assert "title: buy milk\n→ " in (task_lines(workflow)[0][2] or "")
+    added = next(
+        at
+        for at, event in enumerate(events)
+        if isinstance(event, ThreadItemAddedEvent) and event.item.type == "workflow"
+    )
+    first_done = [event.type for event in events].index("thread.item.done", 2)
+    assert first_done < added  # the first answer, before the tool ran
+    assert "progress_update" not in [event.type for event in events]
     assert "hidden_context_item" not in str(first.datas)  # tool records never reach the client
     tasks = await TaskRepository(pg_database).list(alice.user_id)
     assert [task.title for task in tasks] == ["buy milk"]
@@ -205,7 +217,8 @@ async def test_tool_call_is_shown_persisted_and_remembered(
     assert [item.type for item in items] == [
         "user_message",
         "assistant_message",
-        "hidden_context_item",
+        "workflow",  # what the user sees of the call (added when it started)
+        "hidden_context_item",  # what the model replays (stored when it finished)
         "widget",  # the task card of the tool's result
         "assistant_message",
     ]
@@ -219,7 +232,9 @@ async def test_tool_call_is_shown_persisted_and_remembered(
     listed = (
         await post(client, alice, {"type": "items.list", "params": {"thread_id": thread_id}})
     ).json()
-    assert "hidden_context_item" not in [item["type"] for item in listed["data"]]
+    listed_types = [item["type"] for item in listed["data"]]
+    assert "hidden_context_item" not in listed_types
+    assert listed_types.count("workflow") == 1  # still there after a reload
 
     model.enqueue([assistant_message("You have one task.", item_id="next_turn")])
     await stream(client, alice, add_message(thread_id, "What did you just do?"))
@@ -231,6 +246,7 @@ async def test_tool_call_is_shown_persisted_and_remembered(
     assert output["call_id"] == "call_add"
     assert "buy milk" in str(output["output"])
     assert [item.get("type", "message") for item in sent][-1] == "message"  # the new question
+    assert "following task was performed" not in str(sent)  # the workflow is not replayed
 
 
 # --- failures ----------------------------------------------------------------------------------
@@ -331,8 +347,10 @@ async def test_tool_exception_stores_answer_and_failed_call_and_thread_goes_on(
         failed = await stream(http, alice, create("What's the weather?"))
         events = failed.events
         assert_documented_order(events, new_thread=True)
-        progress = [event.text for event in events if isinstance(event, ProgressUpdateEvent)]
-        assert progress == ["Running lookup…", "lookup failed"]
+        (workflow,) = tool_workflows(events)
+        ((title, status, content),) = task_lines(workflow)
+        assert (title, status) == ("lookup", "complete")
+        assert f"failed: {TOOL_FAILED}" in (content or "")
         assert isinstance(events[-1], ErrorEvent)
         thread_id = created_thread(events)
         items = await stored_items(store, alice, thread_id)

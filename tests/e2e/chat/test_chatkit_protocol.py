@@ -366,7 +366,9 @@ async def test_an_uploaded_attachment_reaches_the_model_as_a_file_part(
     assert stored.thread_id == thread_id_of(result)
 
 
-async def test_transcription_is_not_supported(client: httpx.AsyncClient, alice: Caller) -> None:
+async def test_transcription_without_a_provider_is_not_supported(
+    client: httpx.AsyncClient, alice: Caller
+) -> None:
     response = await post(
         client,
         alice,

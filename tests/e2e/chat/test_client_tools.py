@@ -7,11 +7,9 @@ answer; the call reaches the model exactly once in later histories, which both A
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
-import pytest
 from chatkit.types import ClientToolCallItem, HiddenContextItem, ThreadItemDoneEvent
 from chatkit_backend.caller import Caller
 from chatkit_backend.settings import ClientToolSpec
@@ -21,12 +19,11 @@ from tests.e2e.chat.chat_support import (
     ChatServerThread,
     factory_with,
     server_settings,
-    servers_per_api,
     stream,
     text_deltas,
     user_input,
 )
-from tests.support.fake_openai import Api, FakeOpenAI, Recorded, call, text
+from tests.support.fake_openai import FakeOpenAI, Recorded, call, text
 
 TIME_ZONE = ClientToolSpec(
     name="get_time_zone",
@@ -35,20 +32,7 @@ TIME_ZONE = ClientToolSpec(
 )
 
 
-@pytest.fixture(scope="module")
-def client_tool_servers(
-    pg_url: str, fake_openai: FakeOpenAI
-) -> Iterator[dict[Api, ChatServerThread]]:
-    with servers_per_api(pg_url, fake_openai, client_tools=[TIME_ZONE]) as servers:
-        yield servers
-
-
-@pytest.fixture
-async def http(
-    client_tool_servers: dict[Api, ChatServerThread], api: Api
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=client_tool_servers[api].url, timeout=30) as client:
-        yield client
+SERVER_SETTINGS = {"client_tools": [TIME_ZONE]}
 
 
 def function_call_ids(request: Recorded) -> list[str]:
@@ -65,11 +49,11 @@ def function_call_ids(request: Recorded) -> list[str]:
 
 
 async def test_client_tool_call_ends_the_turn_and_its_output_continues_it(
-    http: httpx.AsyncClient, fake: FakeOpenAI, alice: Caller, store: PostgresStore
+    module_http: httpx.AsyncClient, fake: FakeOpenAI, alice: Caller, store: PostgresStore
 ) -> None:
     fake.script(call("get_time_zone", {}, before=("Let me check your time zone.",)))
     first = await stream(
-        http,
+        module_http,
         alice,
         {"type": "threads.create", "params": {"input": user_input("What time zone am I in?")}},
     )
@@ -87,7 +71,7 @@ async def test_client_tool_call_ends_the_turn_and_its_output_continues_it(
 
     fake.script(text("You are in ", "Europe/Paris."))
     resumed = await stream(
-        http,
+        module_http,
         alice,
         {
             "type": "threads.add_client_tool_output",
@@ -108,7 +92,7 @@ async def test_client_tool_call_ends_the_turn_and_its_output_continues_it(
 
     fake.script(text("Anytime."))
     later = await stream(
-        http,
+        module_http,
         alice,
         {
             "type": "threads.add_user_message",

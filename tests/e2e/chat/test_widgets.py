@@ -515,7 +515,8 @@ async def test_a_widget_costs_one_item_write_and_no_extra_query(
     offline: httpx.AsyncClient, offline_server: ChatServerThread, alice: Caller
 ) -> None:
     """The widget is built from the tool's result (no query of its own) and stored as one item:
-    a listing turn writes the user message, the tool record, the widget and the answer."""
+    a listing turn writes the user message, the tool workflow, the tool record, the widget and
+    the answer."""
     thread_id, _ = await listed_thread(offline, alice, "buy milk")
     statements: list[str] = []
 
@@ -531,5 +532,5 @@ async def test_a_widget_costs_one_item_write_and_no_extra_query(
 
     item_inserts = [s for s in statements if "INSERT INTO THREAD_ITEMS" in s]  # or in a WITH
     task_reads = [s for s in statements if "FROM TASKS" in s]
-    assert (len(item_inserts), len(task_reads)) == (4, 1), statements
-    assert len(statements) <= 12, statements
+    assert (len(item_inserts), len(task_reads)) == (5, 1), statements
+    assert len(statements) <= 14, statements

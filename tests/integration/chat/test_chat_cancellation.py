@@ -58,8 +58,9 @@ class NoAgents:
 
     is_offline = True
     client_tool_names: frozenset[str] = frozenset()
+    provider = None
 
-    def open(self, request_context: Caller) -> object:
+    def open(self, request_context: Caller, options: object = None) -> object:
         raise AssertionError("no agent expected")
 
 

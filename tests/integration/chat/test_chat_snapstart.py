@@ -117,15 +117,15 @@ async def test_a_streamed_turn_works_after_the_restore(pg_url: str, hook_paths: 
 async def test_model_client_is_replaced_before_the_snapshot(pg_url: str, hook_paths: None) -> None:
     remote = {"openai_base_url": "http://127.0.0.1:9/v1"}  # never called: nothing listens there
     async with start(pg_url, **remote) as (_app, client, _database, agents):
-        old_client = agents._client
+        assert agents.provider is not None
+        old_client = agents.provider.client
         old_model = agents.model
-        assert old_client is not None
 
         assert (await client.post(BEFORE)).status_code == 200
 
         assert old_client.is_closed()
-        assert agents._client is not None
-        assert not agents._client.is_closed()
+        assert agents.provider is not None
+        assert not agents.provider.client.is_closed()
         assert agents.model is not old_model
 
 

@@ -262,10 +262,16 @@ async def test_rename_and_delete_are_seen_by_the_chatkit_store(
             conversation.id, user_message(conversation.id, f"{i}", T0), alice
         )
 
+    turns_copy = await store.load_thread(conversation.id, alice)  # read before the rename
     renamed = await service.rename(alice, conversation.id, "New")
     assert renamed.title == "New"
     assert renamed.updated_at >= conversation.updated_at
     assert (await store.load_thread(conversation.id, alice)).title == "New"
+
+    # A chat turn saving its older copy (or a generated title) keeps the user's title.
+    await store.save_thread(turns_copy.model_copy(update={"title": "Generated"}), alice)
+    kept = await store.load_thread(conversation.id, alice)
+    assert (kept.title, kept.metadata) == ("New", {"title_source": "user"})
 
     deleted = await service.delete(alice, conversation.id)
     assert deleted.model_dump() == {"status": "deleted", "id": conversation.id}
