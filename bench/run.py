@@ -341,6 +341,10 @@ def overhead_rows(results: turn_overhead.Results) -> tuple[list[Row], list[str]]
 WIRE_LIMITS = {"existing": 10, "new": 12}
 """Issue 23's round-trip limits per turn: an existing thread (a widget turn too), a new one."""
 
+WIRE_SLACK = 2
+"""Round trips over a limit that fail the run: each row says MET or NOT MET against the limit
+itself, the run fails only past limit + slack (a regression, not a missed goal)."""
+
 
 def wire_rows(counts: wire_count.WireCounts) -> tuple[list[Row], list[str]]:
     section = "9. Round trips on the wire (per turn)"
@@ -360,9 +364,9 @@ def wire_rows(counts: wire_count.WireCounts) -> tuple[list[Row], list[str]]:
         for label, value, limit in figures
     ]
     failures = [
-        f"{label}: {value} round trips, over {limit}"
+        f"{label}: {value} round trips, over {limit} + {WIRE_SLACK}"
         for label, value, limit in figures
-        if value > limit
+        if value > limit + WIRE_SLACK
     ]
     if counts.existing_thread != counts.existing_thread_long_answer:
         failures.append("round trips per turn depend on the answer's length")
