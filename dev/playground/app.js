@@ -393,29 +393,92 @@ function assistantMessage(text, stateName = "done") {
 }
 
 /**
- * A tool call card: name, arguments, and the result once known.
- * @param {{ id: string, name: string, arguments: Record<string, unknown>, output?: unknown, error?: string | null }} call
- * @param {"running" | "done" | "failed"} status
+ * @typedef {{ id: string, name: string, arguments: Record<string, unknown>, output?: unknown, error?: string | null }} ToolCallView
+ * @typedef {"running" | "done" | "failed"} ToolStatus
  */
-function toolMessage(call, status) {
-  const badge = el("span", { class: `badge ${status}` }, [status]);
-  const result = el("pre", { class: "tool-result" }, [
-    status === "running" ? "…" : call.error ? call.error : pretty(call.output),
-  ]);
+
+/**
+ * The tool activity of one turn: one workflow block ("Used 2 tools", collapsible) with a task row
+ * per call, as ChatKit shows its workflow item. Rows are added with `addToolTask`.
+ */
+function toolWorkflow() {
   const details = el("details", { class: "tool-call", open: "" }, [
     el("summary", {}, [
       icon("tool"),
-      el("span", {}, ["Tool call "]),
-      el("code", { class: "tool-name" }, [call.name]),
-      badge,
+      el("span", { class: "workflow-title" }, [""]),
+      el("span", { class: "badge running" }, ["running"]),
     ]),
-    el("div", { class: "tool-section" }, [
-      el("h3", {}, ["Arguments"]),
+    el("ol", { class: "tool-tasks", "aria-label": "Tool calls" }),
+  ]);
+  return el("li", { class: "message tool", "data-status": "running" }, [details]);
+}
+
+/**
+ * The workflow block of the turn on screen: the tool block after the last user message, or a
+ * new one placed by `place` (consecutive tool messages of one turn share a block).
+ * @param {(element: HTMLElement) => void} place
+ */
+function turnWorkflow(place) {
+  const entries = ui.messages.querySelectorAll(".message.user, .message.tool");
+  const last = /** @type {HTMLElement | undefined} */ (entries[entries.length - 1]);
+  if (last?.classList.contains("tool")) return last;
+  const workflow = toolWorkflow();
+  place(workflow);
+  return workflow;
+}
+
+/**
+ * One task row: the tool's name, a short summary of its arguments, its status, the result (or
+ * error) once known, and the whole arguments on demand.
+ * @param {HTMLElement} workflow @param {ToolCallView} call @param {ToolStatus} status
+ */
+function addToolTask(workflow, call, status) {
+  const row = el("li", { class: "tool-task", "data-call-id": call.id }, [
+    el("div", { class: "tool-task-head" }, [
+      el("code", { class: "tool-name" }, [call.name]),
+      el("span", { class: "tool-summary" }, [argumentsSummary(call.arguments)]),
+      el("span", { class: "badge" }),
+    ]),
+    el("pre", { class: "tool-result" }),
+    el("details", { class: "tool-section" }, [
+      el("summary", {}, ["Arguments"]),
       el("pre", { class: "tool-arguments" }, [pretty(call.arguments)]),
     ]),
-    el("div", { class: "tool-section" }, [el("h3", {}, ["Result"]), result]),
   ]);
-  return el("li", { class: "message tool", "data-call-id": call.id, "data-status": status }, [details]);
+  /** @type {HTMLElement} */ (workflow.querySelector(".tool-tasks")).append(row);
+  settleToolTask(workflow, row, call, status);
+  return row;
+}
+
+/**
+ * Show a task's status and result, then the block's status and title from all its tasks.
+ * @param {HTMLElement} workflow @param {HTMLElement} row
+ * @param {{ output?: unknown, error?: string | null }} call @param {ToolStatus} status
+ */
+function settleToolTask(workflow, row, call, status) {
+  row.dataset.status = status;
+  const badge = /** @type {HTMLElement} */ (row.querySelector(".badge"));
+  badge.className = `badge ${status}`;
+  badge.textContent = status;
+  /** @type {HTMLElement} */ (row.querySelector(".tool-result")).textContent =
+    status === "running" ? "…" : call.error ? call.error : pretty(call.output);
+  const statuses = [...workflow.querySelectorAll(".tool-task")].map((task) => task.getAttribute("data-status"));
+  const overall = statuses.includes("running") ? "running" : statuses.includes("failed") ? "failed" : "done";
+  workflow.dataset.status = overall;
+  const summary = /** @type {HTMLElement} */ (workflow.querySelector("summary .badge"));
+  summary.className = `badge ${overall}`;
+  summary.textContent = overall;
+  const count = `${statuses.length} tool${statuses.length === 1 ? "" : "s"}`;
+  /** @type {HTMLElement} */ (workflow.querySelector(".workflow-title")).textContent =
+    overall === "running" ? `Using ${count}…` : `Used ${count}`;
+}
+
+/** @param {Record<string, unknown>} args a call's arguments on one short line */
+function argumentsSummary(args) {
+  const line = Object.entries(args ?? {})
+    .map(([name, value]) => `${name}: ${JSON.stringify(value)}`)
+    .join(", ");
+  return line.length > 60 ? `${line.slice(0, 59)}…` : line;
 }
 
 /**
@@ -497,17 +560,23 @@ function clientEffect(name, data) {
   window.dispatchEvent(new CustomEvent("chatkit.effect", { detail: { name, data } }));
 }
 
-/** @param {Message} message */
+/** @param {Message} message the entry of a stored user, assistant or widget message */
 function storedMessage(message) {
-  if (message.role === "user") return [userMessage(message.content, message.attachments ?? [])];
-  if (message.role === "assistant") return [assistantMessage(message.content)];
-  if (message.role === "widget") return [widgetMessage(message.id, message.widget, message.content)];
-  return (message.tool_calls ?? []).map((call) => toolMessage(call, call.error ? "failed" : "done"));
+  if (message.role === "user") return userMessage(message.content, message.attachments ?? []);
+  if (message.role === "widget") return widgetMessage(message.id, message.widget, message.content);
+  return assistantMessage(message.content);
 }
 
 /** @param {Message[]} messages */
 function appendMessages(messages) {
-  for (const message of messages) ui.messages.append(...storedMessage(message));
+  for (const message of messages) {
+    if (message.role !== "tool") {
+      ui.messages.append(storedMessage(message));
+      continue;
+    }
+    const workflow = turnWorkflow((block) => ui.messages.append(block));
+    for (const call of message.tool_calls ?? []) addToolTask(workflow, call, call.error ? "failed" : "done");
+  }
   updateEmptyState();
 }
 
@@ -636,7 +705,7 @@ class TurnView {
       case "tool_call":
         this.text = null;
         ui.chatStatus.textContent = `Calling ${event.name}…`;
-        this.add(toolMessage({ id: event.call_id, ...event }, "running"));
+        addToolTask(turnWorkflow((block) => this.add(block)), { id: event.call_id, ...event }, "running");
         break;
       case "tool_result":
         this.toolResult(event);
@@ -670,16 +739,13 @@ class TurnView {
 
   /** @param {{ call_id: string, name: string, output?: unknown, error?: string }} event */
   toolResult(event) {
-    const selector = `li.tool[data-call-id="${CSS.escape(event.call_id)}"]`;
-    let card = ui.messages.querySelector(selector);
+    const workflow = turnWorkflow((block) => this.add(block));
     const status = event.error ? "failed" : "done";
-    const fresh = toolMessage({ id: event.call_id, name: event.name, arguments: {}, ...event }, status);
-    if (card) {
-      // keep the arguments shown by the call; replace status and result
-      const args = card.querySelector(".tool-arguments")?.textContent ?? "";
-      /** @type {HTMLElement} */ (fresh.querySelector(".tool-arguments")).textContent = args;
-      card.replaceWith(fresh);
-    } else this.add(fresh);
+    const row = /** @type {HTMLElement | null} */ (
+      workflow.querySelector(`.tool-task[data-call-id="${CSS.escape(event.call_id)}"]`)
+    );
+    if (row) settleToolTask(workflow, row, event, status);
+    else addToolTask(workflow, { id: event.call_id, arguments: {}, ...event }, status);
     ui.chatStatus.textContent = "Thinking…";
   }
 

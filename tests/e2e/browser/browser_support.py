@@ -145,8 +145,13 @@ class Playground:
         expect(self.messages.locator(".pending")).to_have_count(0, timeout=WAIT_MS)
 
     def tool_cards(self, name: str | None = None) -> Locator:
+        """The turns' tool workflow blocks (one per turn), those with a call of ``name``."""
         cards = self.messages.locator(".message.tool")
         return cards.filter(has=self.page.locator(".tool-name", has_text=name)) if name else cards
+
+    def tool_tasks(self, workflow: Locator) -> Locator:
+        """The task rows of one workflow block, one per tool call."""
+        return workflow.locator(".tool-task")
 
     def conversation_link(self, title: str) -> Locator:
         return self.sidebar.get_by_role("link").filter(has_text=title)

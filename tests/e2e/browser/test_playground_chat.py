@@ -7,6 +7,7 @@ test must watch the answer grow (see ``browser_support``).
 from __future__ import annotations
 
 import itertools
+import re
 import time
 
 from playwright.sync_api import expect
@@ -79,6 +80,62 @@ def test_tool_call_shows_its_arguments_and_result(playground: Playground) -> Non
     )
     assert roles == ["user", "tool", "widget", "assistant"], roles
     expect(playground.error).to_be_hidden()
+
+
+RECORD_TASK_STATUSES = """list => {
+    window.taskStatuses = [];
+    new MutationObserver((records) => {
+        for (const r of records) {
+            if (r.target.classList.contains("tool-task")) window.taskStatuses.push(r.oldValue);
+        }
+    }).observe(list, { subtree: true, attributeFilter: ["data-status"], attributeOldValue: true });
+}"""
+"""Record every status a task row leaves (``null`` when it is first set)."""
+
+
+def test_a_turn_with_two_tool_calls_is_one_workflow_live_and_after_a_reload(
+    server: UvicornThread, open_playground: OpenPlayground, token: str
+) -> None:
+    """Asked to "complete buy milk", the offline model lists the tasks, then completes the match:
+    two calls of one turn, one block with a task row each, each running until its result."""
+    playground = open_playground(server.url, settings={"token": token})
+    playground.send("add a task to buy milk")
+    playground.wait_answered()
+    playground.messages.evaluate(RECORD_TASK_STATUSES)
+    playground.send("complete buy milk")
+    playground.wait_answered()
+    expect(playground.last_answer()).to_contain_text('"buy milk" as done')
+
+    def assert_one_workflow_of_two_tasks() -> None:
+        workflows = playground.tool_cards()
+        expect(workflows).to_have_count(2, timeout=WAIT_MS)  # one per turn with tool calls
+        workflow = workflows.last
+        tasks = playground.tool_tasks(workflow)
+        expect(tasks.locator(".tool-name")).to_have_text(["list_tasks", "complete_task"])
+        expect(tasks.locator(".badge")).to_have_text(["done", "done"])
+        statuses = tasks.evaluate_all("rows => rows.map(row => row.dataset.status)")
+        assert statuses == ["done", "done"], statuses
+        expect(workflow).to_have_attribute("data-status", "done")
+        expect(workflow.locator("summary").first).to_contain_text("Used 2 tools")
+        expect(tasks.locator(".tool-summary")).to_have_text(
+            ["include_completed: false", re.compile(r"^task_id: \d+$")]
+        )
+        expect(tasks.last.locator(".tool-result")).to_contain_text('"completed": true')
+        expect(playground.tool_tasks(workflows.first).locator(".tool-name")).to_have_text(
+            ["add_task"]
+        )
+
+    assert_one_workflow_of_two_tasks()
+    # live, each row was running before its result came (new rows start running)
+    statuses = playground.page.evaluate("window.taskStatuses")
+    assert statuses == [None, "running", None, "running"], statuses
+
+    playground.page.reload()
+    expect(playground.messages.locator(".message.user")).to_have_count(2, timeout=WAIT_MS)
+    assert_one_workflow_of_two_tasks()
+    workflow = playground.tool_cards().last
+    workflow.locator("summary").first.click()  # the block folds away
+    expect(playground.tool_tasks(workflow).first).to_be_hidden()
 
 
 def test_stop_keeps_the_partial_answer_here_and_on_the_server(

@@ -173,10 +173,16 @@ def _record(request: Request, into: list[str]) -> None:
 
 
 def _shown_count(messages: list[dict[str, object]]) -> int:
-    """How many entries the page shows: one per user/assistant/widget message, one per tool
-    call."""
+    """How many entries the page shows: one per user/assistant/widget message, one workflow block
+    per turn with tool calls (its tool messages share it)."""
     count = 0
+    in_workflow = False
     for message in messages:
-        calls = message.get("tool_calls")
-        count += len(calls) if isinstance(calls, list) else 1
+        if message["role"] == "user":
+            in_workflow = False
+        if message["role"] == "tool":
+            count += 0 if in_workflow else 1
+            in_workflow = True
+        else:
+            count += 1
     return count
