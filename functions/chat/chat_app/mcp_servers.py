@@ -95,6 +95,10 @@ def structured_result(context: MCPToolCustomDataContext) -> dict[str, Any] | Non
     return {STRUCTURED_RESULT_KEY: deepcopy(dict(context.structured_content))}
 
 
+Params = dict[str, Any] | None
+"""A tool call's arguments or ``_meta``, as the Agents SDK's ``MCPServer.call_tool`` takes them."""
+
+
 class InProcessMCPServer(MCPServer):
     """An Agents SDK MCP server backed by a FastMCP server in this process."""
 
@@ -143,10 +147,7 @@ class InProcessMCPServer(MCPServer):
         return [tool.model_copy(deep=True) for tool in tools]
 
     async def call_tool(
-        self,
-        tool_name: str,
-        arguments: dict[str, Any] | None,
-        meta: dict[str, Any] | None = None,
+        self, tool_name: str, arguments: Params, meta: Params = None
     ) -> CallToolResult:
         result = await self._connected().call_tool_mcp(tool_name, arguments or {}, meta=meta)
         # The structured result stays whole: widgets are built from it, the model never sees it.
@@ -184,10 +185,7 @@ class RemoteMCPServer(MCPServerStreamableHttp):
         self._output_max_chars = output_max_chars
 
     async def call_tool(
-        self,
-        tool_name: str,
-        arguments: dict[str, Any] | None,
-        meta: dict[str, Any] | None = None,
+        self, tool_name: str, arguments: Params, meta: Params = None
     ) -> CallToolResult:
         result = await super().call_tool(tool_name, arguments, meta)
         return bound_output(result, self._output_max_chars)
