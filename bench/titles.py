@@ -6,7 +6,9 @@
 Two chat servers in this process (the real app under uvicorn, over PostgreSQL in a scratch
 database on ``TEST_DATABASE_URL``'s server), both answering through the ``openai`` client over
 loopback HTTP to the fake OpenAI server (Responses API): one with generated titles (``TITLE_MODEL``
-unset), one with ``TITLE_MODEL=off``. Rounds alternate between them. In each ``on`` round the
+unset), one with ``TITLE_MODEL=off``. Rounds alternate between them, each turn after a short
+pause (``SETTLE_S``: both servers being in this process, one's after-response work must not land
+on the other's turn). In each ``on`` round the
 fake holds the title request for ``TITLE_DELAY_S`` (a slow title model), so a title request that
 delayed the answer would show in its first delta. Each round is a ChatKit ``threads.create``,
 read to the end of its stream:
@@ -35,6 +37,9 @@ from bench.run import RESULTS_DIR
 SECTION = "9. Generated titles (fake model over HTTP)"
 DEFINITIONS = (__doc__ or "")[(__doc__ or "").index("Two chat servers") :].strip()
 TITLE_DELAY_S = 0.3
+SETTLE_S = 0.2
+"""Pause before each turn: both servers run in this process, so the work one does after its
+response (the limits' finish, logs, the pool) would otherwise land on the other's turn."""
 DELTA_MARK = b"assistant_message.content_part.text_delta"
 
 
@@ -89,6 +94,7 @@ def measure(database_url: str, rounds: int) -> dict[str, list[Turn]]:
                 for mode, client in clients.items():
                     if mode == "on":
                         fake.unstreamed.queue(Reply(deltas=("Bench title",), hang=TITLE_DELAY_S))
+                    time.sleep(SETTLE_S)
                     turn = first_turn(client, headers)
                     assert turn.titled == (mode == "on"), mode
                     if round_number:
