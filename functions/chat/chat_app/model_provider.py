@@ -33,9 +33,11 @@ from agents import (
     ModelSettings,
     OpenAIChatCompletionsModel,
     OpenAIResponsesModel,
+    set_trace_provider,
     set_tracing_disabled,
     set_tracing_export_api_key,
 )
+from agents.tracing.provider import DefaultTraceProvider
 from chatkit_backend.caller import Caller
 from chatkit_backend.errors import ConfigurationError
 from chatkit_backend.secrets import get_secret_value
@@ -43,7 +45,6 @@ from chatkit_backend.settings import Settings
 from openai import AsyncOpenAI
 from openai.types.shared import Reasoning
 
-from .model_client import ModelClient
 from .offline_model import OfflineModel
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ def choose_model(settings: Settings) -> ModelChoice:
     if base_url is None and key is None:
         logger.info("model: the built-in offline model (no OPENAI_API_KEY configured)")
         return ModelChoice(OfflineModel(), None)
+    from .model_client import ModelClient  # the openai resources it extends: only for a provider
+
     provider = ModelProvider(
         ModelClient(api_key=key or NO_KEY, base_url=base_url), uses_chat_completions(settings)
     )
@@ -155,13 +158,17 @@ def configure_tracing(settings: Settings) -> bool:
     """Switch Agents SDK tracing on only for ``AGENT_TRACING=openai``; True when it is on.
 
     Called once per process before any run: the SDK's trace provider is process-wide, and a
-    disabled provider records nothing whatever a run's own ``RunConfig`` says. When on, the
-    exporter gets the model key (read from Secrets Manager here, once, if that is where it is).
+    disabled provider records nothing whatever a run's own ``RunConfig`` says. Off, the process
+    gets a provider with no processor at all, so the SDK never builds its exporter (nor the
+    HTTP client that exporter holds). When on, the exporter gets the model key (read from
+    Secrets Manager here, once, if that is where it is).
     """
-    enabled = settings.agent_tracing == "openai"
-    set_tracing_disabled(not enabled)
-    if not enabled:
+    if settings.agent_tracing != "openai":
+        provider = DefaultTraceProvider()
+        provider.set_disabled(True)
+        set_trace_provider(provider)
         return False
+    set_tracing_disabled(False)
     if settings.openai_api_key is not None:
         set_tracing_export_api_key(settings.openai_api_key.get_secret_value())
     elif settings.openai_api_key_secret_arn:

@@ -2,8 +2,9 @@
 
 The app's lifespan (the Lambda init phase) builds the service with the agent stack and completes
 the ChatKit request models (whose schemas the SDK would otherwise regenerate per request), but not
-FastMCP: the todo server and the in-process MCP client load on the first turn, or in the SnapStart
-warm-up before the snapshot. A fresh interpreter is the only honest place to look.
+FastMCP, nor an HTTP client the process has no use for: the todo server and the in-process MCP
+client load on the first turn, or in the SnapStart warm-up before the snapshot. A fresh
+interpreter is the only honest place to look.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ settings = Settings(
 )
 app = create_app(settings=settings)
 loaded = lambda: sorted(m for m in ("agents", "fastmcp", "fastmcp.client") if m in sys.modules)
+# Built only for a model provider or a trace exporter: the offline model with tracing off has
+# neither (httpcore2 is the transport under both the openai client and the SDK's exporter).
+HTTP_CLIENT_MODULES = ("httpcore2", "openai.resources.chat")
 
 def incomplete_request_models():
     from pydantic import BaseModel
@@ -35,20 +39,28 @@ def incomplete_request_models():
 async def main():
     async with app.router.lifespan_context(app):
         after_init = loaded()
+        clients = sorted(m for m in HTTP_CLIENT_MODULES if m in sys.modules)
         incomplete = incomplete_request_models()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             # The warm-up needs no database: it stops at a 401 and lists the todo tools.
             status = (await client.post("/_lwa/before-checkpoint")).status_code
-        return after_init, incomplete, status, loaded()
+        return after_init, clients, incomplete, status, loaded()
 
 print(json.dumps(asyncio.run(main())))
 """
 
 
 def test_fastmcp_loads_in_the_warm_up_not_at_init() -> None:
-    after_init, incomplete, status, after_warm_up = run_fresh(CHILD, "functions/chat")
+    after_init, _, incomplete, status, after_warm_up = run_fresh(CHILD, "functions/chat")
     assert after_init == ["agents"]
     assert incomplete == []  # the SDK builds a TypeAdapter of them per request
     assert status == 200
     assert after_warm_up == ["agents", "fastmcp", "fastmcp.client"]
+
+
+def test_no_http_client_is_built_at_init_without_a_provider_or_tracing() -> None:
+    """Tracing off installs a trace provider with no exporter (the SDK's default one builds an
+    HTTPS client at first access), and the model client's resources load only for a provider."""
+    _, clients, *_ = run_fresh(CHILD, "functions/chat")
+    assert clients == []
