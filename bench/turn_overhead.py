@@ -77,10 +77,18 @@ def verdict(met: bool) -> str:
 
 
 def serve_chat(port: int, database_url: str, model_url: str) -> None:
-    """The chat app of ``BENCH_CODE_ROOT`` (default: this tree) in front of ``model_url``."""
+    """The chat app of ``BENCH_CODE_ROOT`` (default: this tree) in front of ``model_url``,
+    started as ``python -m chat_app`` starts it: the collector paused through init and the
+    init heap frozen when the lifespan ends it (a compared tree from before that: as it was)."""
     code = Path(os.environ.get("BENCH_CODE_ROOT", ROOT))
     for path in CODE_PATHS:
         sys.path.insert(0, str(code / path))
+    try:
+        from chatkit_backend.init_phase import pause_collector
+    except ImportError:
+        pass
+    else:
+        pause_collector()
     import uvicorn
     from chat_app.app import create_app
     from chatkit_backend.db import Database

@@ -61,7 +61,7 @@ from chatkit.types import (
 from chatkit_backend.caller import Caller
 from chatkit_backend.errors import AppError, BadRequest, PayloadTooLarge
 from chatkit_backend.settings import Settings
-from chatkit_backend.store import PostgresStore
+from chatkit_backend.store import NewestItems, PostgresStore
 from chatkit_backend.titles import Title, renamed_by_user, set_by_user
 from chatkit_backend.tool_calls import ToolCallRecord
 from openai.types.responses import EasyInputMessageParam, ResponseInputTextParam
@@ -352,12 +352,21 @@ class ChatServer(ChatKitServer[Caller]):
             page = await self.store.load_thread_items(
                 thread.id, None, HISTORY_LIMIT, "desc", caller
             )
+            self._remember_newest(thread, page.data, page.has_more, caller)
             return list(reversed(within_chars(page.data, self.settings.history_max_chars)))
         page = await self.store.load_thread_items(
             thread.id, own_message.id, HISTORY_LIMIT - 1, "desc", caller
         )
+        self._remember_newest(thread, [own_message, *page.data], page.has_more, caller)
         earlier = within_chars(page.data, self.settings.history_max_chars - item_chars(own_message))
         return [*reversed(earlier), own_message]
+
+    def _remember_newest(
+        self, thread: ThreadMetadata, newest: list[ThreadItem], has_more: bool, caller: Caller
+    ) -> None:
+        """The SDK's agent stream reads the thread's two newest items next (to continue an open
+        workflow): answered from what the history just read, as of the turn's own message."""
+        self.postgres.remember_newest(NewestItems(caller.user_id, thread.id, newest, has_more))
 
     async def handle_stream_cancelled(
         self, thread: ThreadMetadata, pending_items: list[ThreadItem], caller: Caller

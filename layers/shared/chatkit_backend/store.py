@@ -10,6 +10,8 @@ saved one); plain columns are derived on every write. Pages are keyset pages on
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from chatkit.store import AttachmentStore, NotFoundError, Store, StoreItemType
@@ -65,6 +67,33 @@ replaces it with a fresh signed URL (:class:`~chatkit_backend.attachments.Attach
 
 
 Order = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewestItems:
+    """A thread's newest items, newest first, as the running turn has just read them."""
+
+    user_id: str
+    thread_id: str
+    items: Sequence[ThreadItem]
+    has_more: bool
+    """Whether the thread holds older items than these."""
+
+    def page(self, limit: int) -> Page[ThreadItem]:
+        data = list(self.items[:limit])
+        has_more = len(self.items) > limit or self.has_more
+        return Page(data=data, has_more=has_more, after=data[-1].id if has_more else None)
+
+
+_NEWEST: ContextVar[NewestItems | None] = ContextVar("newest_items", default=None)
+"""What :meth:`PostgresStore.remember_newest` holds for the current turn (its task)."""
+
+
+def _forget_newest(thread_id: str) -> None:
+    """A write to the thread: what was remembered of it is no longer its newest items."""
+    newest = _NEWEST.get()
+    if newest is not None and newest.thread_id == thread_id:
+        _NEWEST.set(None)
 
 
 class PostgresStore(Store[Caller], AttachmentStore[Caller]):
@@ -175,6 +204,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         """The thread's attachment bytes first (a failure leaves the thread to retry on), then
         one statement: the foreign keys cascade to the items and attachments. Missing or
         foreign: no-op."""
+        _forget_newest(thread_id)
         if self.files is not None:
             await self.files.delete_thread(self.database, context.user_id, thread_id)
         statement = delete(THREADS).where(
@@ -197,6 +227,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         query on that (rare) path only. Usual cost on PostgreSQL: one statement (the bump is an
         ``UPDATE`` over the insert's ``RETURNING``), committed on its own; elsewhere two.
         """
+        _forget_newest(thread_id)
         statement = (
             self._item_insert(thread_id, item, context)
             .on_conflict_do_nothing(index_elements=_item_key())
@@ -233,6 +264,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         ``created_at`` and ``pk`` keep the item's place in the thread; ``feedback`` is kept too.
         A missing or foreign thread raises ``NotFoundError`` (nothing is written).
         """
+        _forget_newest(thread_id)
         statement = self._item_insert(thread_id, item, context)
         statement = statement.on_conflict_do_update(
             index_elements=_item_key(),
@@ -255,6 +287,15 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         data = await self._data(statement, f"Item {item_id} not found")
         return self._shown_item(ITEM_ADAPTER.validate_python(data), context)
 
+    def remember_newest(self, newest: NewestItems) -> None:
+        """Let the next read of ``newest``'s items in this turn's task be answered from it.
+
+        The turn reads its history just before the ChatKit SDK reads the thread's newest items
+        (to continue an open workflow): the same rows, one round trip apart. Remembered for one
+        such read only, and forgotten as soon as this task writes to the thread.
+        """
+        _NEWEST.set(newest)
+
     async def load_thread_items(
         self,
         thread_id: str,
@@ -266,8 +307,20 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         """A page of a thread's items; same cursor rules as :meth:`load_threads`.
 
         A missing or foreign thread is an empty page, not an error (the SDK lists items of
-        threads it has just loaded, and an empty answer leaks nothing).
+        threads it has just loaded, and an empty answer leaks nothing). The newest items the
+        turn remembered (:meth:`remember_newest`) answer one request for them without a query.
         """
+        newest = _NEWEST.get()
+        if (
+            newest is not None
+            and newest.user_id == context.user_id
+            and newest.thread_id == thread_id
+            and after is None
+            and order == "desc"
+            and limit <= len(newest.items)
+        ):
+            _NEWEST.set(None)
+            return newest.page(limit)
         rows, has_more = await self._page(
             ITEMS, {"user_id": context.user_id, "thread_id": thread_id}, after, limit, order
         )
@@ -281,6 +334,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
 
     async def delete_thread_item(self, thread_id: str, item_id: str, context: Caller) -> None:
         """Missing or foreign: no-op."""
+        _forget_newest(thread_id)
         statement = delete(ITEMS).where(
             ITEMS.c.user_id == context.user_id,
             ITEMS.c.thread_id == thread_id,
