@@ -74,6 +74,7 @@ from pydantic import TypeAdapter, ValidationError
 from .actions import WidgetActions
 from .attachments import MessageAttachments, ModelAttachments
 from .cancellation import shielded
+from .early_history import take_early_history
 from .inference import InferenceChoices, TurnOptions
 from .streaming import AgentSource, AgentTurn, TurnSettings
 from .task_repository import TaskRepository
@@ -347,15 +348,22 @@ class ChatServer(ChatKitServer[Caller]):
         """The turn's history, oldest first: at most :data:`HISTORY_LIMIT` items and
         ``HISTORY_MAX_CHARS`` characters (the oldest dropped first), ending at the turn's own
         message, which is always kept, so a message that arrived later (another turn on the same
-        thread) is never answered by this one. Without a message of its own: the newest items."""
+        thread) is never answered by this one. Without a message of its own: the newest items.
+        The page may have been read while the message was being stored (:mod:`.early_history`).
+        """
         if own_message is None:
             page = await self.store.load_thread_items(
                 thread.id, None, HISTORY_LIMIT, "desc", caller
             )
             self._remember_newest(thread, page.data, page.has_more, caller)
             return list(reversed(within_chars(page.data, self.settings.history_max_chars)))
-        page = await self.store.load_thread_items(
-            thread.id, own_message.id, HISTORY_LIMIT - 1, "desc", caller
+        early = take_early_history(thread.id, caller)
+        page = await (
+            early
+            if early is not None
+            else self.store.load_thread_items(
+                thread.id, own_message.id, HISTORY_LIMIT - 1, "desc", caller
+            )
         )
         self._remember_newest(thread, [own_message, *page.data], page.has_more, caller)
         earlier = within_chars(page.data, self.settings.history_max_chars - item_chars(own_message))

@@ -43,8 +43,9 @@ from chatkit_backend.web import THREAD_ID_HEADER, validation_errors, validation_
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
+from .early_history import EarlyHistory, start_early_history
 from .sdk_events import ready_after_options, thread_events
-from .server import ChatServer
+from .server import HISTORY_LIMIT, ChatServer
 from .simple_protocol import Framing, JsonEventFraming, SimpleChatRequest, SimpleView, TextFraming
 from .sse import Chunks, EventStream, Ready, sse_json
 from .streaming import AgentSource
@@ -166,23 +167,34 @@ class ChatService:
 
         A turn is admitted by the per-user limits first (429 before anything is stored or the
         model is called); its lease goes with the stream, whose task gives it back when the
-        stream ends, however it ends, with the tokens the turn reported.
+        stream ends, however it ends, with the tokens the turn reported. Once admitted, a new
+        message's history is read while the SDK stores the message (:mod:`.early_history`).
         """
         lease = await self.limits.admit(caller) if isinstance(request, TURNS) else None
-        events = ready_after_options(thread_events(self.server, request, caller))
-        token = CURRENT_LEASE.set(lease)  # copied into the stream's task as it is created
+        early = start_early_history(self.server.postgres, request, caller, HISTORY_LIMIT - 1)
         try:
-            stream = EventStream(self._finishing(encode(events), lease), on_error)
-        finally:
-            CURRENT_LEASE.reset(token)
-        await stream.started()
+            events = ready_after_options(thread_events(self.server, request, caller))
+            token = CURRENT_LEASE.set(lease)  # copied into the stream's task as it is created
+            try:
+                stream = EventStream(self._finishing(encode(events), lease, early), on_error)
+            finally:
+                CURRENT_LEASE.reset(token)
+            await stream.started()
+        except BaseException:
+            if early is not None:
+                early.cancel()
+            raise
         return stream
 
-    async def _finishing(self, chunks: Chunks, lease: Lease | None) -> Chunks:
+    async def _finishing(
+        self, chunks: Chunks, lease: Lease | None, early: EarlyHistory | None
+    ) -> Chunks:
         try:
             async for chunk in chunks:
                 yield chunk
         finally:
+            if early is not None:
+                early.cancel()
             await self.limits.finish(lease)
 
 
