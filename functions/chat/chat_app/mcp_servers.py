@@ -1,9 +1,10 @@
 """The MCP servers one agent turn talks to: the in-process todo server plus configured remote ones.
 
 In-process transport: the Agents SDK has none, so :class:`InProcessMCPServer` is a small
-``MCPServer`` over ``fastmcp.Client(server)``, which speaks real MCP over in-memory streams (one
-session per turn, no HTTP, no lifespan to keep alive between Lambda invocations). Measured, it
-is cheaper per turn (connect + list + one call) than the alternative,
+``MCPServer`` over ``fastmcp.Client(server)``, which speaks real MCP over in-memory streams (at
+most one session per turn, opened at its first tool call, no HTTP, no lifespan to keep alive
+between Lambda invocations). Measured, it is cheaper per turn (connect + list + one call) than
+the alternative,
 ``MCPServerStreamableHttp`` over an ASGI transport onto ``http_app(stateless_http=True)``, which
 also needs the app's lifespan held open for the whole process.
 
@@ -26,6 +27,7 @@ output item (SDK-only data, never sent to the model), which the widgets are buil
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -114,20 +116,36 @@ class InProcessMCPServer(MCPServer):
         self._name = name
         self._output_max_chars = output_max_chars
         self._client: Client[Any] | None = None
+        self._opening = asyncio.Lock()
 
     @property
     def name(self) -> str:
         return self._name
 
     async def connect(self) -> None:
-        # Imported here: ``fastmcp.client`` brings its auth stack (key-value stores, beartype),
-        # an import the init phase and non-streaming requests do not need. The first
-        # turn pays it, or the SnapStart warm-up (``AgentFactory.warm_up``) before the snapshot.
-        from fastmcp import Client
+        """Nothing to open yet: the session opens at the turn's first call that needs one.
 
-        client: Client[Any] = Client(self._server)
-        await client.__aenter__()
-        self._client = client
+        Listing the tools needs none once the process has listed them, so a turn whose model
+        calls no tool never opens a session, and one that does opens it at its first call.
+        """
+
+    async def _session(self) -> Client[Any]:
+        """The turn's session, opened on first use (once, however many calls ask at once).
+
+        ``fastmcp.client`` is imported here: it brings its auth stack (key-value stores,
+        beartype), which the init phase and non-streaming requests do not need. The first
+        turn pays it, or the SnapStart warm-up (``AgentFactory.warm_up``) before the snapshot.
+        FastMCP runs the session in a task of its own, so it may be opened in a tool call's task
+        and closed in the turn's.
+        """
+        async with self._opening:
+            if self._client is None:
+                from fastmcp import Client
+
+                client: Client[Any] = Client(self._server)
+                await client.__aenter__()
+                self._client = client
+            return self._client
 
     async def cleanup(self) -> None:
         client, self._client = self._client, None
@@ -142,31 +160,27 @@ class InProcessMCPServer(MCPServer):
         """The server's tools (listed once per process; copies, so callers cannot alter them)."""
         tools = _listed_tools.get(self._server)
         if tools is None:
-            tools = (await self._connected().list_tools_mcp()).tools
+            tools = (await (await self._session()).list_tools_mcp()).tools
             _listed_tools[self._server] = tools
         return [tool.model_copy(deep=True) for tool in tools]
 
     async def call_tool(
         self, tool_name: str, arguments: Params, meta: Params = None
     ) -> CallToolResult:
-        result = await self._connected().call_tool_mcp(tool_name, arguments or {}, meta=meta)
+        session = await self._session()
+        result = await session.call_tool_mcp(tool_name, arguments or {}, meta=meta)
         # The structured result stays whole: widgets are built from it, the model never sees it.
         bounded = bound_output(result, self._output_max_chars)
         bounded.structured_content = result.structured_content
         return bounded
 
     async def list_prompts(self) -> ListPromptsResult:
-        return await self._connected().list_prompts_mcp()
+        return await (await self._session()).list_prompts_mcp()
 
     async def get_prompt(
         self, name: str, arguments: dict[str, Any] | None = None
     ) -> GetPromptResult:
-        return await self._connected().get_prompt_mcp(name, arguments)
-
-    def _connected(self) -> Client[Any]:
-        if self._client is None:
-            raise RuntimeError(f"MCP server {self._name!r} is not connected")
-        return self._client
+        return await (await self._session()).get_prompt_mcp(name, arguments)
 
 
 class RemoteMCPServer(MCPServerStreamableHttp):

@@ -6,6 +6,7 @@ SDK-facing ``InProcessMCPServer``), so ``_meta`` travels exactly as it does in a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -175,3 +176,49 @@ async def test_in_process_server_carries_meta_from_the_run_context(
 def test_user_meta_needs_a_request_context(context: object) -> None:
     run_context = RunContextWrapper(context)
     assert user_meta(MCPToolMetaContext(run_context, "todo", "add_task", {})) is None
+
+
+@pytest.fixture
+def sessions(monkeypatch: pytest.MonkeyPatch) -> list[Client[Any]]:
+    """The FastMCP client sessions opened from now on (what a turn's MCP server opens)."""
+    opened: list[Client[Any]] = []
+    enter = Client.__aenter__
+
+    async def counted(client: Client[Any]) -> Client[Any]:
+        opened.append(client)
+        return await enter(client)
+
+    monkeypatch.setattr(Client, "__aenter__", counted)
+    return opened
+
+
+async def test_a_turn_opens_a_session_only_for_a_tool_call(
+    pg_database: Database, alice: Caller, sessions: list[Client[Any]]
+) -> None:
+    """Tools are listed once per process, so a turn whose model calls none opens no session;
+    one that calls several opens one, at its first call, closed with the turn."""
+    todo = build_todo_server(TaskRepository(pg_database))
+    first = InProcessMCPServer(todo)
+    await first.connect()
+    await first.list_tools()  # the process's first listing needs a session
+    await first.cleanup()
+    assert len(sessions) == 1
+
+    quiet = InProcessMCPServer(todo)
+    await quiet.connect()
+    assert len(await quiet.list_tools()) == len(TOOL_NAMES)
+    await quiet.cleanup()
+    assert len(sessions) == 1
+
+    busy = InProcessMCPServer(todo)
+    await busy.connect()
+    meta = {USER_META_KEY: alice.user_id}
+    try:
+        results = await asyncio.gather(
+            *(busy.call_tool("add_task", {"title": f"t{n}"}, meta=meta) for n in range(3))
+        )
+    finally:
+        await busy.cleanup()
+    assert not any(result.is_error for result in results)
+    assert len(sessions) == 2
+    assert len(await rows(pg_database, alice.user_id)) == 3
