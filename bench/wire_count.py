@@ -29,10 +29,12 @@ from bench.fake_model import WIDGET_REQUEST
 from bench.turn_overhead import BURST_DELTAS, Client, chat_server, spawn
 from tests.support.tcp_proxy import TcpProxy
 
-WARM_UP_ROUNDS = 6
+WARM_UP_ROUNDS = 12
 """Turns of each kind before counting: psycopg prepares a statement on its fifth use on a
-connection (one extra round trip, once), and the pool has two connections. Steady state is
-what a warm sandbox sees (behind RDS Proxy, ``DB_POOLER``, nothing is prepared at all)."""
+connection (one extra round trip, once), and the pool has two connections, both used in a turn
+(a new message's history is read beside the message's write), so a statement reaches its fifth
+use on each of them only after several rounds. Steady state is what a warm sandbox sees (behind
+RDS Proxy, ``DB_POOLER``, nothing is prepared at all)."""
 
 
 class WireCounter:
