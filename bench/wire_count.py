@@ -9,16 +9,17 @@ bytes from the server to PostgreSQL after PostgreSQL last spoke on that connecti
 and its answer, a ``BEGIN``, a pre-ping ...), so it counts what the driver really sends, whatever
 the engine's events say. Counted per turn, warm: an existing thread with a short and with a
 long answer (equal: the cost is flat with the answer's length), a new thread, and a turn whose
-model calls a todo tool (the answer carries a widget).
+model calls a todo tool (the answer carries a widget); the median of a few turns of each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +36,9 @@ connection (one extra round trip, once), and the pool has two connections, both 
 (a new message's history is read beside the message's write), so a statement reaches its fifth
 use on each of them only after several rounds. Steady state is what a warm sandbox sees (behind
 RDS Proxy, ``DB_POOLER``, nothing is prepared at all)."""
+
+COUNTED_TURNS = 5
+"""Turns counted per figure (the median is reported)."""
 
 
 class WireCounter:
@@ -95,10 +99,15 @@ async def count_turns(port: int, counter: WireCounter) -> WireCounts:
     client = Client(port)
     try:
 
-        async def counted(turn: object) -> int:
-            before = counter.round_trips
-            await turn  # type: ignore[misc]
-            return counter.round_trips - before
+        async def counted(turn: Callable[[], Awaitable[object]]) -> int:
+            """The median over :data:`COUNTED_TURNS` turns: a one-off (a statement's first
+            preparation on one of the pool's connections) does not decide the figure."""
+            counts = []
+            for _ in range(COUNTED_TURNS):
+                before = counter.round_trips
+                await turn()
+                counts.append(counter.round_trips - before)
+            return int(statistics.median(counts))
 
         thread_id = await client.new_thread()
         for _ in range(WARM_UP_ROUNDS):
@@ -107,12 +116,12 @@ async def count_turns(port: int, counter: WireCounter) -> WireCounts:
             await client.new_thread()
         connections = counter.connections
         figures = WireCounts(
-            existing_thread=await counted(client.turn(thread_id, "hello")),
+            existing_thread=await counted(lambda: client.turn(thread_id, "hello")),
             existing_thread_long_answer=await counted(
-                client.turn(thread_id, f"burst {BURST_DELTAS}")
+                lambda: client.turn(thread_id, f"burst {BURST_DELTAS}")
             ),
-            new_thread=await counted(client.new_thread()),
-            widget_turn=await counted(client.turn(thread_id, WIDGET_REQUEST)),
+            new_thread=await counted(client.new_thread),
+            widget_turn=await counted(lambda: client.turn(thread_id, WIDGET_REQUEST)),
             connections_opened=0,
         )
         figures.connections_opened = counter.connections - connections
