@@ -32,6 +32,12 @@ DONE = b"data: [DONE]\n\n"
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
+COALESCE_SECONDS = 0.001
+"""Longest a chunk of a burst waits for the next ones to share its write (see
+:meth:`EventStream.chunks`): one write per event costs more than the event itself."""
+BURST_WRITES = 8
+"""Quick writes in a row after which the stream counts as a burst."""
+
 
 class Ready:
     """Marks, in a stream's source, the end of what must happen before the response starts."""
@@ -87,11 +93,22 @@ class EventStream:
             raise
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The produced bytes, every chunk that is ready joined into one write."""
+        """The produced bytes, every chunk that is ready joined into one write.
+
+        Once :data:`BURST_WRITES` writes in a row have each followed the last within
+        :data:`COALESCE_SECONDS` (a burst), a write waits that long for more chunks to join it;
+        the first events of an answer and a paced answer's are written at once.
+        """
+        loop = asyncio.get_running_loop()
+        last_write = -COALESCE_SECONDS
+        quick_writes = 0
         while True:
             chunk = await self._queue.get()
             if chunk is None:
                 return
+            quick_writes = quick_writes + 1 if loop.time() - last_write < COALESCE_SECONDS else 0
+            if quick_writes >= BURST_WRITES and self._queue.empty():
+                await asyncio.sleep(COALESCE_SECONDS)
             batch = [chunk]
             ended = False
             while not self._queue.empty():
@@ -101,6 +118,7 @@ class EventStream:
                     break
                 batch.append(more)
             yield b"".join(batch)
+            last_write = loop.time()
             if ended:
                 return
 

@@ -7,7 +7,16 @@ from collections.abc import AsyncIterator
 
 import pytest
 from chat_app.cancellation import CURRENT_HANG_UP
-from chat_app.sse import DONE, READY, Chunks, EventStream, sse_json, sse_text
+from chat_app.sse import (
+    BURST_WRITES,
+    COALESCE_SECONDS,
+    DONE,
+    READY,
+    Chunks,
+    EventStream,
+    sse_json,
+    sse_text,
+)
 
 
 def failure(exc: Exception) -> bytes:
@@ -56,6 +65,43 @@ async def test_chunks_ready_together_are_sent_as_one_write() -> None:
     assert await anext(writes) == b"a"
     release.set()
     assert [chunk async for chunk in writes] == [b"bcd"]
+
+
+async def paced_source(count: int, pause: float, produced: list[int] | None = None) -> Chunks:
+    """``count`` numbered chunks ``pause`` seconds apart (0: a burst, one per loop turn); the
+    numbers produced so far go to ``produced``."""
+    yield READY
+    for number in range(count):
+        if produced is not None:
+            produced.append(number)
+        yield f"{number},".encode()
+        await asyncio.sleep(pause)
+
+
+async def writes_of(source: Chunks) -> list[bytes]:
+    stream = EventStream(source, failure)
+    await stream.started()
+    return [chunk async for chunk in stream.chunks()]
+
+
+async def test_a_burst_shares_writes_but_its_first_events_are_not_held() -> None:
+    produced: list[int] = []
+    stream = EventStream(paced_source(400, 0, produced), failure)
+    await stream.started()
+    writes = stream.chunks()
+
+    first = await anext(writes)
+    assert len(produced) < BURST_WRITES  # written while the burst has barely begun
+    rest = [chunk async for chunk in writes]
+
+    assert first + b"".join(rest) == b"".join(f"{n},".encode() for n in range(400))  # in order
+    assert len(rest) < 400 / 4
+
+
+async def test_a_paced_stream_is_written_event_by_event() -> None:
+    writes = await writes_of(paced_source(20, 3 * COALESCE_SECONDS))
+
+    assert writes == [f"{n},".encode() for n in range(20)]
 
 
 async def test_nothing_before_ready_is_interrupted_and_errors_there_are_raised_by_started() -> None:
