@@ -47,6 +47,7 @@ import jwt
 import migration_runner
 
 from bench.seed import DEFAULT_DATABASE_URL, ensure_database
+from bench.turn_overhead import LIMITS
 from tests.support import built_artifacts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -235,12 +236,15 @@ def run_child(
 
 
 def child_settings(database_url: str) -> dict[str, str]:
-    """The settings every child gets: the benchmark's database and token secret, quiet logs."""
+    """The settings every child gets: the benchmark's database and token secret, quiet logs,
+    and per-user limits out of reach (:data:`bench.turn_overhead.LIMITS`: every run's turns are
+    one user's, within a minute, across processes sharing the database)."""
     return {
         "DATABASE_URL": database_url,
         "JWT_SECRET": SECRET,
         "LOG_LEVEL": "WARNING",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
+        **LIMITS,
     }
 
 

@@ -13,6 +13,7 @@ would ship), measured from the same build.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +42,19 @@ class Sizes:
 
 
 def build() -> None:
-    """``make build`` (sam build), as CI does before its artifact checks."""
-    subprocess.run(["make", "build"], cwd=ROOT, check=True)
+    """``make build`` (sam build), as CI does before its artifact checks.
+
+    Run outside the virtualenv the bench itself runs in (``uv run`` puts it first on ``PATH``):
+    the Makefile's ``python3 -m uv`` is the machine's Python, which has uv.
+    """
+    venv = os.environ.get("VIRTUAL_ENV")
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    if venv:
+        venv_bin = str(Path(venv) / "bin")
+        env["PATH"] = os.pathsep.join(
+            part for part in env.get("PATH", "").split(os.pathsep) if part != venv_bin
+        )
+    subprocess.run(["make", "build"], cwd=ROOT, check=True, env=env)
 
 
 def measure(build_dir: Path = BUILD_DIR) -> Sizes:
