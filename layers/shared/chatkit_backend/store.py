@@ -45,7 +45,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from .attachments import AttachmentFiles, StoredAttachment
@@ -103,7 +102,12 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         self.database = database
         self.files = files
         """Attachment bytes; without them attachments are metadata only (store tests, tools)."""
-        self._insert = pg_insert if database.dialect == "postgresql" else sqlite_insert
+        self._insert: Any = pg_insert
+        if database.dialect != "postgresql":
+            # Imported here: a deployed function (PostgreSQL) never loads the SQLite dialect.
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self._insert = sqlite_insert
 
     # --- ids ------------------------------------------------------------------------------------
 

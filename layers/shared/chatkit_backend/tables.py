@@ -144,12 +144,9 @@ class AttachmentRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("user_id", "id"),
         Index("ix_attachments_user_thread", "user_id", "thread_id"),
-        Index(
-            "ix_attachments_unsent",
-            "created_at",
-            postgresql_where=text("thread_id IS NULL"),
-            sqlite_where=text("thread_id IS NULL"),
-        ),
+        # Partial on both databases (migration 0003); only PostgreSQL's side is declared here:
+        # an ``sqlite_where`` would load SQLAlchemy's SQLite dialect in every function at import.
+        Index("ix_attachments_unsent", "created_at", postgresql_where=text("thread_id IS NULL")),
         # Attached metadata goes with its thread; unattached rows (thread_id NULL) are not bound.
         ForeignKeyConstraint(
             ["user_id", "thread_id"],

@@ -73,6 +73,8 @@ def test_fresh_process_imports_no_agent_stack_and_serves_warm_invocations(
     assert not any(m.startswith(("agents.", "openai.", "fastmcp.")) for m in result["modules"])
     # Nor the ChatKit SDK: REST reads plain columns and writes the thread JSON itself.
     assert not any(m == "chatkit" or m.startswith("chatkit.") for m in result["modules"])
+    # Nor, on PostgreSQL, SQLAlchemy's SQLite dialect (the embedded database's only).
+    assert "sqlalchemy.dialects.sqlite" not in result["modules"]
 
     created, first_list, second_list, get = result["replies"]
     assert created["statusCode"] == 201

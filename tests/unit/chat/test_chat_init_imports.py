@@ -27,6 +27,8 @@ loaded = lambda: sorted(m for m in ("agents", "fastmcp", "fastmcp.client") if m 
 # Built only for a model provider or a trace exporter: the offline model with tracing off has
 # neither (httpcore2 is the transport under both the openai client and the SDK's exporter).
 HTTP_CLIENT_MODULES = ("httpcore2", "openai.resources.chat")
+# Nor, on PostgreSQL, SQLAlchemy's SQLite dialect (the embedded database's only).
+UNUSED_MODULES = (*HTTP_CLIENT_MODULES, "sqlalchemy.dialects.sqlite")
 
 def incomplete_request_models():
     from pydantic import BaseModel
@@ -39,7 +41,7 @@ def incomplete_request_models():
 async def main():
     async with app.router.lifespan_context(app):
         after_init = loaded()
-        clients = sorted(m for m in HTTP_CLIENT_MODULES if m in sys.modules)
+        clients = sorted(m for m in UNUSED_MODULES if m in sys.modules)
         incomplete = incomplete_request_models()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
@@ -59,8 +61,10 @@ def test_fastmcp_loads_in_the_warm_up_not_at_init() -> None:
     assert after_warm_up == ["agents", "fastmcp", "fastmcp.client"]
 
 
-def test_no_http_client_is_built_at_init_without_a_provider_or_tracing() -> None:
+def test_init_loads_nothing_it_does_not_use() -> None:
     """Tracing off installs a trace provider with no exporter (the SDK's default one builds an
-    HTTPS client at first access), and the model client's resources load only for a provider."""
-    _, clients, *_ = run_fresh(CHILD, "functions/chat")
-    assert clients == []
+    HTTPS client at first access), the model client's resources load only for a provider, and
+    the SQLite dialect only for an embedded database."""
+    process_database = {"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none"}
+    _, unused, *_ = run_fresh(CHILD, "functions/chat", process_database)
+    assert unused == []
