@@ -32,6 +32,8 @@ from .inference import TurnOptions
 from .mcp_servers import exposed_tools, open_mcp_servers
 from .model_provider import ModelProvider, choose_model, configure_tracing, model_settings
 from .offline_model import OfflineModel
+from .task_widgets import TEMPLATES, template
+from .turn_events import complete_tool_events
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -115,10 +117,14 @@ class AgentFactory:
         """Run what a first turn runs before it reaches the model or the database.
 
         Connects the todo server in-process, lists its tools (cached for the process) and
-        converts them to the strict function-tool schemas the model is offered. Called before a
-        SnapStart snapshot so a restored sandbox's first turn does not pay for it. Remote MCP
-        servers are not contacted: their credentials and sessions are per turn.
+        converts them to the strict function-tool schemas the model is offered; builds the tool
+        workflow's events and loads the widget templates. Called before a SnapStart snapshot so
+        a restored sandbox's first turn does not pay for it. Remote MCP servers are not
+        contacted: their credentials and sessions are per turn.
         """
+        complete_tool_events()
+        for name in TEMPLATES:
+            template(name)
         async with open_mcp_servers(self.todo_server, Caller(user_id=WARM_UP_USER)) as servers:
             agent = self._agent(servers, None, TurnOptions())
             await agent.get_all_tools(RunContextWrapper(context=None))

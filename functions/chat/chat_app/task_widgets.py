@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,8 +30,16 @@ from chatkit.widgets import WidgetRoot, WidgetTemplate
 from pydantic import BaseModel, ValidationError
 
 WIDGETS_DIR = Path(__file__).with_name("widgets")
-TASK_LIST = WidgetTemplate.from_file(str(WIDGETS_DIR / "task_list.widget"))
-TASK_CARD = WidgetTemplate.from_file(str(WIDGETS_DIR / "task_card.widget"))
+
+
+TEMPLATES = ("task_list", "task_card")
+
+
+@cache
+def template(name: str) -> WidgetTemplate:
+    """``widgets/<name>.widget``, loaded at its first use (once per process, not at init)."""
+    return WidgetTemplate.from_file(str(WIDGETS_DIR / f"{name}.widget"))
+
 
 TASK_LIST_KEY = "task-list"
 """The key of the task list's root (a task card's root is keyed by its task)."""
@@ -86,7 +95,8 @@ def task_list_widget(tasks: Iterable[TaskView]) -> Rendered:
     summary = f"{open_count} open" + (
         f" · {len(tasks) - open_count} done" if open_count < len(tasks) else ""
     )
-    widget = TASK_LIST.build({"summary": summary, "tasks": [task.model_dump() for task in tasks]})
+    tasks_shown = [task.model_dump() for task in tasks]
+    widget = template("task_list").build({"summary": summary, "tasks": tasks_shown})
     if not tasks:
         return Rendered(widget, "Task list: no tasks.")
     lines = "; ".join(_task_words(task) for task in tasks)
@@ -96,7 +106,7 @@ def task_list_widget(tasks: Iterable[TaskView]) -> Rendered:
 def task_card_widget(task: TaskView, event: TaskEvent) -> Rendered:
     """One task after ``event`` (a deleted task is shown struck through, without buttons)."""
     heading, status, colour = _CARD_LOOK[event]
-    widget = TASK_CARD.build(
+    widget = template("task_card").build(
         {
             "task": task.model_dump(),
             "heading": heading,

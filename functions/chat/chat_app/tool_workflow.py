@@ -28,7 +28,7 @@ from chatkit.types import (
 from chatkit_backend.caller import Caller
 from chatkit_backend.tool_calls import ToolCallRecord
 
-from .turn_events import ToolTaskAdded, ToolTaskUpdated
+from .turn_events import ToolTaskAdded, ToolTaskUpdated, complete_tool_events
 
 SUMMARY_MAX_CHARS = 160
 """Longest arguments or outcome line shown in a task (the whole call is in the hidden record)."""
@@ -39,6 +39,7 @@ class ToolWorkflow:
 
     def __init__(self, context: AgentContext[Caller], item_id: str | None = None) -> None:
         """``item_id``: the id of a workflow already shown (a failed turn replays its events)."""
+        complete_tool_events()
         self._context = context
         self._item_id = item_id
         self.item: WorkflowItem | None = None

@@ -8,6 +8,8 @@ shown when a turn stops early. Kept apart from the turn (:mod:`chat_app.streamin
 
 from __future__ import annotations
 
+from functools import cache
+
 from chatkit import types as chatkit_types
 from chatkit.types import ThreadItemAddedEvent, ThreadItemUpdatedEvent
 from chatkit_backend.tool_calls import ToolCallRecord
@@ -43,6 +45,13 @@ class ToolTaskUpdated(ThreadItemUpdatedEvent, ToolCallShown):
     """A task of the tool workflow is added (a later call) or finished."""
 
 
-# Their fields name SDK types defined after the events (``ThreadItem``): resolve them there.
-for _event in (ToolTaskAdded, ToolTaskUpdated):
-    _event.model_rebuild(_types_namespace=vars(chatkit_types))
+@cache
+def complete_tool_events() -> None:
+    """Build the two events' schemas, once per process, before the first is made.
+
+    Their fields name SDK types defined after the events (``ThreadItem``), resolved in the SDK's
+    namespace. Not at import: a turn without a tool call never needs them, so the init phase
+    does not pay for it (the SnapStart warm-up builds them into the snapshot).
+    """
+    for event in (ToolTaskAdded, ToolTaskUpdated):
+        event.model_rebuild(_types_namespace=vars(chatkit_types))

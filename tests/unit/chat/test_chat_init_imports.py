@@ -38,23 +38,28 @@ def incomplete_request_models():
                   and value is not BaseModel and not value.__pydantic_complete__
                   and not getattr(value, "__pydantic_generic_metadata__", {}).get("parameters"))
 
+def tool_events_built():
+    from chat_app.turn_events import ToolTaskAdded, ToolTaskUpdated
+    return [event.__pydantic_complete__ for event in (ToolTaskAdded, ToolTaskUpdated)]
+
 async def main():
     async with app.router.lifespan_context(app):
         after_init = loaded()
+        built_at_init = tool_events_built()
         clients = sorted(m for m in UNUSED_MODULES if m in sys.modules)
         incomplete = incomplete_request_models()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             # The warm-up needs no database: it stops at a 401 and lists the todo tools.
             status = (await client.post("/_lwa/before-checkpoint")).status_code
-        return after_init, clients, incomplete, status, loaded()
+        return after_init, clients, incomplete, status, loaded(), built_at_init, tool_events_built()
 
 print(json.dumps(asyncio.run(main())))
 """
 
 
 def test_fastmcp_loads_in_the_warm_up_not_at_init() -> None:
-    after_init, _, incomplete, status, after_warm_up = run_fresh(CHILD, "functions/chat")
+    after_init, _, incomplete, status, after_warm_up, *_ = run_fresh(CHILD, "functions/chat")
     assert after_init == ["agents"]
     assert incomplete == []  # the SDK builds a TypeAdapter of them per request
     assert status == 200
@@ -68,3 +73,11 @@ def test_init_loads_nothing_it_does_not_use() -> None:
     process_database = {"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none"}
     _, unused, *_ = run_fresh(CHILD, "functions/chat", process_database)
     assert unused == []
+
+
+def test_the_tool_workflow_events_are_built_in_the_warm_up_not_at_init() -> None:
+    """A turn without a tool call never needs their schemas; a first turn or the SnapStart
+    warm-up builds them."""
+    *_, at_init, after_warm_up = run_fresh(CHILD, "functions/chat")
+    assert at_init == [False, False]
+    assert after_warm_up == [True, True]
