@@ -74,7 +74,7 @@ from pydantic import TypeAdapter, ValidationError
 from .actions import WidgetActions
 from .attachments import MessageAttachments, ModelAttachments
 from .cancellation import shielded
-from .early_history import take_early_history
+from .early_history import EarlyHistory, start_early_history, take_early_history
 from .inference import InferenceChoices, TurnOptions
 from .streaming import AgentSource, AgentTurn, TurnSettings
 from .task_repository import TaskRepository
@@ -368,6 +368,10 @@ class ChatServer(ChatKitServer[Caller]):
         self._remember_newest(thread, [own_message, *page.data], page.has_more, caller)
         earlier = within_chars(page.data, self.settings.history_max_chars - item_chars(own_message))
         return [*reversed(earlier), own_message]
+
+    def read_history_early(self, request: StreamingReq, caller: Caller) -> EarlyHistory | None:
+        """Start reading the history :meth:`history` will take, for a new message's turn."""
+        return start_early_history(self.postgres, request, caller, HISTORY_LIMIT - 1)
 
     def _remember_newest(
         self, thread: ThreadMetadata, newest: list[ThreadItem], has_more: bool, caller: Caller

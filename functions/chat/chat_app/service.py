@@ -43,9 +43,9 @@ from chatkit_backend.web import THREAD_ID_HEADER, validation_errors, validation_
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
-from .early_history import EarlyHistory, start_early_history
+from .early_history import EarlyHistory
 from .sdk_events import ready_after_options, thread_events
-from .server import HISTORY_LIMIT, ChatServer
+from .server import ChatServer
 from .simple_protocol import Framing, JsonEventFraming, SimpleChatRequest, SimpleView, TextFraming
 from .sse import Chunks, EventStream, Ready, sse_json
 from .streaming import AgentSource
@@ -171,7 +171,7 @@ class ChatService:
         message's history is read while the SDK stores the message (:mod:`.early_history`).
         """
         lease = await self.limits.admit(caller) if isinstance(request, TURNS) else None
-        early = start_early_history(self.server.postgres, request, caller, HISTORY_LIMIT - 1)
+        early = self.server.read_history_early(request, caller)
         try:
             events = ready_after_options(thread_events(self.server, request, caller))
             token = CURRENT_LEASE.set(lease)  # copied into the stream's task as it is created
