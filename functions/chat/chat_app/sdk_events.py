@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from chatkit.server import ChatKitServer
 from chatkit.types import StreamingReq, StreamOptionsEvent, ThreadStreamEvent
 from chatkit_backend.caller import Caller
+from chatkit_backend.store import admitted
 
 from .sse import READY, Ready
 
@@ -30,12 +31,16 @@ def thread_events(
 async def ready_after_options(
     events: AsyncIterator[ThreadStreamEvent],
 ) -> AsyncIterator[ThreadStreamEvent | Ready]:
-    """``events`` with :data:`~chat_app.sse.READY` right after ``stream_options``.
+    """``events`` with :data:`~chat_app.sse.READY` right after ``stream_options``, once the turn
+    is admitted (:func:`~chatkit_backend.store.admitted`).
 
-    That is where the SDK's head ends (the thread and the user message stored): every protocol's
-    response starts there, and what fails before it is answered as a JSON error.
+    That is where the SDK's head ends (the thread and the user message stored) and before it
+    calls ``respond()``: every protocol's response starts there, what fails before it (a refused
+    turn among them, even one whose head wrote nothing) is answered as a JSON error, and the
+    model is never called for a turn that was not admitted.
     """
     async for event in events:
         yield event
         if isinstance(event, StreamOptionsEvent):
+            await admitted()
             yield READY

@@ -38,7 +38,7 @@ from chatkit_backend.db import Database
 from chatkit_backend.errors import BadRequest, NotFound, PayloadTooLarge
 from chatkit_backend.init_phase import complete_models
 from chatkit_backend.settings import Settings
-from chatkit_backend.store import PostgresStore
+from chatkit_backend.store import ADMISSION, PostgresStore
 from chatkit_backend.web import THREAD_ID_HEADER, validation_errors, validation_summary
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
@@ -165,24 +165,29 @@ class ChatService:
     ) -> EventStream:
         """The request's event stream, started (see :class:`EventStream`).
 
-        A turn is admitted by the per-user limits first (429 before anything is stored or the
-        model is called); its lease goes with the stream, whose task gives it back when the
-        stream ends, however it ends, with the tokens the turn reported. Once admitted, a new
-        message's history is read while the SDK stores the message (:mod:`.early_history`).
+        A turn's admission by the per-user limits runs while the SDK reads its thread (and a new
+        message's history is read, :mod:`.early_history`); the store's writes and the model call
+        wait for it (:data:`~chatkit_backend.store.ADMISSION`), so a refused turn is a 429 with
+        nothing stored and no model call. Its lease goes with the stream, whose task gives it
+        back when the stream ends, however it ends, with the tokens the turn reported.
         """
-        lease = await self.limits.admit(caller) if isinstance(request, TURNS) else None
+        lease = self.limits.start(caller) if isinstance(request, TURNS) else None
         early = self.server.read_history_early(request, caller)
         try:
             events = ready_after_options(thread_events(self.server, request, caller))
-            token = CURRENT_LEASE.set(lease)  # copied into the stream's task as it is created
+            # Both are copied into the stream's task as it is created.
+            lease_token = CURRENT_LEASE.set(lease)
+            admission_token = ADMISSION.set(lease.admission if lease is not None else None)
             try:
                 stream = EventStream(self._finishing(encode(events), lease, early), on_error)
             finally:
-                CURRENT_LEASE.reset(token)
+                ADMISSION.reset(admission_token)
+                CURRENT_LEASE.reset(lease_token)
             await stream.started()
         except BaseException:
             if early is not None:
                 early.cancel()
+            await self.limits.finish(lease)
             raise
         return stream
 

@@ -2,8 +2,10 @@
 
 The state lives in the database (``user_limits``, :mod:`chat_app.limit_queries`), never in
 process memory: every Lambda sandbox and every local process sees the same limits. A turn is
-admitted by one statement before anything of it is stored or the model is called; a refusal is
-:class:`TooManyTurns` (429 with ``Retry-After``), explained by a second read. The admitted turn
+admitted by one statement, run as a task (:meth:`TurnLimits.start`) while the turn reads its
+thread; nothing of the turn is stored and the model is not called before it passes (the
+store's :data:`~chatkit_backend.store.ADMISSION` gate). A refusal is :class:`TooManyTurns`
+(429 with ``Retry-After``), explained by a second read. The admitted turn
 holds a :class:`Lease` that :meth:`TurnLimits.finish` gives back however the turn ends, adding
 the tokens the model reported; a lease left behind by a sandbox that died expires after twice
 the turn timeout (:data:`LEASE_TIMEOUTS`). Each finished turn logs one usage line (user, tokens,
@@ -12,6 +14,7 @@ what is left) and a ``TurnTokens`` metric without a per-user dimension.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import secrets
@@ -55,6 +58,8 @@ class Lease:
     tokens: int = 0
     limits: dict[str, Any] = field(default_factory=dict)
     finished: bool = False
+    admission: asyncio.Future[None] | None = field(default=None, repr=False)
+    """The admitting statement's task (:meth:`TurnLimits.start`); raises a refusal."""
 
 
 CURRENT_LEASE: ContextVar[Lease | None] = ContextVar("chat_turn_lease", default=None)
@@ -85,34 +90,50 @@ class TurnLimits:
         """False when every limit is 0: turns then cost no statement at all."""
         return bool(self._rate or self._cap or self._budget)
 
-    async def admit(self, caller: Caller) -> Lease | None:
-        """Admit a turn of ``caller`` (one statement) or raise :class:`TooManyTurns`."""
+    def start(self, caller: Caller) -> Lease | None:
+        """A lease for a turn of ``caller`` whose admission (one statement) runs from now on as
+        its :attr:`Lease.admission` task, which raises :class:`TooManyTurns` when refused."""
         if not self.enabled:
             return None
-        now = self._clock()
         lease = Lease(caller.user_id, secrets.token_hex(8))
+        lease.admission = asyncio.ensure_future(self._admit(lease, self._clock()))
+        return lease
+
+    async def admit(self, caller: Caller) -> Lease | None:
+        """Admit a turn of ``caller`` or raise :class:`TooManyTurns` (:meth:`start`, awaited)."""
+        lease = self.start(caller)
+        if lease is not None and lease.admission is not None:
+            await lease.admission
+        return lease
+
+    async def _admit(self, lease: Lease, now: float) -> None:
         async with self._database.autocommit() as session:
             row = await admit(
                 session,
                 self._database.dialect,
-                **self._params(caller.user_id, now),
+                **self._params(lease.user_id, now),
                 lease=lease.lease_id,
                 expires=now + self._lease_seconds,
                 fresh_allowance=float(max(self._rate - 1, 0)),
             )
         if row is None:
-            raise await self._refusal(caller.user_id, now)
+            raise await self._refusal(lease.user_id, now)
         lease.limits = row
-        return lease
 
     async def finish(self, lease: Lease | None) -> None:
-        """Give the lease back and add the turn's tokens; shielded, and at most once."""
+        """Give the lease back and add the turn's tokens; shielded, and at most once. A lease
+        whose admission failed or was refused holds nothing to give back."""
         if lease is None or lease.finished:
             return
         lease.finished = True
         await shielded(self._finish(lease))
 
     async def _finish(self, lease: Lease) -> None:
+        admission = lease.admission
+        if admission is not None:
+            await asyncio.wait([admission])
+            if admission.cancelled() or admission.exception() is not None:
+                return
         async with self._database.autocommit() as session:
             row = await finish(
                 session,

@@ -9,10 +9,12 @@ saved one); plain columns are derived on every write. Pages are keyset pages on
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from chatkit.store import AttachmentStore, NotFoundError, Store, StoreItemType
 from chatkit.types import (
@@ -95,6 +97,38 @@ def _forget_newest(thread_id: str) -> None:
         _NEWEST.set(None)
 
 
+ADMISSION: ContextVar[asyncio.Future[None] | None] = ContextVar("turn_admission", default=None)
+"""The admission of the turn the current task runs (the chat function's per-user limits): its
+reads go ahead while it is decided, its writes wait for it (:func:`_after_admission`), as does
+the start of its answer (the chat function's READY point, :func:`admitted`), and a refusal it
+raises fails them."""
+
+
+async def admitted() -> None:
+    """Wait for the current turn's :data:`ADMISSION` (at once when there is none)."""
+    admission = ADMISSION.get()
+    if admission is not None:
+        await asyncio.shield(admission)
+
+
+_Self = TypeVar("_Self")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _after_admission(
+    write: Callable[Concatenate[_Self, _P], Coroutine[Any, Any, _R]],
+) -> Callable[Concatenate[_Self, _P], Coroutine[Any, Any, _R]]:
+    """A write that waits for the current turn's admission first (see :data:`ADMISSION`)."""
+
+    @functools.wraps(write)
+    async def gated(self: _Self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        await admitted()
+        return await write(self, *args, **kwargs)
+
+    return gated
+
+
 class PostgresStore(Store[Caller], AttachmentStore[Caller]):
     """ChatKit ``Store`` and ``AttachmentStore`` over :class:`~chatkit_backend.db.Database`."""
 
@@ -124,6 +158,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
 
     # --- threads --------------------------------------------------------------------------------
 
+    @_after_admission
     async def save_thread(self, thread: ThreadMetadata, context: Caller) -> None:
         """Upsert the thread's metadata in one statement; a ``Thread``'s items are never written.
 
@@ -219,6 +254,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
 
     # --- items ----------------------------------------------------------------------------------
 
+    @_after_admission
     async def add_thread_item(self, thread_id: str, item: ThreadItem, context: Caller) -> None:
         """Insert a new item and bump the thread's ``updated_at``.
 
@@ -262,6 +298,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         if not thread_exists:
             raise NotFoundError(f"Thread {thread_id} not found")
 
+    @_after_admission
     async def save_item(self, thread_id: str, item: ThreadItem, context: Caller) -> None:
         """Upsert an item (JSON and projected columns); one statement.
 
@@ -336,6 +373,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             after=rows[-1].id if has_more else None,
         )
 
+    @_after_admission
     async def delete_thread_item(self, thread_id: str, item_id: str, context: Caller) -> None:
         """Missing or foreign: no-op."""
         _forget_newest(thread_id)
@@ -402,6 +440,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             return ImageAttachment(**fields, preview_url=AnyUrl(preview))
         return FileAttachment(**fields)
 
+    @_after_admission
     async def save_attachment(self, attachment: Attachment, context: Caller) -> None:
         """Upsert the attachment's metadata (the SDK re-saves it once it belongs to a thread).
 

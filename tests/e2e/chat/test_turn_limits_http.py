@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,14 +19,16 @@ import pytest
 from chat_app.mcp_servers import truncated_note
 from chat_app.model_provider import safety_identifier
 from chat_app.task_repository import TaskRepository
-from chat_app.turn_limits import DAY_SECONDS
+from chat_app.turn_limits import DAY_SECONDS, TurnLimits
 from chatkit_backend.attachments.policy import MAX_ATTACHMENT_REFERENCES
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
+from chatkit_backend.store import PostgresStore
 from sqlalchemy import event
 
 from tests.e2e.chat.chat_support import ChatServerThread, headers_for, servers_per_api, user_input
 from tests.e2e.chat.protocol_clients import PROTOCOLS, Protocol, request_for, send
+from tests.integration.core.store.store_samples import saved_thread, user_message
 from tests.support.clock import FakeClock as Clock
 from tests.support.clock import into_a_utc_day
 from tests.support.fake_openai import Api, FakeOpenAI, call, text
@@ -244,3 +247,83 @@ async def test_the_edge_header_carries_the_token(limited: Servers, alice: Caller
             headers={"Authorization": "AWS4-HMAC-SHA256 x"},
         )
         assert signed_only.status_code == 401
+
+
+async def thread_items(client: httpx.AsyncClient, user: Caller, thread_id: str) -> list[Any]:
+    listed = await client.post(
+        "/chatkit",
+        json={"type": "items.list", "params": {"thread_id": thread_id, "limit": 50}},
+        headers=headers_for(user),
+    )
+    assert listed.status_code == 200, listed.text
+    return list(listed.json()["data"])
+
+
+async def test_a_retry_past_the_rate_is_refused_before_the_model(
+    limited: Servers, fake: FakeOpenAI, alice: Caller, pg_database: Database
+) -> None:
+    """A retry of a thread's last item, its message, writes nothing before it is answered: the
+    model call itself waits for the admission."""
+    server = limited(user_turns_per_minute=1)["chat_completions"]
+    store = PostgresStore(pg_database)
+    thread = await saved_thread(store, alice)
+    question = user_message(thread.id, "unanswered")
+    await store.add_thread_item(thread.id, question, alice)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        first = await send(client, alice, "chatkit", "hello")  # the minute's one turn
+        assert first.errors == []
+        retried = await client.post(
+            "/chatkit",
+            json={
+                "type": "threads.retry_after_item",
+                "params": {"thread_id": thread.id, "item_id": question.id},
+            },
+            headers=headers_for(alice),
+        )
+        assert retried.status_code == 429, retried.text
+        assert len(fake.requests) == 1
+        items = await thread_items(client, alice, thread.id)
+        assert [item["id"] for item in items] == [question.id]
+
+
+async def test_the_admission_runs_while_the_thread_is_read_and_gates_every_write(
+    limited: Servers, fake: FakeOpenAI, alice: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held at its admission, a turn has read its thread but stored nothing and called no
+    model; released, it completes as usual."""
+    server = limited(user_turns_per_minute=100)["chat_completions"]
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        first = await send(client, alice, "chatkit", "hello")
+        assert first.errors == []
+        assert first.thread_id is not None
+        before = await thread_items(client, alice, first.thread_id)
+
+        release = threading.Event()
+        seen: list[str] = []
+        admit = TurnLimits._admit
+        load_thread = PostgresStore.load_thread
+
+        async def held_admit(self: TurnLimits, *args: Any) -> None:
+            seen.append("admission")
+            await asyncio.to_thread(release.wait, 30)
+            await admit(self, *args)
+
+        async def noted_load(self: PostgresStore, *args: Any, **kwargs: Any) -> Any:
+            seen.append("thread read")
+            return await load_thread(self, *args, **kwargs)
+
+        monkeypatch.setattr(TurnLimits, "_admit", held_admit)
+        monkeypatch.setattr(PostgresStore, "load_thread", noted_load)
+        turn = asyncio.create_task(send(client, alice, "chatkit", "again", first.thread_id))
+        for _ in range(500):
+            if {"admission", "thread read"} <= set(seen):
+                break
+            await asyncio.sleep(0.01)
+        assert {"admission", "thread read"} <= set(seen)
+        await asyncio.sleep(0.05)  # room for a write that should not happen
+        assert await thread_items(client, alice, first.thread_id) == before
+        assert len(fake.requests) == 1
+        release.set()
+        again = await turn
+        assert (again.status, again.errors, again.answer) == (200, [], "Re: again")
+        assert len(await thread_items(client, alice, first.thread_id)) == len(before) + 2
