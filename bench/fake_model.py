@@ -5,7 +5,8 @@
 What it answers depends on the last user message: ``burst N`` writes N deltas in one socket
 write (a model whose whole answer arrives at once), ``paced N`` writes them one by one with a
 short sleep in between, ``list my tasks`` calls the todo tool ``list_tasks`` first (the answer
-then carries a task-list widget), anything else gets a short answer. The first delta is
+then carries a task-list widget), anything else gets a short answer; a request without
+``stream`` (a new thread's title) gets a one-line completion as JSON. The first delta is
 ``<arrival> <written> `` (``time.perf_counter()``, a system-wide monotonic clock on Linux) so the
 client can tell when the request arrived and when the first chunk left, without sharing a
 process with the model.
@@ -95,12 +96,33 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             break
+    body = json.loads(b"".join(chunks) or b"{}")
+    if not body.get("stream"):
+        await _send_json(send, _completion("Bench title"))
+        return
     headers = [(b"content-type", b"text/event-stream")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     if scope["path"].endswith("/chat/completions"):
-        async for frame in answer(json.loads(b"".join(chunks)), arrival):
+        async for frame in answer(body, arrival):
             await send({"type": "http.response.body", "body": frame, "more_body": True})
     await send({"type": "http.response.body", "body": b""})
+
+
+def _completion(text: str) -> dict[str, Any]:
+    message = {"role": "assistant", "content": text}
+    return {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "bench",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+    }
+
+
+async def _send_json(send: Any, document: dict[str, Any]) -> None:
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": json.dumps(document).encode()})
 
 
 def main() -> None:

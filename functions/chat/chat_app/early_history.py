@@ -37,17 +37,34 @@ _EARLY: ContextVar[EarlyHistory | None] = ContextVar("early_history", default=No
 
 
 def start_early_history(
-    store: PostgresStore, request: StreamingReq, caller: Caller, limit: int
+    store: PostgresStore,
+    request: StreamingReq,
+    caller: Caller,
+    limit: int,
+    admission: asyncio.Future[None] | None = None,
 ) -> EarlyHistory | None:
-    """Start reading the history of ``request``'s turn, when it adds a message to a thread."""
+    """Start reading the history of ``request``'s turn, when it adds a message to a thread,
+    once ``admission`` (the turn's) has passed; a refusal is raised by the read."""
     if not isinstance(request, ThreadsAddUserMessageReq):
         return None
     thread_id = request.params.thread_id
-    read = asyncio.create_task(store.load_thread_items(thread_id, None, limit, "desc", caller))
+    read = asyncio.create_task(_read(store, thread_id, limit, caller, admission))
     read.add_done_callback(_settled)
     early = EarlyHistory(caller.user_id, thread_id, read)
     _EARLY.set(early)
     return early
+
+
+async def _read(
+    store: PostgresStore,
+    thread_id: str,
+    limit: int,
+    caller: Caller,
+    admission: asyncio.Future[None] | None,
+) -> Page[ThreadItem]:
+    if admission is not None:
+        await asyncio.shield(admission)
+    return await store.load_thread_items(thread_id, None, limit, "desc", caller)
 
 
 def take_early_history(thread_id: str, caller: Caller) -> asyncio.Task[Page[ThreadItem]] | None:

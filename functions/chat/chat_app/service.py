@@ -165,19 +165,20 @@ class ChatService:
     ) -> EventStream:
         """The request's event stream, started (see :class:`EventStream`).
 
-        A turn's admission by the per-user limits runs while the SDK reads its thread (and a new
-        message's history is read, :mod:`.early_history`); the store's writes and the model call
-        wait for it (:data:`~chatkit_backend.store.ADMISSION`), so a refused turn is a 429 with
-        nothing stored and no model call. Its lease goes with the stream, whose task gives it
-        back when the stream ends, however it ends, with the tokens the turn reported.
+        A turn's admission by the per-user limits runs while the SDK reads its thread (a new
+        message's history is read after it, :mod:`.early_history`); the store's writes and the
+        model call wait for it (:data:`~chatkit_backend.store.ADMISSION`), so a refused turn is a
+        429 with nothing stored and no model call. Its lease goes with the stream, whose task gives
+        it back when the stream ends, however it ends, with the tokens the turn reported.
         """
         lease = self.limits.start(caller) if isinstance(request, TURNS) else None
-        early = self.server.read_history_early(request, caller)
+        admission = lease.admission if lease is not None else None
+        early = self.server.read_history_early(request, caller, admission)
         try:
             events = ready_after_options(thread_events(self.server, request, caller))
             # Both are copied into the stream's task as it is created.
             lease_token = CURRENT_LEASE.set(lease)
-            admission_token = ADMISSION.set(lease.admission if lease is not None else None)
+            admission_token = ADMISSION.set(admission)
             try:
                 stream = EventStream(self._finishing(encode(events), lease, early), on_error)
             finally:

@@ -21,6 +21,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -186,10 +187,8 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._autocommit_sessions = (
-            async_sessionmaker(
-                engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
-            )
+        self._autocommit_engine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
             if engine.dialect.name == "postgresql"
             else None
         )
@@ -209,16 +208,18 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def autocommit(self) -> AsyncIterator[AsyncSession]:
-        """A session for one statement (a read, or one atomic write): on PostgreSQL each
-        statement commits on its own, so no ``BEGIN`` and ``COMMIT`` round trips; elsewhere a
-        transaction like :meth:`session`. Never for several writes that must stand together."""
-        if self._autocommit_sessions is None:
-            async with self.session() as session:
-                yield session
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one statement (a read, or one atomic write): on PostgreSQL each
+        statement commits on its own, so no ``BEGIN`` and ``COMMIT`` round trips; elsewhere in a
+        transaction like :meth:`session`. A Core connection, not an ORM session: its statements
+        are Core statements, and a session's bookkeeping would cost more than the statement.
+        Never for several writes that must stand together."""
+        if self._autocommit_engine is None:
+            async with self.engine.begin() as connection:
+                yield connection
             return
-        async with self._autocommit_sessions() as session:
-            yield session
+        async with self._autocommit_engine.connect() as connection:
+            yield connection
 
     def suspect_pooled(self) -> None:
         """Check each pooled connection before its next use (after a SnapStart restore)."""

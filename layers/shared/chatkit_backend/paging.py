@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Row, Select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 MAX_PAGE_SIZE = 100
 """Largest page any caller gets: a ChatKit ``threads.list``/``items.list`` limit or a REST
@@ -16,7 +16,7 @@ MAX_PAGE_SIZE = 100
 
 
 async def fetch_page(
-    session: AsyncSession, statement: Select[Any], limit: int
+    session: AsyncSession | AsyncConnection, statement: Select[Any], limit: int
 ) -> tuple[list[Row[Any]], bool]:
     """The first ``limit`` rows of ``statement`` and whether more follow."""
     rows = (await session.execute(statement.limit(limit + 1))).all()

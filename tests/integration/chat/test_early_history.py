@@ -144,3 +144,35 @@ async def test_a_failed_read_nobody_took_is_not_an_unretrieved_error(
     gc.collect()
 
     assert loop_errors == []
+
+
+async def test_the_read_waits_for_the_admission_and_a_refused_turn_reads_nothing(
+    store: PostgresStore, alice: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    thread_id = await a_thread(store, alice)
+    direct = await store.load_thread_items(thread_id, None, LIMIT, "desc", alice)
+    reads: list[str] = []
+    load = PostgresStore.load_thread_items
+
+    async def counted(self: PostgresStore, *args: Any, **kwargs: Any) -> Any:
+        reads.append(args[0])
+        return await load(self, *args, **kwargs)
+
+    monkeypatch.setattr(PostgresStore, "load_thread_items", counted)
+    loop = asyncio.get_running_loop()
+    admission: asyncio.Future[None] = loop.create_future()
+    early = start_early_history(store, add_message(thread_id), alice, LIMIT, admission)
+    assert early is not None
+    await asyncio.sleep(0.01)  # room for a read that must wait
+    assert reads == []
+    admission.set_result(None)
+    assert (await early.read) == direct
+    assert reads == [thread_id]
+
+    refused: asyncio.Future[None] = loop.create_future()
+    early = start_early_history(store, add_message(thread_id), alice, LIMIT, refused)
+    assert early is not None
+    refused.set_exception(LookupError("refused"))
+    with pytest.raises(LookupError):
+        await early.read
+    assert reads == [thread_id]
