@@ -327,3 +327,28 @@ async def test_the_admission_runs_while_the_thread_is_read_and_gates_every_write
         again = await turn
         assert (again.status, again.errors, again.answer) == (200, [], "Re: again")
         assert len(await thread_items(client, alice, first.thread_id)) == len(before) + 2
+
+
+async def test_a_turn_refused_after_its_admission_gives_its_lease_back(
+    limited: Servers, fake: FakeOpenAI, alice: Caller, bob: Caller
+) -> None:
+    """With one turn at a time, turns admitted while their thread is read and then refused (a
+    foreign or missing thread: 404) leave the user's slot free: the next turns run."""
+    server = limited(user_concurrent_turns=1)["chat_completions"]
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        bobs = await send(client, bob, "chatkit", "bob's thread")
+        assert bobs.thread_id is not None
+        for thread_id in (bobs.thread_id, "thr_missing"):
+            refused = await client.post(
+                "/chatkit",
+                json={
+                    "type": "threads.add_user_message",
+                    "params": {"thread_id": thread_id, "input": user_input("hello")},
+                },
+                headers=headers_for(alice),
+            )
+            assert refused.status_code == 404, refused.text
+        mine = await send(client, alice, "chatkit", "mine")
+        assert (mine.status, mine.errors, mine.answer) == (200, [], "Re: mine")
+        again = await send(client, alice, "chatkit", "again", mine.thread_id)
+        assert (again.status, again.errors) == (200, [])
