@@ -94,6 +94,20 @@ async def test_the_turn_past_the_rate_is_refused_and_not_stored(
         assert await thread_count(client, alice) == 4
 
 
+async def add_message(
+    client: httpx.AsyncClient, user: Caller, thread_id: str | None, text: str
+) -> httpx.Response:
+    """A ChatKit ``threads.add_user_message``, answered whole (a refusal is a JSON error)."""
+    return await client.post(
+        "/chatkit",
+        json={
+            "type": "threads.add_user_message",
+            "params": {"thread_id": thread_id, "input": user_input(text)},
+        },
+        headers=headers_for(user),
+    )
+
+
 async def test_the_daily_budget_holds_until_midnight_utc(
     limited: Servers, fake: FakeOpenAI, clock: Clock, api: Api, alice: Caller
 ) -> None:
@@ -107,14 +121,7 @@ async def test_the_daily_budget_holds_until_midnight_utc(
         assert second.errors == []
         for wait in (DAY_SECONDS - 7200, 1):
             clock.now = START + DAY_SECONDS - 7200 - wait  # now, then a second before midnight
-            refused = await client.post(
-                "/chatkit",
-                json={
-                    "type": "threads.add_user_message",
-                    "params": {"thread_id": thread, "input": user_input("and more")},
-                },
-                headers=headers_for(alice),
-            )
+            refused = await add_message(client, alice, thread, "and more")
             assert refused.status_code == 429
             assert refused.headers["retry-after"] == str(wait)
             assert "Daily usage limit" in refused.json()["detail"]
@@ -339,14 +346,7 @@ async def test_a_turn_refused_after_its_admission_gives_its_lease_back(
         bobs = await send(client, bob, "chatkit", "bob's thread")
         assert bobs.thread_id is not None
         for thread_id in (bobs.thread_id, "thr_missing"):
-            refused = await client.post(
-                "/chatkit",
-                json={
-                    "type": "threads.add_user_message",
-                    "params": {"thread_id": thread_id, "input": user_input("hello")},
-                },
-                headers=headers_for(alice),
-            )
+            refused = await add_message(client, alice, thread_id, "hello")
             assert refused.status_code == 404, refused.text
         mine = await send(client, alice, "chatkit", "mine")
         assert (mine.status, mine.errors, mine.answer) == (200, [], "Re: mine")
