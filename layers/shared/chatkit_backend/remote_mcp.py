@@ -8,8 +8,8 @@ token the authorization server minted for that server's audience (``token_exchan
 at all. Every URL (server and token endpoint) must be ``https``, loopback aside, and carries no
 credentials or query string: a bad entry is a settings error at start, not a warning per turn.
 
-Only the configuration lives here (the settings validate it in every function); fetching secrets
-and tokens is the chat function's job (:mod:`chat_app.mcp_auth`).
+Only the configuration lives here (the settings validate it at start, in every function given
+entries); fetching secrets and tokens is the chat function's job (:mod:`chat_app.mcp_auth`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import ipaddress
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 LOOPBACK_HOSTS = frozenset({"localhost"})
 """Host names taken as loopback besides the 127.0.0.0/8 and ::1 addresses."""
@@ -158,6 +158,10 @@ class RemoteMcpServer(_Strict):
             ):
                 return [arn]
         return []
+
+
+SERVER_ENTRIES: TypeAdapter[list[RemoteMcpServer]] = TypeAdapter(list[RemoteMcpServer])
+"""``MCP_SERVERS`` as the settings validate it (see ``Settings._server_entries``)."""
 
 
 def parse_server_entry(entry: object) -> object:

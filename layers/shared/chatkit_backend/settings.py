@@ -10,13 +10,21 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .remote_mcp import RemoteMcpServer, is_loopback, parse_server_entry
+if TYPE_CHECKING:
+    from .remote_mcp import RemoteMcpServer
+
+    McpServers = list[RemoteMcpServer]
+else:
+    McpServers = list[Any]
+"""``MCP_SERVERS``: :class:`~chatkit_backend.remote_mcp.RemoteMcpServer` entries, validated by
+``Settings._server_entries``, which imports their models only when there are entries: a function
+without remote servers (the CRUD ones, say) never builds them."""
 
 StringList = Annotated[list[str], NoDecode]
 """A list read from one variable as ``a,b`` or as a JSON list (see ``_split_list``)."""
@@ -246,7 +254,7 @@ class Settings(BaseSettings):
     agent_turn_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Wall clock limit of one user turn."
     )
-    mcp_servers: Annotated[list[RemoteMcpServer], NoDecode] = Field(
+    mcp_servers: Annotated[McpServers, NoDecode] = Field(
         default_factory=list,
         description="Remote MCP servers (streamable HTTP), a JSON list: a URL string, or "
         "`{url, allowed_tools, auth}` with auth none, header (Secrets Manager), "
@@ -361,11 +369,14 @@ class Settings(BaseSettings):
     @field_validator("mcp_servers", mode="before")
     @classmethod
     def _server_entries(cls, value: object) -> object:
-        """A JSON list (or a comma list of URLs); a URL string entry is ``{"url": ...}``."""
+        """A JSON list (or a comma list of URLs) of server entries, a URL string entry being
+        ``{"url": ...}``, each validated as a ``RemoteMcpServer``."""
         value = cls._split_list(value)
-        if isinstance(value, list):
-            return [parse_server_entry(entry) for entry in value]
-        return value
+        if not isinstance(value, list) or not value:
+            return value
+        from .remote_mcp import SERVER_ENTRIES, parse_server_entry
+
+        return SERVER_ENTRIES.validate_python([parse_server_entry(entry) for entry in value])
 
     @property
     def transcribe_request_bytes(self) -> int:
@@ -434,7 +445,7 @@ class Settings(BaseSettings):
             return self
         parts = urlsplit(self.jwt_jwks_url)
         local_http = (
-            parts.scheme == "http" and self.stage == "local" and is_loopback(parts.hostname)
+            parts.scheme == "http" and self.stage == "local" and _is_loopback(parts.hostname)
         )
         if parts.scheme != "https" and not local_http:
             raise ValueError(
@@ -463,6 +474,12 @@ class Settings(BaseSettings):
     @property
     def sqlite_url(self) -> str:
         return f"sqlite+aiosqlite:///{self.data_dir / 'chat.db'}"
+
+
+def _is_loopback(host: str | None) -> bool:
+    from .remote_mcp import is_loopback
+
+    return is_loopback(host)
 
 
 @lru_cache(maxsize=1)

@@ -49,3 +49,22 @@ def test_importing_the_handler_runs_its_init_with_the_collector_paused() -> None
     assert seen["enabled_after"]
     assert seen["froze_init"]
     assert seen["frozen"] > 50_000
+
+
+MCP_MODELS = """
+import json, sys
+import conversations_app.handler
+print(json.dumps("chatkit_backend.remote_mcp" in sys.modules))
+"""
+
+
+def test_the_remote_mcp_models_load_only_when_servers_are_configured() -> None:
+    """The settings validate ``MCP_SERVERS`` at start, with models only a configured entry
+    needs: a function without remote servers (the CRUD one, as deployed) never builds them."""
+    env = {
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none",
+    }
+    assert run_fresh(MCP_MODELS, "functions/conversations", env) is False
+    configured = {**env, "MCP_SERVERS": "https://tools.example.com/mcp"}
+    assert run_fresh(MCP_MODELS, "functions/conversations", configured) is True
