@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from chatkit.types import Page, StreamingReq, ThreadItem, ThreadsAddUserMessageReq
 from chatkit_backend.caller import Caller
-from chatkit_backend.store import PostgresStore
+from chatkit_backend.store import PostgresStore, admitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,18 +37,15 @@ _EARLY: ContextVar[EarlyHistory | None] = ContextVar("early_history", default=No
 
 
 def start_early_history(
-    store: PostgresStore,
-    request: StreamingReq,
-    caller: Caller,
-    limit: int,
-    admission: asyncio.Future[None] | None = None,
+    store: PostgresStore, request: StreamingReq, caller: Caller, limit: int
 ) -> EarlyHistory | None:
-    """Start reading the history of ``request``'s turn, when it adds a message to a thread,
-    once ``admission`` (the turn's) has passed; a refusal is raised by the read."""
+    """Start reading the history of ``request``'s turn, when it adds a message to a thread, once
+    the turn's admission (:data:`~chatkit_backend.store.ADMISSION`) has passed; a refusal is
+    raised by the read."""
     if not isinstance(request, ThreadsAddUserMessageReq):
         return None
     thread_id = request.params.thread_id
-    read = asyncio.create_task(_read(store, thread_id, limit, caller, admission))
+    read = asyncio.create_task(_read(store, thread_id, limit, caller))
     read.add_done_callback(_settled)
     early = EarlyHistory(caller.user_id, thread_id, read)
     _EARLY.set(early)
@@ -56,14 +53,9 @@ def start_early_history(
 
 
 async def _read(
-    store: PostgresStore,
-    thread_id: str,
-    limit: int,
-    caller: Caller,
-    admission: asyncio.Future[None] | None,
+    store: PostgresStore, thread_id: str, limit: int, caller: Caller
 ) -> Page[ThreadItem]:
-    if admission is not None:
-        await asyncio.shield(admission)
+    await admitted()
     return await store.load_thread_items(thread_id, None, limit, "desc", caller)
 
 

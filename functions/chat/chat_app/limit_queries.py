@@ -118,22 +118,22 @@ FINISH: dict[str, TextClause] = {
 }
 
 
-async def admit(session: AsyncConnection, dialect: str, **params: Any) -> dict[str, Any] | None:
+async def admit(connection: AsyncConnection, dialect: str, **params: Any) -> dict[str, Any] | None:
     """Run :data:`ADMIT`: the user's row after admitting the turn, or None when refused."""
-    row = (await session.execute(ADMIT[dialect], params)).mappings().first()
+    row = (await connection.execute(ADMIT[dialect], params)).mappings().first()
     return dict(row) if row is not None else None
 
 
-async def finish(session: AsyncConnection, dialect: str, **params: Any) -> dict[str, Any] | None:
+async def finish(connection: AsyncConnection, dialect: str, **params: Any) -> dict[str, Any] | None:
     """Run :data:`FINISH` (lease dropped, tokens added): the day's tokens and budget after it."""
-    row = (await session.execute(FINISH[dialect], params)).mappings().first()
+    row = (await connection.execute(FINISH[dialect], params)).mappings().first()
     return dict(row) if row is not None else None
 
 
-async def limits_row(session: AsyncConnection, user_id: str) -> dict[str, Any] | None:
+async def limits_row(connection: AsyncConnection, user_id: str) -> dict[str, Any] | None:
     """The user's row as it is (to explain a refusal), or None."""
     row = (
-        (await session.execute(select(USER_LIMITS).where(USER_LIMITS.c.user_id == user_id)))
+        (await connection.execute(select(USER_LIMITS).where(USER_LIMITS.c.user_id == user_id)))
         .mappings()
         .first()
     )

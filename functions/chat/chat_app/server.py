@@ -11,7 +11,6 @@ cancelled stream.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -370,12 +369,10 @@ class ChatServer(ChatKitServer[Caller]):
         earlier = within_chars(page.data, self.settings.history_max_chars - item_chars(own_message))
         return [*reversed(earlier), own_message]
 
-    def read_history_early(
-        self, request: StreamingReq, caller: Caller, admission: asyncio.Future[None] | None
-    ) -> EarlyHistory | None:
+    def read_history_early(self, request: StreamingReq, caller: Caller) -> EarlyHistory | None:
         """Start reading the history :meth:`history` will take, for a new message's turn, once
-        the turn's ``admission`` has passed."""
-        return start_early_history(self.postgres, request, caller, HISTORY_LIMIT - 1, admission)
+        the turn is admitted."""
+        return start_early_history(self.postgres, request, caller, HISTORY_LIMIT - 1)
 
     def _remember_newest(
         self, thread: ThreadMetadata, newest: list[ThreadItem], has_more: bool, caller: Caller

@@ -172,18 +172,12 @@ class ChatService:
         it back when the stream ends, however it ends, with the tokens the turn reported.
         """
         lease = self.limits.start(caller) if isinstance(request, TURNS) else None
-        admission = lease.admission if lease is not None else None
-        early = self.server.read_history_early(request, caller, admission)
+        early: EarlyHistory | None = None
         try:
-            events = ready_after_options(thread_events(self.server, request, caller))
-            # Both are copied into the stream's task as it is created.
-            lease_token = CURRENT_LEASE.set(lease)
-            admission_token = ADMISSION.set(admission)
-            try:
+            with _turn_context(lease):
+                early = self.server.read_history_early(request, caller)
+                events = ready_after_options(thread_events(self.server, request, caller))
                 stream = EventStream(self._finishing(encode(events), lease, early), on_error)
-            finally:
-                ADMISSION.reset(admission_token)
-                CURRENT_LEASE.reset(lease_token)
             await stream.started()
         except BaseException:
             if early is not None:
@@ -228,6 +222,19 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise BadRequest("Request body must be a JSON object")
     return payload
+
+
+@contextmanager
+def _turn_context(lease: Lease | None) -> Iterator[None]:
+    """The turn's lease and admission, for the tasks the turn starts meanwhile (the early
+    history read, the stream) to copy as they are created."""
+    lease_token = CURRENT_LEASE.set(lease)
+    admission_token = ADMISSION.set(lease.admission if lease is not None else None)
+    try:
+        yield
+    finally:
+        ADMISSION.reset(admission_token)
+        CURRENT_LEASE.reset(lease_token)
 
 
 @contextmanager

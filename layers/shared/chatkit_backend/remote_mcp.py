@@ -14,26 +14,12 @@ entries); fetching secrets and tokens is the chat function's job (:mod:`chat_app
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-LOOPBACK_HOSTS = frozenset({"localhost"})
-"""Host names taken as loopback besides the 127.0.0.0/8 and ::1 addresses."""
-
-
-def is_loopback(host: str | None) -> bool:
-    """``localhost``, 127.0.0.0/8 or ``::1``: the only hosts plain ``http`` may reach."""
-    if not host:
-        return False
-    if host.lower() in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from .settings import is_loopback
 
 
 def check_https_url(url: str) -> str:

@@ -7,6 +7,7 @@ variable (upper-cased field name). Secrets are referenced by ARN and resolved la
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +46,22 @@ FUNCTION_URL_REQUEST_BYTES = 6_000_000
 """The most a Lambda function URL accepts in one request body (its documented limit)."""
 TRANSCRIBE_REQUEST_OVERHEAD = 4096
 """Bytes an ``input.transcribe`` body holds beyond its base64 audio (the JSON around it)."""
+LOOPBACK_HOSTS = frozenset({"localhost"})
+"""Host names taken as loopback besides the 127.0.0.0/8 and ::1 addresses."""
+
+
+def is_loopback(host: str | None) -> bool:
+    """``localhost``, 127.0.0.0/8 or ``::1``: the only hosts plain ``http`` may reach."""
+    if not host:
+        return False
+    if host.lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 OPENAI_API_HOST = "api.openai.com"
 """The one model host traces may be exported alongside (``AGENT_TRACING=openai``)."""
 
@@ -445,7 +462,7 @@ class Settings(BaseSettings):
             return self
         parts = urlsplit(self.jwt_jwks_url)
         local_http = (
-            parts.scheme == "http" and self.stage == "local" and _is_loopback(parts.hostname)
+            parts.scheme == "http" and self.stage == "local" and is_loopback(parts.hostname)
         )
         if parts.scheme != "https" and not local_http:
             raise ValueError(
@@ -474,12 +491,6 @@ class Settings(BaseSettings):
     @property
     def sqlite_url(self) -> str:
         return f"sqlite+aiosqlite:///{self.data_dir / 'chat.db'}"
-
-
-def _is_loopback(host: str | None) -> bool:
-    from .remote_mcp import is_loopback
-
-    return is_loopback(host)
 
 
 @lru_cache(maxsize=1)

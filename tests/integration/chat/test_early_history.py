@@ -8,13 +8,13 @@ import gc
 from typing import Any
 
 import pytest
-from chat_app.early_history import start_early_history, take_early_history
+from chat_app.early_history import EarlyHistory, start_early_history, take_early_history
 from chat_app.service import CHATKIT_REQUEST
 from chatkit.types import StreamingReq
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
-from chatkit_backend.store import PostgresStore
+from chatkit_backend.store import ADMISSION, PostgresStore
 
 from tests.integration.core.store.store_samples import (
     assistant_message,
@@ -146,6 +146,17 @@ async def test_a_failed_read_nobody_took_is_not_an_unretrieved_error(
     assert loop_errors == []
 
 
+def started_after(
+    admission: asyncio.Future[None], store: PostgresStore, request: StreamingReq, user: Caller
+) -> EarlyHistory | None:
+    """The early read started as the chat service starts it: in the turn's admission context."""
+    token = ADMISSION.set(admission)
+    try:
+        return start_early_history(store, request, user, LIMIT)
+    finally:
+        ADMISSION.reset(token)
+
+
 async def test_the_read_waits_for_the_admission_and_a_refused_turn_reads_nothing(
     store: PostgresStore, alice: Caller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -161,7 +172,7 @@ async def test_the_read_waits_for_the_admission_and_a_refused_turn_reads_nothing
     monkeypatch.setattr(PostgresStore, "load_thread_items", counted)
     loop = asyncio.get_running_loop()
     admission: asyncio.Future[None] = loop.create_future()
-    early = start_early_history(store, add_message(thread_id), alice, LIMIT, admission)
+    early = started_after(admission, store, add_message(thread_id), alice)
     assert early is not None
     await asyncio.sleep(0.01)  # room for a read that must wait
     assert reads == []
@@ -170,7 +181,7 @@ async def test_the_read_waits_for_the_admission_and_a_refused_turn_reads_nothing
     assert reads == [thread_id]
 
     refused: asyncio.Future[None] = loop.create_future()
-    early = start_early_history(store, add_message(thread_id), alice, LIMIT, refused)
+    early = started_after(refused, store, add_message(thread_id), alice)
     assert early is not None
     refused.set_exception(LookupError("refused"))
     with pytest.raises(LookupError):
