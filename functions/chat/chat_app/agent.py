@@ -29,14 +29,14 @@ from chat_app.task_repository import TaskRepository
 
 from .client_tools import client_function_tools
 from .inference import TurnOptions
-from .mcp_servers import exposed_tools, open_mcp_servers
+from .mcp_servers import InProcessMCPServer, exposed_tools, function_tools, open_mcp_servers
 from .model_provider import ModelProvider, choose_model, configure_tracing, model_settings
 from .offline_model import OfflineModel
 from .task_widgets import TEMPLATES, template
 from .turn_events import complete_tool_events
 
 if TYPE_CHECKING:
-    from fastmcp import FastMCP
+    from agents.tool import Tool
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class AgentFactory:
         self._model = model
         self._picked: dict[str, Model] = {}
         self._tasks = TaskRepository(database)
-        self._todo_server: FastMCP | None = None
+        self._todo: InProcessMCPServer | None = None
         self._remote = list(settings.mcp_servers)
         self._allowed_tools = list(settings.mcp_allowed_tools)
         self._client_tools: list[FunctionTool] = client_function_tools(settings.client_tools)
@@ -104,14 +104,17 @@ class AgentFactory:
         return isinstance(self._model, OfflineModel)
 
     @property
-    def todo_server(self) -> FastMCP:
-        """The FastMCP todo server, built on first use (the first turn, or the SnapStart warm-up):
+    def todo(self) -> InProcessMCPServer:
+        """The todo MCP server, built on first use (the first turn, or the SnapStart warm-up):
         FastMCP's server stack is a noticeable import that requests without a turn skip."""
-        if self._todo_server is None:
+        if self._todo is None:
             from .todo_mcp import build_todo_server
 
-            self._todo_server = build_todo_server(self._tasks)
-        return self._todo_server
+            self._todo = InProcessMCPServer(
+                build_todo_server(self._tasks),
+                output_max_chars=self._settings.tool_output_max_chars,
+            )
+        return self._todo
 
     async def warm_up(self) -> None:
         """Run what a first turn runs before it reaches the model or the database.
@@ -125,7 +128,7 @@ class AgentFactory:
         complete_tool_events()
         for name in TEMPLATES:
             template(name)
-        async with open_mcp_servers(self.todo_server, Caller(user_id=WARM_UP_USER)) as servers:
+        async with open_mcp_servers(self.todo, Caller(user_id=WARM_UP_USER)) as servers:
             agent = self._agent(servers, None, TurnOptions())
             await agent.get_all_tools(RunContextWrapper(context=None))
 
@@ -149,7 +152,7 @@ class AgentFactory:
     ) -> AsyncIterator[Agent[Any]]:
         """A ready agent for this user's turn; its MCP servers are closed when the block exits."""
         async with open_mcp_servers(
-            self.todo_server,
+            self.todo,
             caller,
             self._remote,
             self._allowed_tools,
@@ -177,7 +180,7 @@ class AgentFactory:
         settings = model_settings(self._settings, model, caller)
         if options.tool_choice is not None:
             settings = settings.resolve(ModelSettings(tool_choice=options.tool_choice))
-        return Agent(
+        return _TurnAgent(
             name=AGENT_NAME,
             instructions=INSTRUCTIONS,
             model=model,
@@ -191,3 +194,12 @@ class AgentFactory:
                 else "run_llm_again"
             ),
         )
+
+
+class _TurnAgent(Agent[Any]):
+    """An ``Agent`` whose in-process MCP tools come from their per-process conversion: the SDK
+    converts every server's listing to function tools again at each model call of a run."""
+
+    async def get_mcp_tools(self, run_context: RunContextWrapper[Any]) -> list[Tool]:
+        strict = bool(self.mcp_config.get("convert_schemas_to_strict", False))
+        return await function_tools(self.mcp_servers, run_context, self, strict)

@@ -6,7 +6,9 @@ most one session per turn, opened at its first tool call, no HTTP, no lifespan t
 between Lambda invocations). Measured, it is cheaper per turn (connect + list + one call) than
 the alternative,
 ``MCPServerStreamableHttp`` over an ASGI transport onto ``http_app(stateless_http=True)``, which
-also needs the app's lifespan held open for the whole process.
+also needs the app's lifespan held open for the whole process. The server object lives as long
+as the process (its tools are listed and converted to function tools once); each turn runs in
+its own :meth:`InProcessMCPServer.turn` scope, which holds that turn's session.
 
 Identity: :func:`user_meta` is the SDK ``tool_meta_resolver`` of the todo server. It reads the
 user from the run context (ChatKit's ``AgentContext.request_context``, or any object with a
@@ -30,18 +32,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextvars import ContextVar
 from copy import deepcopy
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
+from agents.exceptions import UserError
 from agents.mcp import (
     MCPServer,
     MCPServerStreamableHttp,
     MCPToolCustomDataContext,
     MCPToolMetaContext,
+    MCPUtil,
 )
 from agents.run_context import RunContextWrapper
+from agents.tool import Tool
 from chatkit_backend.caller import Caller
 from chatkit_backend.remote_mcp import RemoteMcpServer
 from mcp.types import CallToolResult, GetPromptResult, ListPromptsResult, TextContent
@@ -101,8 +107,48 @@ Params = dict[str, Any] | None
 """A tool call's arguments or ``_meta``, as the Agents SDK's ``MCPServer.call_tool`` takes them."""
 
 
+class _Session:
+    """One FastMCP client session, opened on first use (once, however many calls ask at once).
+
+    ``fastmcp.client`` is imported here: it brings its auth stack (key-value stores, beartype),
+    which the init phase and non-streaming requests do not need. The first turn pays it, or the
+    SnapStart warm-up (``AgentFactory.warm_up``) before the snapshot. FastMCP runs the session in
+    a task of its own, so it may be opened in a tool call's task and closed in the turn's.
+    """
+
+    def __init__(self, server: FastMCP) -> None:
+        self.server = server
+        self._client: Client[Any] | None = None
+        self._opening = asyncio.Lock()
+
+    async def client(self) -> Client[Any]:
+        async with self._opening:
+            if self._client is None:
+                from fastmcp import Client
+
+                client: Client[Any] = Client(self.server)
+                await client.__aenter__()
+                self._client = client
+            return self._client
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.__aexit__(None, None, None)
+
+
+_TURN_SESSION: ContextVar[_Session | None] = ContextVar("in_process_mcp_session", default=None)
+"""The session of the turn running in this context (:meth:`InProcessMCPServer.turn`); the SDK's
+tool calls run in tasks of the turn, which copy it."""
+
+
 class InProcessMCPServer(MCPServer):
-    """An Agents SDK MCP server backed by a FastMCP server in this process."""
+    """An Agents SDK MCP server backed by a FastMCP server in this process.
+
+    One per process and FastMCP server: each turn uses it inside :meth:`turn` (its own session).
+    Used on its own, as the SDK's ``MCPServer`` protocol has it, :meth:`connect` and
+    :meth:`cleanup` bracket a session of the object's.
+    """
 
     def __init__(
         self,
@@ -115,42 +161,48 @@ class InProcessMCPServer(MCPServer):
         self._server = server
         self._name = name
         self._output_max_chars = output_max_chars
-        self._client: Client[Any] | None = None
-        self._opening = asyncio.Lock()
+        self._own: _Session | None = None
+        self._function_tools: dict[tuple[bool, int], list[Tool]] = {}
+        self._converting = asyncio.Lock()
 
     @property
     def name(self) -> str:
         return self._name
 
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[InProcessMCPServer]:
+        """The scope of one turn: its calls share one session, closed when the block ends."""
+        session = _Session(self._server)
+        token = _TURN_SESSION.set(session)
+        try:
+            yield self
+        finally:
+            await session.close()
+            with suppress(ValueError):  # closed from another context (a generator finalised)
+                _TURN_SESSION.reset(token)
+
     async def connect(self) -> None:
-        """Nothing to open yet: the session opens at the turn's first call that needs one.
+        """Nothing to open yet: the session opens at the first call that needs one.
 
         Listing the tools needs none once the process has listed them, so a turn whose model
         calls no tool never opens a session, and one that does opens it at its first call.
         """
+        if self._own is None:
+            self._own = _Session(self._server)
 
     async def _session(self) -> Client[Any]:
-        """The turn's session, opened on first use (once, however many calls ask at once).
-
-        ``fastmcp.client`` is imported here: it brings its auth stack (key-value stores,
-        beartype), which the init phase and non-streaming requests do not need. The first
-        turn pays it, or the SnapStart warm-up (``AgentFactory.warm_up``) before the snapshot.
-        FastMCP runs the session in a task of its own, so it may be opened in a tool call's task
-        and closed in the turn's.
-        """
-        async with self._opening:
-            if self._client is None:
-                from fastmcp import Client
-
-                client: Client[Any] = Client(self._server)
-                await client.__aenter__()
-                self._client = client
-            return self._client
+        """The session of the turn in this context, else the object's own (:meth:`connect`)."""
+        session = _TURN_SESSION.get()
+        if session is None or session.server is not self._server:
+            session = self._own
+        if session is None:
+            raise RuntimeError("InProcessMCPServer used outside a turn and before connect()")
+        return await session.client()
 
     async def cleanup(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.__aexit__(None, None, None)
+        own, self._own = self._own, None
+        if own is not None:
+            await own.close()
 
     async def list_tools(
         self,
@@ -163,6 +215,24 @@ class InProcessMCPServer(MCPServer):
             tools = (await (await self._session()).list_tools_mcp()).tools
             _listed_tools[self._server] = tools
         return [tool.model_copy(deep=True) for tool in tools]
+
+    async def function_tools(
+        self,
+        run_context: RunContextWrapper[Any],
+        agent: AgentBase,
+        convert_schemas_to_strict: bool,
+        server_index: int,
+    ) -> list[Tool]:
+        """The tools as the SDK offers them to the model, converted once per process: the
+        listing is fixed, and a function tool carries no state of a turn (the run context and
+        the turn's session are found when it is called)."""
+        key = (convert_schemas_to_strict, server_index)
+        async with self._converting:
+            if key not in self._function_tools:
+                self._function_tools[key] = await MCPUtil.get_function_tools(
+                    self, convert_schemas_to_strict, run_context, agent, server_index=server_index
+                )
+        return list(self._function_tools[key])
 
     async def call_tool(
         self, tool_name: str, arguments: Params, meta: Params = None
@@ -260,9 +330,36 @@ def exposed_tools(server: RemoteMcpServer, default_allowed: Sequence[str]) -> li
     return list(server.allowed_tools if server.allowed_tools is not None else default_allowed)
 
 
+async def function_tools(
+    servers: Sequence[MCPServer],
+    run_context: RunContextWrapper[Any],
+    agent: AgentBase,
+    convert_schemas_to_strict: bool,
+) -> list[Tool]:
+    """The tools of ``servers`` as the SDK's ``Agent.get_mcp_tools`` builds them (same order,
+    same server indexes, same refusal of duplicate names), the in-process ones from their
+    per-process conversion (:meth:`InProcessMCPServer.function_tools`)."""
+    tools: list[Tool] = []
+    for index, server in enumerate(servers):
+        if isinstance(server, InProcessMCPServer):
+            listed = await server.function_tools(
+                run_context, agent, convert_schemas_to_strict, index
+            )
+        else:
+            listed = await MCPUtil.get_function_tools(
+                server, convert_schemas_to_strict, run_context, agent, server_index=index
+            )
+        tools.extend(listed)
+    names = [tool.name for tool in tools]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise UserError(f"Duplicate tool names found across MCP servers: {', '.join(duplicates)}")
+    return tools
+
+
 @asynccontextmanager
 async def open_mcp_servers(
-    todo_server: FastMCP,
+    todo: InProcessMCPServer,
     caller: Caller,
     remote: Sequence[RemoteMcpServer] = (),
     default_allowed_tools: Sequence[str] = (),
@@ -270,15 +367,13 @@ async def open_mcp_servers(
 ) -> AsyncIterator[list[MCPServer]]:
     """Connect the servers of one turn and close them afterwards.
 
-    The todo server must connect (its failure is a bug and propagates). A remote server whose
-    allow-list is empty is not contacted; one whose credentials cannot be had, or that fails to
-    connect, is skipped with a warning: the turn goes on with the tools it has.
+    The todo server (the process's, :class:`InProcessMCPServer`) is entered for this turn. A
+    remote server whose allow-list is empty is not contacted; one whose credentials cannot be
+    had, or that fails to connect, is skipped with a warning: the turn goes on with the tools it
+    has. Each remote server sends at most ``output_max_chars`` of text per call to the model.
     """
     async with AsyncExitStack() as stack:
-        todo = InProcessMCPServer(todo_server, output_max_chars=output_max_chars)
-        await todo.connect()
-        stack.push_async_callback(todo.cleanup)
-        servers: list[MCPServer] = [todo]
+        servers: list[MCPServer] = [await stack.enter_async_context(todo.turn())]
         for entry in remote:
             allowed = exposed_tools(entry, default_allowed_tools)
             if not allowed:

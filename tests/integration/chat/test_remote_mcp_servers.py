@@ -21,13 +21,12 @@ from agents.run_context import RunContextWrapper
 from agents.testing import ScriptedModel, assistant_message, function_call
 from chat_app import mcp_auth
 from chat_app.agent import AgentFactory
-from chat_app.mcp_servers import open_mcp_servers, truncated_note
+from chat_app.mcp_servers import InProcessMCPServer, open_mcp_servers, truncated_note
 from chat_app.task_repository import TaskRepository
 from chat_app.todo_mcp import TOOL_NAMES, build_todo_server
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.settings import Settings
-from fastmcp import FastMCP
 from pydantic import ValidationError
 
 from tests.support.aws import fake_aws
@@ -82,8 +81,8 @@ def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def todo_server(pg_database: Database) -> FastMCP:
-    return build_todo_server(TaskRepository(pg_database))
+def todo_server(pg_database: Database) -> InProcessMCPServer:
+    return InProcessMCPServer(build_todo_server(TaskRepository(pg_database)))
 
 
 def caller() -> Caller:
@@ -101,7 +100,7 @@ def assert_caller_token_never_sent(recorded: Recorded) -> None:
         assert CALLER_TOKEN not in json.dumps(request)
 
 
-async def call_whoami(todo: FastMCP, settings: Settings, who: Caller) -> str:
+async def call_whoami(todo: InProcessMCPServer, settings: Settings, who: Caller) -> str:
     async with open_mcp_servers(
         todo, who, settings.mcp_servers, settings.mcp_allowed_tools
     ) as servers:
@@ -111,7 +110,7 @@ async def call_whoami(todo: FastMCP, settings: Settings, who: Caller) -> str:
 
 
 async def test_no_auth_sends_no_authorization(
-    todo_server: FastMCP, mcp_url: str, recorded: Recorded
+    todo_server: InProcessMCPServer, mcp_url: str, recorded: Recorded
 ) -> None:
     settings = servers_of({"url": mcp_url, "allowed_tools": ["whoami"]})
     assert await call_whoami(todo_server, settings, caller()) == "<none>"
@@ -120,7 +119,7 @@ async def test_no_auth_sends_no_authorization(
 
 
 async def test_static_header_from_a_secret(
-    todo_server: FastMCP, mcp_url: str, recorded: Recorded, secrets: dict[str, str]
+    todo_server: InProcessMCPServer, mcp_url: str, recorded: Recorded, secrets: dict[str, str]
 ) -> None:
     settings = servers_of(
         {
@@ -143,7 +142,7 @@ async def test_static_header_from_a_secret(
 
 
 async def test_client_credentials_token_for_the_servers_audience(
-    todo_server: FastMCP,
+    todo_server: InProcessMCPServer,
     mcp_url: str,
     recorded: Recorded,
     tokens: TokenEndpoint,
@@ -175,7 +174,7 @@ async def test_client_credentials_token_for_the_servers_audience(
 
 
 async def test_token_exchange_sends_the_callers_token_to_the_token_endpoint_only(
-    todo_server: FastMCP,
+    todo_server: InProcessMCPServer,
     mcp_url: str,
     recorded: Recorded,
     tokens: TokenEndpoint,
@@ -202,7 +201,7 @@ async def test_token_exchange_sends_the_callers_token_to_the_token_endpoint_only
 
 
 async def test_an_exchange_that_echoes_the_callers_token_is_refused(
-    todo_server: FastMCP,
+    todo_server: InProcessMCPServer,
     mcp_url: str,
     recorded: Recorded,
     tokens: TokenEndpoint,
@@ -228,7 +227,7 @@ async def test_an_exchange_that_echoes_the_callers_token_is_refused(
 
 @pytest.mark.parametrize("status", [401, 500])
 async def test_a_failing_token_endpoint_skips_the_server(
-    todo_server: FastMCP,
+    todo_server: InProcessMCPServer,
     mcp_url: str,
     recorded: Recorded,
     tokens: TokenEndpoint,
@@ -254,7 +253,7 @@ async def test_a_failing_token_endpoint_skips_the_server(
 
 
 async def test_token_exchange_without_a_caller_token_skips_the_server(
-    todo_server: FastMCP, mcp_url: str, tokens: TokenEndpoint, secrets: dict[str, str]
+    todo_server: InProcessMCPServer, mcp_url: str, tokens: TokenEndpoint, secrets: dict[str, str]
 ) -> None:
     auth = {
         "type": "token_exchange",
@@ -272,7 +271,7 @@ async def test_token_exchange_without_a_caller_token_skips_the_server(
 
 
 async def test_per_server_allow_lists(
-    todo_server: FastMCP, mcp_url: str, recorded: Recorded
+    todo_server: InProcessMCPServer, mcp_url: str, recorded: Recorded
 ) -> None:
     settings = Settings(
         mcp_servers=json.dumps(
@@ -296,7 +295,9 @@ async def test_per_server_allow_lists(
     assert_caller_token_never_sent(recorded)
 
 
-async def test_remote_tool_output_is_bounded_text(todo_server: FastMCP, mcp_url: str) -> None:
+async def test_remote_tool_output_is_bounded_text(
+    todo_server: InProcessMCPServer, mcp_url: str
+) -> None:
     settings = servers_of({"url": mcp_url, "allowed_tools": ["flood", "picture"]})
     async with open_mcp_servers(
         todo_server, caller(), settings.mcp_servers, output_max_chars=500
@@ -360,7 +361,7 @@ def test_loopback_http_and_https_are_accepted() -> None:
 
 
 async def test_a_dead_server_is_skipped_with_a_warning(
-    todo_server: FastMCP, mcp_url: str, caplog: pytest.LogCaptureFixture
+    todo_server: InProcessMCPServer, mcp_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="chat_app.mcp_servers")
     dead = UvicornThread(_never_built, name="dead")  # bound, never started: nothing answers

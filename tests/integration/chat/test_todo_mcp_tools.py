@@ -13,9 +13,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from agents.mcp import MCPToolMetaContext
+from agents import Agent, FunctionTool
+from agents.mcp import MCPToolMetaContext, MCPUtil
 from agents.run_context import RunContextWrapper
-from chat_app.mcp_servers import InProcessMCPServer, user_meta
+from agents.tool_context import ToolContext
+from chat_app.mcp_servers import InProcessMCPServer, function_tools, user_meta
 from chat_app.task_repository import TaskRepository
 from chat_app.todo_mcp import TOOL_NAMES, USER_META_KEY, build_todo_server
 from chatkit_backend.caller import Caller
@@ -222,3 +224,56 @@ async def test_a_turn_opens_a_session_only_for_a_tool_call(
     assert not any(result.is_error for result in results)
     assert len(sessions) == 2
     assert len(await rows(pg_database, alice.user_id)) == 3
+
+
+async def test_turns_share_the_converted_tools_each_with_its_own_session(
+    pg_database: Database,
+    alice: Caller,
+    bob: Caller,
+    sessions: list[Client[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The process's server converts its tools once; a converted tool called in a turn runs in
+    that turn's session, with that turn's user, and each session closes with its turn."""
+    conversions: list[str] = []
+    convert = MCPUtil.get_function_tools
+
+    async def counted(server: Any, *args: Any, **kwargs: Any) -> Any:
+        conversions.append(server.name)
+        return await convert(server, *args, **kwargs)
+
+    monkeypatch.setattr(MCPUtil, "get_function_tools", counted)
+    server = InProcessMCPServer(build_todo_server(TaskRepository(pg_database)))
+    agent = Agent(name="turns")
+
+    async def turn(who: Caller, title: str) -> list[Any]:
+        run_context = RunContextWrapper(SimpleNamespace(request_context=who))
+        async with server.turn():
+            tools = await function_tools([server], run_context, agent, True)
+            [add] = [t for t in tools if isinstance(t, FunctionTool) and t.name == "add_task"]
+            arguments = json.dumps({"title": title})
+            context = ToolContext(
+                run_context.context,
+                tool_name=add.name,
+                tool_call_id=f"call-{title}",
+                tool_arguments=arguments,
+            )
+            await add.on_invoke_tool(context, arguments)
+            return tools
+
+    first, second = await asyncio.gather(turn(alice, "alice's"), turn(bob, "bob's"))
+    third = await turn(alice, "again")
+
+    assert conversions == [server.name]
+    assert [tool.name for tool in first] == [tool.name for tool in third]
+    assert first[0] is second[0] is third[0]
+    assert len(sessions) == 3  # one per turn (the first also listed the tools)
+    assert all(session.is_connected() is False for session in sessions)
+    assert [r.title for r in await rows(pg_database, alice.user_id)] == ["alice's", "again"]
+    assert [r.title for r in await rows(pg_database, bob.user_id)] == ["bob's"]
+
+
+async def test_the_process_server_needs_a_turn_or_a_connect(pg_database: Database) -> None:
+    server = InProcessMCPServer(build_todo_server(TaskRepository(pg_database)))
+    with pytest.raises(RuntimeError, match="outside a turn"):
+        await server.call_tool("list_tasks", {})
