@@ -31,19 +31,11 @@ from chatkit.types import (
 )
 from pydantic import AnyUrl, TypeAdapter
 from sqlalchemy import (
-    ColumnElement,
     Row,
     Select,
     Table,
-    and_,
-    case,
-    cast,
     delete,
-    func,
-    literal,
-    null,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -55,11 +47,23 @@ from .db import Database
 from .errors import BadRequest
 from .ids import new_id
 from .item_projection import project_item
-from .paging import MAX_PAGE_SIZE, fetch_page
+from .paging import MAX_PAGE_SIZE
+from .store_statements import (
+    CURSOR,
+    NOW,
+    OWNER,
+    PAGE_LIMIT,
+    THREAD,
+    item_parameter,
+    page_statement,
+    store_statements,
+    thread_parameter,
+)
 from .tables import ATTACHMENTS, ITEMS, THREADS, utcnow
-from .titles import TITLE_SOURCE_KEY
 
 ITEM_ADAPTER: TypeAdapter[ThreadItem] = TypeAdapter(ThreadItem)
+ITEMS_ADAPTER: TypeAdapter[list[ThreadItem]] = TypeAdapter(list[ThreadItem])
+"""A page's items in one validation (each call of an adapter has a cost of its own)."""
 ATTACHMENT_ADAPTER: TypeAdapter[Attachment] = TypeAdapter(Attachment)
 
 PREVIEW_URL_SCHEME = "attachment"
@@ -136,6 +140,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         self.database = database
         self.files = files
         """Attachment bytes; without them attachments are metadata only (store tests, tools)."""
+        self._statements = store_statements(database.dialect)
         self._insert: Any = pg_insert
         if database.dialect != "postgresql":
             # Imported here: a deployed function (PostgreSQL) never loads the SQLite dialect.
@@ -168,57 +173,24 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         read before a rename, must not put the old or a generated title back. The statement
         decides that against the stored row, so no read (and no transaction) is needed.
         """
-        statement = self._insert(THREADS).values(
-            user_id=context.user_id,
-            id=thread.id,
-            title=thread.title,
-            created_at=thread.created_at,
-            updated_at=utcnow(),
-            data=thread.model_dump(mode="json", exclude={"items"}),
-        )
-        keep_users_title = self._user_title_kept(statement.excluded.data)
-        statement = statement.on_conflict_do_update(
-            index_elements=[THREADS.c.user_id, THREADS.c.id],
-            set_={
-                "title": case((keep_users_title, THREADS.c.title), else_=statement.excluded.title),
-                "data": case(
-                    (keep_users_title, self._with_stored_title(statement.excluded.data)),
-                    else_=statement.excluded.data,
-                ),
-                "updated_at": statement.excluded.updated_at,
-            },
-        )
+        parameters = {
+            OWNER: context.user_id,
+            NOW: utcnow(),
+            thread_parameter("id"): thread.id,
+            thread_parameter("title"): thread.title,
+            thread_parameter("created_at"): thread.created_at,
+            thread_parameter("data"): thread.model_dump(mode="json", exclude={"items"}),
+        }
         async with self.database.autocommit() as session:
-            await session.execute(statement)
-
-    @staticmethod
-    def _user_title_kept(incoming: Any) -> Any:
-        """SQL: the stored title is the user's and the incoming document does not say so."""
-        path = ("metadata", TITLE_SOURCE_KEY)
-        given = func.coalesce(incoming[path].as_string(), "")
-        return and_(THREADS.c.data[path].as_string() == "user", given != "user")
-
-    def _with_stored_title(self, incoming: Any) -> Any:
-        """SQL: the incoming document with the stored row's title and metadata."""
-        if self.database.dialect == "postgresql":
-            kept = func.jsonb_build_object(
-                "title", THREADS.c.data["title"], "metadata", THREADS.c.data["metadata"]
-            )
-            return incoming.op("||", return_type=THREADS.c.data.type)(kept)
-        kept = func.json_object(
-            "title",
-            func.json_extract(THREADS.c.data, "$.title"),
-            "metadata",
-            func.json(func.json_extract(THREADS.c.data, "$.metadata")),
-        )
-        return func.json_patch(incoming, kept)
+            await session.execute(self._statements.save_thread, parameters)
 
     async def load_thread(self, thread_id: str, context: Caller) -> ThreadMetadata:
         """The thread's metadata (``ThreadMetadata``, items are paged separately)."""
-        statement = select(THREADS.c.data).where(
-            THREADS.c.user_id == context.user_id, THREADS.c.id == thread_id
+        data = await self._data(
+            self._statements.load_thread,
+            f"Thread {thread_id} not found",
+            {OWNER: context.user_id, THREAD: thread_id},
         )
-        data = await self._data(statement, f"Thread {thread_id} not found")
         return ThreadMetadata.model_validate(data)
 
     async def load_threads(
@@ -268,24 +240,17 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         ``UPDATE`` over the insert's ``RETURNING``), committed on its own; elsewhere two.
         """
         _forget_newest(thread_id)
-        statement = (
-            self._item_insert(thread_id, item, context)
-            .on_conflict_do_nothing(index_elements=_item_key())
-            .returning(ITEMS.c.thread_id)
-        )
-        touch = update(THREADS).values(updated_at=utcnow())
-        mine = (THREADS.c.user_id == context.user_id, THREADS.c.id == thread_id)
+        parameters = self._item_parameters(thread_id, item, context)
         if self.database.dialect == "postgresql":
-            inserted_rows = statement.cte("inserted")
-            together = touch.where(*mine, THREADS.c.id.in_(select(inserted_rows.c.thread_id)))
             async with self.database.autocommit() as session:
-                result = await session.execute(together.returning(THREADS.c.pk))
+                result = await session.execute(self._statements.add_item, parameters)
                 if result.first() is not None:
                     return
         else:
             async with self.database.session() as session:
-                if (await session.execute(statement)).first() is not None:
-                    await session.execute(touch.where(*mine))
+                inserted = await session.execute(self._statements.add_item, parameters)
+                if inserted.first() is not None:
+                    await session.execute(self._statements.touch_thread, parameters)
                     return
         async with self.database.autocommit() as session:
             thread_exists = (
@@ -306,16 +271,11 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         A missing or foreign thread raises ``NotFoundError`` (nothing is written).
         """
         _forget_newest(thread_id)
-        statement = self._item_insert(thread_id, item, context)
-        statement = statement.on_conflict_do_update(
-            index_elements=_item_key(),
-            set_={
-                name: statement.excluded[name]
-                for name in ("type", "role", "content_text", "tool_calls", "data")
-            },
-        ).returning(ITEMS.c.pk)
+        parameters = self._item_parameters(thread_id, item, context)
         async with self.database.autocommit() as session:
-            written = (await session.execute(statement)).first() is not None
+            written = (
+                await session.execute(self._statements.save_item, parameters)
+            ).first() is not None
         if not written:
             raise NotFoundError(f"Thread {thread_id} not found")
 
@@ -365,10 +325,9 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         rows, has_more = await self._page(
             ITEMS, {"user_id": context.user_id, "thread_id": thread_id}, after, limit, order
         )
+        items = ITEMS_ADAPTER.validate_python([row.data for row in rows])
         return Page(
-            data=[
-                self._shown_item(ITEM_ADAPTER.validate_python(row.data), context) for row in rows
-            ],
+            data=[self._shown_item(item, context) for item in items],
             has_more=has_more,
             after=rows[-1].id if has_more else None,
         )
@@ -548,12 +507,9 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _item_insert(self, thread_id: str, item: ThreadItem, context: Caller) -> Any:
-        """``INSERT INTO thread_items SELECT <item> FROM threads WHERE <the caller's thread>``.
-
-        Selecting the values from the caller's thread row makes "the thread is not yours" insert
-        nothing, so both writers learn it from ``RETURNING`` instead of a foreign-key error.
-        """
+    def _item_parameters(self, thread_id: str, item: ThreadItem, context: Caller) -> dict[str, Any]:
+        """The parameters of an item write (:mod:`.store_statements`): the item's JSON and the
+        columns derived from it, its owner and thread."""
         projection = project_item(item)
         values: dict[str, Any] = {
             "id": item.id,
@@ -564,17 +520,19 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             "created_at": item.created_at,
             "data": self._kept_item(item).model_dump(mode="json"),
         }
-        source = select(
-            THREADS.c.user_id,
-            THREADS.c.id.label("thread_id"),
-            *(_typed_value(ITEMS.c[name], value).label(name) for name, value in values.items()),
-        ).where(THREADS.c.user_id == context.user_id, THREADS.c.id == thread_id)
-        return self._insert(ITEMS).from_select(["user_id", "thread_id", *values], source)
+        return {
+            OWNER: context.user_id,
+            THREAD: thread_id,
+            NOW: utcnow(),
+            **{item_parameter(name): value for name, value in values.items()},
+        }
 
-    async def _data(self, statement: Select[Any], missing: str) -> Any:
+    async def _data(
+        self, statement: Select[Any], missing: str, parameters: Mapping[str, Any] | None = None
+    ) -> Any:
         """The ``data`` column of the one row ``statement`` selects; ``NotFoundError`` if none."""
         async with self.database.autocommit() as session:
-            data = (await session.execute(statement)).scalar_one_or_none()
+            data = (await session.execute(statement, parameters)).scalar_one_or_none()
         if data is None:
             raise NotFoundError(missing)
         return data
@@ -594,24 +552,13 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         ``1..MAX_PAGE_SIZE``: a page is never empty while rows remain (a client looping on
         ``has_more`` always advances) and never larger than the bound.
         """
-        direction = _direction(order)
         limit = min(max(limit, 1), MAX_PAGE_SIZE)
-        statement: Select[Any] = select(table.c.id, table.c.data).where(*_scope(table, scope))
-        if after is not None:
-            cursor = table.alias("page_cursor")
-            position = tuple_(table.c.created_at, table.c.pk)
-            cursor_position = tuple_(cursor.c.created_at, cursor.c.pk)
-            statement = statement.join(
-                cursor, and_(*_scope(cursor, scope), cursor.c.id == after)
-            ).where(
-                position > cursor_position if direction == "asc" else position < cursor_position
-            )
-        sort = (table.c.created_at, table.c.pk)
-        statement = statement.order_by(
-            *(column.asc() if direction == "asc" else column.desc() for column in sort)
-        )
+        statement = page_statement(table, tuple(scope), _direction(order), after is not None)
+        # One row more than the page: it only tells whether another page follows.
+        parameters = {**scope, CURSOR: after, PAGE_LIMIT: limit + 1}
         async with self.database.autocommit() as session:
-            return await fetch_page(session, statement, limit)
+            rows = (await session.execute(statement, parameters)).all()
+        return rows[:limit], len(rows) > limit
 
 
 def _stored_attachment(attachment: Attachment) -> Attachment:
@@ -628,21 +575,6 @@ def _stored_item(item: ThreadItem) -> ThreadItem:
     return item.model_copy(
         update={"attachments": [_stored_attachment(each) for each in item.attachments]}
     )
-
-
-def _item_key() -> list[Any]:
-    return [ITEMS.c.user_id, ITEMS.c.thread_id, ITEMS.c.id]
-
-
-def _scope(table: Any, scope: Mapping[str, str]) -> list[ColumnElement[bool]]:
-    return [table.c[name] == value for name, value in scope.items()]
-
-
-def _typed_value(column: Any, value: Any) -> ColumnElement[Any]:
-    """A bound value with the column's type; None is SQL NULL (not JSON ``null``)."""
-    if value is None:
-        return cast(null(), column.type)
-    return literal(value, column.type)
 
 
 def _direction(order: str) -> Order:
