@@ -99,7 +99,8 @@ How each figure is measured (`bench/README.md` has the details):
   as SSE) on the same uvicorn: request sent -> the model's request arrives (p50, warm, threads of
   10 and 50 messages); a burst (2,000 deltas in one write): the model's first chunk -> the
   client's first text (p50) and text events/s; a paced answer's first chunk -> first text; CPU
-  time per turn and peak RSS of the server process.
+  time per turn and peak RSS of the server process. The servers take turns in four rounds, so
+  a passing load on the machine falls on both alike.
 - Round trips on the wire: a counting TCP proxy between the chat server and PostgreSQL (one per
   flight of bytes to the server after it last answered), per warm turn. Baseline: the limits of
   issue 23 (10 on an existing thread, 12 on a new one).

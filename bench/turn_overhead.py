@@ -6,7 +6,8 @@
 
 Three processes on 127.0.0.1: the fake model (:mod:`bench.fake_model`), the chat app (the real
 app and model path: ``OPENAI_BASE_URL`` at the fake, PostgreSQL in a scratch database) and the
-bare relay (:mod:`bench.relay`), each on its own uvicorn. Per server, warm, sequential turns:
+bare relay (:mod:`bench.relay`), each on its own uvicorn. Warm, sequential turns, the servers
+taking turns in :data:`ROUNDS` rounds (a compared tree's app is a third server in them):
 
 * before the model: request sent -> the model's request arrives (p50), on existing threads of
   :data:`HISTORIES` messages (each measured turn adds two);
@@ -253,34 +254,82 @@ class ServerFigures:
     peak_rss_mib: float = 0.0
 
 
-async def measure_server(port: int, plan: Plan, relay: bool) -> ServerFigures:
-    """The figures of one server; the relay has no threads (its thread id is ignored)."""
-    client = Client(port)
-    figures = ServerFigures()
-    try:
-        for messages in plan.histories:
-            thread_id = "relay" if relay else await client.thread_of(messages)
-            await client.turn(thread_id, "warm up")
-            before = await client.usage()
-            turns = [await client.turn(thread_id, "hello") for _ in range(plan.turns)]
-            after = await client.usage()
-            figures.before_model_ms[messages] = statistics.median(
-                turn.before_model_ms for turn in turns
-            )
-            figures.cpu_ms_per_turn = (after["cpu_s"] - before["cpu_s"]) * 1000 / plan.turns
-        thread_id = "relay" if relay else await client.new_thread()
-        await client.turn(thread_id, f"burst {plan.deltas}")
-        bursts = [await client.turn(thread_id, f"burst {plan.deltas}") for _ in range(plan.turns)]
-        assert all(turn.texts == plan.deltas for turn in bursts), [t.texts for t in bursts]
-        figures.burst_first_text_ms = statistics.median(turn.first_text_ms for turn in bursts)
-        figures.burst_text_rate = statistics.median(turn.text_rate for turn in bursts)
-        figures.burst_last_text_ms = statistics.median(turn.last_text_ms for turn in bursts)
-        paced = [await client.turn(thread_id, "paced 20") for _ in range(plan.turns)]
-        figures.paced_first_text_ms = statistics.median(turn.first_text_ms for turn in paced)
-        figures.peak_rss_mib = (await client.usage())["peak_rss_mib"]
-    finally:
-        await client.close()
-    return figures
+ROUNDS = 4
+"""The servers take turns this many times per figure, so a passing load on the shared machine
+falls on all of them alike instead of on whichever was measured at that moment."""
+
+
+class ServerRun:
+    """One server's threads and measured turns, gathered over the rounds of :func:`rounds`."""
+
+    def __init__(self, port: int, plan: Plan, relay: bool) -> None:
+        self.client = Client(port)
+        self.plan = plan
+        self.relay = relay
+        self.threads: dict[int, str] = {}
+        self.burst_thread = ""
+        self.history_turns: dict[int, list[Turn]] = {messages: [] for messages in plan.histories}
+        self.bursts: list[Turn] = []
+        self.paced: list[Turn] = []
+        self.cpu_s = 0.0
+        """CPU time of the server over the measured turns on the longest history."""
+
+    async def prepare(self) -> None:
+        """Threads of each history length and one for bursts, each warmed by a turn (the relay
+        has no threads: its thread id is ignored)."""
+        for messages in self.plan.histories:
+            thread_id = "relay" if self.relay else await self.client.thread_of(messages)
+            await self.client.turn(thread_id, "warm up")
+            self.threads[messages] = thread_id
+        self.burst_thread = "relay" if self.relay else await self.client.new_thread()
+        await self.client.turn(self.burst_thread, f"burst {self.plan.deltas}")
+
+    async def measure(self, turns: int) -> None:
+        """``turns`` more turns of every kind."""
+        for messages, thread_id in self.threads.items():
+            before = await self.client.usage()
+            self.history_turns[messages] += [
+                await self.client.turn(thread_id, "hello") for _ in range(turns)
+            ]
+            after = await self.client.usage()
+            if messages == max(self.threads):
+                self.cpu_s += after["cpu_s"] - before["cpu_s"]
+        burst = f"burst {self.plan.deltas}"
+        self.bursts += [await self.client.turn(self.burst_thread, burst) for _ in range(turns)]
+        self.paced += [await self.client.turn(self.burst_thread, "paced 20") for _ in range(turns)]
+
+    async def figures(self) -> ServerFigures:
+        assert all(turn.texts == self.plan.deltas for turn in self.bursts), [
+            turn.texts for turn in self.bursts
+        ]
+        longest = self.history_turns[max(self.threads)]
+        figures = ServerFigures(
+            before_model_ms={
+                messages: statistics.median(turn.before_model_ms for turn in turns)
+                for messages, turns in self.history_turns.items()
+            },
+            burst_first_text_ms=statistics.median(turn.first_text_ms for turn in self.bursts),
+            burst_text_rate=statistics.median(turn.text_rate for turn in self.bursts),
+            burst_last_text_ms=statistics.median(turn.last_text_ms for turn in self.bursts),
+            paced_first_text_ms=statistics.median(turn.first_text_ms for turn in self.paced),
+            cpu_ms_per_turn=self.cpu_s * 1000 / len(longest),
+            peak_rss_mib=(await self.client.usage())["peak_rss_mib"],
+        )
+        await self.client.close()
+        return figures
+
+
+async def rounds(servers: list[tuple[int, bool]], plan: Plan) -> list[ServerFigures]:
+    """The figures of each ``(port, is_relay)`` server, measured in :data:`ROUNDS` alternating
+    rounds of ``plan.turns / ROUNDS`` turns of every kind each."""
+    runs = [ServerRun(port, plan, relay) for port, relay in servers]
+    for run in runs:
+        await run.prepare()
+    per_round = max(plan.turns // ROUNDS, 1)
+    for _ in range(max(plan.turns // per_round, 1)):
+        for run in runs:
+            await run.measure(per_round)
+    return [await run.figures() for run in runs]
 
 
 @dataclass
@@ -297,15 +346,16 @@ def measure(database_url: str, plan: Plan, compare_tree: Path | None = None) -> 
     with ExitStack() as stack:
         model_port = stack.enter_context(spawn("bench.fake_model"))
         model_url = f"http://127.0.0.1:{model_port}/v1"
-        relay_port = stack.enter_context(spawn("bench.relay", model_url))
-        chat_port = stack.enter_context(chat_server(database_url, model_url))
-        relay = asyncio.run(measure_server(relay_port, plan, relay=True))
-        chat = asyncio.run(measure_server(chat_port, plan, relay=False))
-        before = None
+        servers = [
+            (stack.enter_context(spawn("bench.relay", model_url)), True),
+            (stack.enter_context(chat_server(database_url, model_url)), False),
+        ]
         if compare_tree is not None:
-            with chat_server(database_url, model_url, compare_tree) as old_port:
-                before = asyncio.run(measure_server(old_port, plan, relay=False))
-    return Results(plan, chat, relay, before)
+            servers.append(
+                (stack.enter_context(chat_server(database_url, model_url, compare_tree)), False)
+            )
+        relay, chat, *before = asyncio.run(rounds(servers, plan))
+    return Results(plan, chat, relay, before[0] if before else None)
 
 
 def report(results: Results) -> str:

@@ -16,6 +16,7 @@ from chatkit_backend.item_projection import TOOL_TEXT_LIMIT
 from chatkit_backend.store import PostgresStore
 from chatkit_backend.tables import ITEMS, THREADS
 from chatkit_backend.tool_calls import ToolCallRecord
+from sqlalchemy import select
 
 from tests.integration.core.store.store_samples import (
     ITEM_VARIANT_NAMES,
@@ -170,6 +171,16 @@ async def test_items_are_projected_into_plain_columns(
     assert row.type == item.type
     assert row.thread_id == thread.id
     assert row.feedback is None
+    # No tool calls is SQL NULL, not the JSON document ``null`` (both read back as None).
+    async with database.session() as session:
+        sql_null = (
+            await session.execute(
+                select(ITEMS.c.tool_calls.is_(None)).where(
+                    ITEMS.c.user_id == alice.user_id, ITEMS.c.id == item.id
+                )
+            )
+        ).scalar_one()
+    assert sql_null is (PROJECTIONS[variant][2] is None)
 
 
 async def test_failed_tool_call_projects_its_error(
