@@ -174,10 +174,12 @@ class ToolCallConverter(ThreadItemConverter):
     ) -> TResponseInputItem | list[TResponseInputItem] | None:
         """The SDK's conversion, with each attachment as a naming line and its content (the
         SDK's hook gives an attachment one part only)."""
+        if not item.attachments:
+            return await super().user_message_to_input(item, is_last_message)
         converted = await super().user_message_to_input(
             item.model_copy(update={"attachments": []}), is_last_message
         )
-        if not item.attachments or not isinstance(converted, list) or not converted:
+        if not isinstance(converted, list) or not converted:
             return converted
         message: Any = converted[0]
         message["content"] = [
