@@ -38,7 +38,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
 from .attachments import AttachmentFiles, StoredAttachment
@@ -54,6 +53,7 @@ from .store_statements import (
     OWNER,
     PAGE_LIMIT,
     THREAD,
+    dialect_insert,
     item_parameter,
     page_statement,
     store_statements,
@@ -141,12 +141,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         self.files = files
         """Attachment bytes; without them attachments are metadata only (store tests, tools)."""
         self._statements = store_statements(database.dialect)
-        self._insert: Any = pg_insert
-        if database.dialect != "postgresql":
-            # Imported here: a deployed function (PostgreSQL) never loads the SQLite dialect.
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            self._insert = sqlite_insert
+        self._insert = dialect_insert(database.dialect)
 
     # --- ids ------------------------------------------------------------------------------------
 

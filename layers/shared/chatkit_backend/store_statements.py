@@ -68,8 +68,9 @@ def _bound(table: Table, name: str, key: str) -> BindParameter[Any]:
     return bindparam(key, type_=NullableJson if isinstance(column_type, JSON) else column_type)
 
 
-def _mine(table: Table, id_column: str = "id") -> tuple[Any, Any]:
-    return (table.c.user_id == bindparam(OWNER), table.c[id_column] == bindparam(THREAD))
+def _mine(table: Table) -> tuple[Any, Any]:
+    """The caller's row of ``table`` by id (``OWNER``, ``THREAD``)."""
+    return (table.c.user_id == bindparam(OWNER), table.c.id == bindparam(THREAD))
 
 
 @dataclass(frozen=True)
@@ -86,16 +87,20 @@ class StoreStatements:
     save_item: Any
 
 
+def dialect_insert(dialect: str) -> Callable[[Table], Any]:
+    """``insert()`` of ``dialect`` (``postgresql`` or ``sqlite``), which has ``ON CONFLICT``."""
+    if dialect == "postgresql":
+        return pg_insert
+    # Imported here: a deployed function (PostgreSQL) never loads the SQLite dialect.
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
 @functools.cache
 def store_statements(dialect: str) -> StoreStatements:
     """The statements of ``dialect`` (``postgresql`` or ``sqlite``), built on first use."""
-    if dialect == "postgresql":
-        insert: Callable[[Table], Any] = pg_insert
-    else:
-        # Imported here: a deployed function (PostgreSQL) never loads the SQLite dialect.
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        insert = sqlite_insert
+    insert = dialect_insert(dialect)
     item_insert = _item_insert(insert)
     added = item_insert.on_conflict_do_nothing(index_elements=_item_key()).returning(
         ITEMS.c.thread_id
