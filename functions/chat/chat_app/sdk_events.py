@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from chatkit.server import ChatKitServer
 from chatkit.types import StreamingReq, StreamOptionsEvent, ThreadStreamEvent
 from chatkit_backend.caller import Caller
+from chatkit_backend.held_write import release_held_write
 from chatkit_backend.store import admitted
 
 from .sse import READY, Ready
@@ -37,10 +38,15 @@ async def ready_after_options(
     That is where the SDK's head ends (the thread and the user message stored) and before it
     calls ``respond()``: every protocol's response starts there, what fails before it (a refused
     turn among them, even one whose head wrote nothing) is answered as a JSON error, and the
-    model is never called for a turn that was not admitted.
+    model is never called for a turn that was not admitted. A new message's insert may still be
+    held then (:mod:`~chatkit_backend.held_write`); it starts at the model call at the latest,
+    or when the events end without one.
     """
-    async for event in events:
-        yield event
-        if isinstance(event, StreamOptionsEvent):
-            await admitted()
-            yield READY
+    try:
+        async for event in events:
+            yield event
+            if isinstance(event, StreamOptionsEvent):
+                await admitted()
+                yield READY
+    finally:
+        release_held_write()

@@ -36,6 +36,7 @@ from chatkit_backend.attachments import AttachmentFiles
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
 from chatkit_backend.errors import BadRequest, NotFound, PayloadTooLarge
+from chatkit_backend.held_write import HELD_WRITE, HeldWrite
 from chatkit_backend.init_phase import complete_models
 from chatkit_backend.settings import Settings
 from chatkit_backend.store import ADMISSION, PostgresStore
@@ -168,18 +169,26 @@ class ChatService:
         A turn's admission by the per-user limits runs while the SDK reads its thread (a new
         message's history is read after it, :mod:`.early_history`); the store's writes and the
         model call wait for it (:data:`~chatkit_backend.store.ADMISSION`), so a refused turn is a
-        429 with nothing stored and no model call. Its lease goes with the stream, whose task gives
-        it back when the stream ends, however it ends, with the tokens the turn reported.
+        429 with nothing stored and no model call. A new message's insert runs while the model
+        is called (:mod:`~chatkit_backend.held_write`); the response starts once it is stored.
+        The lease goes with the stream, whose task gives it back when the stream ends, however it
+        ends, with the tokens the turn reported.
         """
         lease = self.limits.start(caller) if isinstance(request, TURNS) else None
+        held = HeldWrite() if isinstance(request, ThreadsAddUserMessageReq) else None
         early: EarlyHistory | None = None
+        stream: EventStream | None = None
         try:
-            with _turn_context(lease):
+            with _turn_context(lease, held):
                 early = self.server.read_history_early(request, caller)
                 events = ready_after_options(thread_events(self.server, request, caller))
                 stream = EventStream(self._finishing(encode(events), lease, early), on_error)
             await stream.started()
+            if held is not None:
+                await held.stored()
         except BaseException:
+            if stream is not None:
+                await stream.close()
             if early is not None:
                 early.cancel()
             await self.limits.finish(lease)
@@ -225,14 +234,16 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 @contextmanager
-def _turn_context(lease: Lease | None) -> Iterator[None]:
-    """The turn's lease and admission, for the tasks the turn starts meanwhile (the early
-    history read, the stream) to copy as they are created."""
+def _turn_context(lease: Lease | None, held: HeldWrite | None) -> Iterator[None]:
+    """The turn's lease, admission and held write, for the tasks the turn starts meanwhile (the
+    early history read, the stream) to copy as they are created."""
     lease_token = CURRENT_LEASE.set(lease)
     admission_token = ADMISSION.set(lease.admission if lease is not None else None)
+    held_token = HELD_WRITE.set(held)
     try:
         yield
     finally:
+        HELD_WRITE.reset(held_token)
         ADMISSION.reset(admission_token)
         CURRENT_LEASE.reset(lease_token)
 

@@ -78,6 +78,7 @@ class EventStream:
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._on_error = on_error
         self.hang_up = HangUp()
+        self._sending = False
         self._task = asyncio.create_task(self._produce(source))
 
     async def started(self) -> None:
@@ -99,6 +100,7 @@ class EventStream:
         :data:`COALESCE_SECONDS` (a burst), a write waits that long for more chunks to join it;
         the first events of an answer and a paced answer's are written at once.
         """
+        self._sending = True
         loop = asyncio.get_running_loop()
         last_write = -COALESCE_SECONDS
         quick_writes = 0
@@ -146,6 +148,10 @@ class EventStream:
         except Exception as exc:
             if not self._ready.done():
                 self._ready.set_exception(exc)
+                return
+            if not self._sending:
+                # Closed before its response started: the handler answered for the turn.
+                get_logger().info("event stream stopped unsent: %s", type(exc).__name__)
                 return
             get_logger().exception("event stream failed after it started")
             self._queue.put_nowait(self._on_error(exc))

@@ -51,6 +51,7 @@ from chatkit.types import (
     ThreadStreamEvent,
 )
 from chatkit_backend.caller import Caller
+from chatkit_backend.held_write import release_held_write
 from chatkit_backend.observability import get_logger, get_metrics
 from chatkit_backend.store import PostgresStore
 from openai.types.responses import (
@@ -84,7 +85,8 @@ class AgentSource(Protocol):
 
     def open(self, caller: Caller, options: TurnOptions | None = None) -> Any:
         """An async context manager yielding the ``Agent`` of this user's turn (with the model
-        and tool the user picked, when given)."""
+        and tool the user picked, when given), built for this turn alone: the turn wraps its
+        model in place."""
 
 
 @dataclass
@@ -263,6 +265,8 @@ class _ReceivedText(Model):
     ) -> AsyncIterator[TResponseStreamEvent]:
         self.unfinished = ""
         events = 0
+        # The turn's held message insert runs while the model is called, not before it.
+        release_held_write()
         async for event in self._model.stream_response(*args, **kwargs):
             if isinstance(event, ResponseTextDeltaEvent):
                 self.unfinished += event.delta
@@ -393,7 +397,8 @@ class AgentTurn:
                 return
             self._received = _ReceivedText(agent.model) if isinstance(agent.model, Model) else None
             if self._received is not None:
-                agent = agent.clone(model=self._received)
+                # In place: the agent is this turn's own, and a clone would build it again.
+                agent.model = self._received
             self._result = result = Runner.run_streamed(
                 agent,
                 self._input_items,

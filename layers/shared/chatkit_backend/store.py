@@ -44,6 +44,7 @@ from .attachments import AttachmentFiles, StoredAttachment
 from .caller import Caller
 from .db import Database
 from .errors import BadRequest
+from .held_write import HELD_WRITE, flush_held_write
 from .ids import new_id
 from .item_projection import project_item
 from .paging import MAX_PAGE_SIZE
@@ -123,11 +124,14 @@ _R = TypeVar("_R")
 def _after_admission(
     write: Callable[Concatenate[_Self, _P], Coroutine[Any, Any, _R]],
 ) -> Callable[Concatenate[_Self, _P], Coroutine[Any, Any, _R]]:
-    """A write that waits for the current turn's admission first (see :data:`ADMISSION`)."""
+    """A write that waits for the current turn's admission first (see :data:`ADMISSION`), and
+    for the turn's held message insert (:mod:`~chatkit_backend.held_write`): writes keep their
+    order."""
 
     @functools.wraps(write)
     async def gated(self: _Self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         await admitted()
+        await flush_held_write()
         return await write(self, *args, **kwargs)
 
     return gated
@@ -233,8 +237,19 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         instead of tripping the foreign key; telling that apart from a duplicate takes one extra
         query on that (rare) path only. Usual cost on PostgreSQL: one statement (the bump is an
         ``UPDATE`` over the insert's ``RETURNING``), committed on its own; elsewhere two.
+
+        A new message of a turn that holds its insert (:data:`~chatkit_backend.held_write.
+        HELD_WRITE`) is handed over and written when the turn calls the model.
         """
         _forget_newest(thread_id)
+        held = HELD_WRITE.get()
+        insert = functools.partial(self._insert_item, thread_id, item, context)
+        if isinstance(item, UserMessageItem) and held is not None and held.hold(insert):
+            return
+        await insert()
+
+    async def _insert_item(self, thread_id: str, item: ThreadItem, context: Caller) -> None:
+        """:meth:`add_thread_item`'s statements."""
         parameters = self._item_parameters(thread_id, item, context)
         if self.database.dialect == "postgresql":
             async with self.database.autocommit() as session:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import tempfile
 import threading
@@ -372,3 +373,15 @@ async def stream(
 async def post(client: httpx.AsyncClient, user: Caller, body: Any) -> httpx.Response:
     """POST a JSON (non-streaming) ChatKit request as ``user``."""
     return await client.post("/chatkit", json=body, headers=headers_for(user))
+
+
+async def eventually(check: Callable[[], Any], attempts: int = 500) -> Any:
+    """Poll ``check`` (a plain or an async callable) until it returns something truthy."""
+    for _ in range(attempts):
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition never became true")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -36,6 +35,7 @@ from tests.e2e.chat.chat_support import (
     ChatServerThread,
     Gate,
     assert_documented_order,
+    eventually,
     factory_with,
     headers_for,
     post,
@@ -89,15 +89,6 @@ def tool_records(items: Sequence[ThreadItem]) -> list[ToolCallRecord]:
         if isinstance(item, HiddenContextItem)
         and (record := ToolCallRecord.parse(item.content)) is not None
     ]
-
-
-async def eventually(check: Callable[[], Any], attempts: int = 500) -> Any:
-    """Poll ``check`` (an async callable) until it returns something truthy."""
-    for _ in range(attempts):
-        if result := await check():
-            return result
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition never became true")
 
 
 class ToolAgents:

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from chatkit_backend.db import Database
 from chatkit_backend.errors import DatabaseUnavailable
-from chatkit_backend.observability import get_logger
 from chatkit_backend.settings import Settings
 from sqlalchemy.engine import make_url
 
 from tests.support.function_apps import both_function_apps
+from tests.support.log_capture import captured_log
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import TEST_JWT_SECRET, auth_header
 
@@ -58,12 +57,8 @@ async def client(pg_url: str, proxy: TcpProxy) -> AsyncIterator[httpx.AsyncClien
 
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
-    handler = get_logger().registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    buffer = io.StringIO()
-    previous = handler.setStream(buffer)
-    yield buffer
-    handler.setStream(previous)
+    with captured_log() as buffer:
+        yield buffer
 
 
 async def test_outage_is_503_then_service_resumes(

@@ -4,9 +4,7 @@ No ``from __future__ import annotations``: FastAPI must resolve the routes' depe
 """
 
 import asyncio
-import io
 import json
-import logging
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,6 +26,7 @@ from chatkit_backend.settings import Settings
 from chatkit_backend.web import current_user, install_error_handlers
 from fastapi import Depends, FastAPI, Request
 
+from tests.support.log_capture import captured_log
 from tests.support.paths import REPO_ROOT
 from tests.support.tokens import TEST_JWT_SECRET, auth_header
 
@@ -41,12 +40,8 @@ LogReader = Callable[[], list[dict[str, Any]]]
 def log_lines() -> Iterator[LogReader]:
     """Reads the Powertools logger's JSON lines written so far in the test (its handler holds the
     stdout of the moment it was created, so the stream is swapped rather than captured)."""
-    handler = get_logger().registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    buffer = io.StringIO()
-    previous = handler.setStream(buffer)
-    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
-    handler.setStream(previous)
+    with captured_log() as buffer:
+        yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
 
 
 def build_app(gate: dict[str, asyncio.Event] | None = None) -> FastAPI:
