@@ -239,11 +239,13 @@ def acknowledge_attachments(items: str | Sequence[TResponseInputItem]) -> str | 
     for raw in items:
         item = _as_dict(raw)
         content = item.get("content")
-        if item.get("role") != "user" or not isinstance(content, list):
+        if item.get("role") != "user" or not isinstance(content, str | list):
             continue
         if _message_text(content).startswith(CHATKIT_CONTEXT_PREFIXES):
             continue
         noted = []
+        if isinstance(content, str):  # a message of plain text: nothing attached
+            continue
         for text in (str(_as_dict(part).get("text", "")) for part in content):
             if text.startswith(ATTACHMENT_MARK):
                 header, _, body = text.partition("\n")

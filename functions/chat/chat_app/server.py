@@ -173,8 +173,15 @@ class ToolCallConverter(ThreadItemConverter):
         self, item: UserMessageItem, is_last_message: bool = True
     ) -> TResponseInputItem | list[TResponseInputItem] | None:
         """The SDK's conversion, with each attachment as a naming line and its content (the
-        SDK's hook gives an attachment one part only)."""
+        SDK's hook gives an attachment one part only). A message of plain text is one string,
+        as the SDK would send it but without its list of one part: the Agents SDK and the
+        openai client walk every part of the history on every request."""
         if not item.attachments:
+            if not (item.quoted_text and is_last_message) and all(
+                isinstance(part, UserMessageTextContent) for part in item.content
+            ):
+                text = "".join(part.text for part in item.content)
+                return EasyInputMessageParam(type="message", role="user", content=text)
             return await super().user_message_to_input(item, is_last_message)
         converted = await super().user_message_to_input(
             item.model_copy(update={"attachments": []}), is_last_message

@@ -79,6 +79,7 @@ class EventStream:
         self._on_error = on_error
         self.hang_up = HangUp()
         self._sending = False
+        self._abandoned = False
         self._task = asyncio.create_task(self._produce(source))
 
     async def started(self) -> None:
@@ -125,7 +126,9 @@ class EventStream:
                 return
 
     async def close(self) -> None:
-        """Stop the producer if it still runs (as a hang-up) and wait until it has finished."""
+        """Stop the producer if it still runs (as a hang-up) and wait until it has finished.
+        Closed before its response was sent, the stream is abandoned: the handler answers."""
+        self._abandoned = not self._sending
         if not self._task.done():
             self.hang_up.signal()
         await shielded(asyncio.wait({self._task}))
@@ -149,8 +152,7 @@ class EventStream:
             if not self._ready.done():
                 self._ready.set_exception(exc)
                 return
-            if not self._sending:
-                # Closed before its response started: the handler answered for the turn.
+            if self._abandoned:
                 get_logger().info("event stream stopped unsent: %s", type(exc).__name__)
                 return
             get_logger().exception("event stream failed after it started")

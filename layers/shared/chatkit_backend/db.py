@@ -80,6 +80,8 @@ def create_engine(url: str | URL, settings: Settings | None = None) -> AsyncEngi
     postgres = url.get_backend_name() == "postgresql"
     kwargs: dict[str, Any] = {"pool_pre_ping": not postgres, "hide_parameters": True}
     if postgres:
+        # Connections start in autocommit, the mode of nearly every statement (see Database).
+        kwargs["isolation_level"] = "AUTOCOMMIT"
         connect_args: dict[str, Any] = {"connect_timeout": 10, **tls_connect_args(settings)}
         if settings.db_pooler:
             connect_args["prepare_threshold"] = None
@@ -182,16 +184,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Database:
-    """An engine plus its session factory: the one object the store and services depend on."""
+    """An engine plus its session factory: the one object the store and services depend on.
+
+    On PostgreSQL the engine is :func:`create_engine`'s, whose connections are in autocommit:
+    :meth:`autocommit` uses them as they are, and a :meth:`session` switches its connection to
+    ``READ COMMITTED`` for the transaction and back. Most statements are single ones, so the
+    switch (and its reset when the connection goes back to the pool) is paid by the few
+    transactions, not by every statement.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._autocommit_engine = (
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-            if engine.dialect.name == "postgresql"
-            else None
+        self._autocommits = engine.dialect.name == "postgresql"
+        transactional = (
+            engine.execution_options(isolation_level="READ COMMITTED")
+            if self._autocommits
+            else engine
         )
+        self._sessions = async_sessionmaker(transactional, expire_on_commit=False)
 
     @classmethod
     def from_url(cls, url: str | URL, settings: Settings | None = None) -> Database:
@@ -214,11 +224,11 @@ class Database:
         transaction like :meth:`session`. A Core connection, not an ORM session: its statements
         are Core statements, and a session's bookkeeping would cost more than the statement.
         Never for several writes that must stand together."""
-        if self._autocommit_engine is None:
+        if not self._autocommits:
             async with self.engine.begin() as connection:
                 yield connection
             return
-        async with self._autocommit_engine.connect() as connection:
+        async with self.engine.connect() as connection:
             yield connection
 
     def suspect_pooled(self) -> None:

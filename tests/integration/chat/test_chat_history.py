@@ -80,6 +80,19 @@ async def test_other_hidden_context_is_text_or_skipped() -> None:
     assert await converter.to_agent_input([hidden({"type": "something else"})]) == []
 
 
+async def test_a_message_of_plain_text_is_one_string_and_quoted_text_keeps_the_sdks_form() -> None:
+    plain = await ToolCallConverter().to_agent_input([user_message("Just words")])
+    assert plain == [{"type": "message", "role": "user", "content": "Just words"}]
+
+    quoted = await ToolCallConverter().to_agent_input(
+        [user_message("This one", quoted_text="an earlier answer")]
+    )
+    assert [item["content"][0]["text"] for item in quoted] == [  # type: ignore[index,typeddict-item]
+        "This one",
+        "The user is referring to this in particular: \nan earlier answer",
+    ]
+
+
 async def test_attachments_without_bytes_this_turn_are_described_by_name() -> None:
     attachment = FileAttachment(
         id="atc_1", name="cv.pdf", mime_type="application/pdf", metadata={"size": 2048}

@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 from chat_app.offline_intents import (
+    ATTACHMENT_MARK,
     PREFIX,
     Intent,
     ToolCall,
     ToolStep,
     Turn,
+    acknowledge_attachments,
     describe_tool_result,
     parse_intent,
     plan_reply,
@@ -191,3 +193,20 @@ def test_a_time_zone_question_calls_the_client_tool_only_when_it_is_offered() ->
     turn = read_turn("What is my time zone?")
     assert plan_reply(turn, {"get_time_zone", "list_tasks"}) == ToolCall("get_time_zone", {})
     assert "get_time_zone tool" in str(plan_reply(turn, {"list_tasks"}))
+
+
+def test_attachments_are_acknowledged_for_the_last_message_only() -> None:
+    with_file: Any = {
+        "type": "message",
+        "role": "user",
+        "content": [
+            {"type": "input_text", "text": "Read this"},
+            {"type": "input_text", "text": f"{ATTACHMENT_MARK}notes.txt]\nfirst line"},
+        ],
+    }
+    plain: Any = {"type": "message", "role": "user", "content": "And now?"}
+
+    acknowledged = acknowledge_attachments([with_file])
+    assert acknowledged is not None
+    assert "1 attachment" in acknowledged
+    assert acknowledge_attachments([with_file, plain]) is None
