@@ -65,6 +65,7 @@ from .tables import ATTACHMENTS, ITEMS, THREADS, utcnow
 ITEM_ADAPTER: TypeAdapter[ThreadItem] = TypeAdapter(ThreadItem)
 ITEMS_ADAPTER: TypeAdapter[list[ThreadItem]] = TypeAdapter(list[ThreadItem])
 """A page's items in one validation (each call of an adapter has a cost of its own)."""
+THREADS_ADAPTER: TypeAdapter[list[ThreadMetadata]] = TypeAdapter(list[ThreadMetadata])
 ATTACHMENT_ADAPTER: TypeAdapter[Attachment] = TypeAdapter(Attachment)
 
 PREVIEW_URL_SCHEME = "attachment"
@@ -205,7 +206,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             THREADS, {"user_id": context.user_id}, after, limit, order
         )
         return Page(
-            data=[ThreadMetadata.model_validate(row.data) for row in rows],
+            data=THREADS_ADAPTER.validate_json(_json_array(rows)),
             has_more=has_more,
             after=rows[-1].id if has_more else None,
         )
@@ -335,7 +336,7 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         rows, has_more = await self._page(
             ITEMS, {"user_id": context.user_id, "thread_id": thread_id}, after, limit, order
         )
-        items = ITEMS_ADAPTER.validate_python([row.data for row in rows])
+        items = ITEMS_ADAPTER.validate_json(_json_array(rows))
         return Page(
             data=[self._shown_item(item, context) for item in items],
             has_more=has_more,
@@ -569,6 +570,11 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         async with self.database.autocommit() as session:
             rows = (await session.execute(statement, parameters)).all()
         return rows[:limit], len(rows) > limit
+
+
+def _json_array(rows: Sequence[Row[Any]]) -> str:
+    """The ``data`` (JSON text) of a page's rows as one JSON array."""
+    return "[" + ",".join(row.data for row in rows) + "]"
 
 
 def _stored_attachment(attachment: Attachment) -> Attachment:
