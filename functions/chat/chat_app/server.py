@@ -61,7 +61,7 @@ from chatkit.types import (
 from chatkit_backend.caller import Caller
 from chatkit_backend.errors import AppError, BadRequest, PayloadTooLarge
 from chatkit_backend.settings import Settings
-from chatkit_backend.store import NewestItems, PostgresStore
+from chatkit_backend.store import NewestItems, NewestWanted, PostgresStore
 from chatkit_backend.titles import Title, renamed_by_user, set_by_user
 from chatkit_backend.tool_calls import ToolCallRecord
 from openai.types.responses import EasyInputMessageParam, ResponseInputTextParam
@@ -74,7 +74,7 @@ from pydantic import TypeAdapter, ValidationError
 from .actions import WidgetActions
 from .attachments import MessageAttachments, ModelAttachments
 from .cancellation import shielded
-from .early_history import EarlyHistory, start_early_history, take_early_history
+from .early_history import take_early_history, want_early_history
 from .inference import InferenceChoices, TurnOptions
 from .streaming import AgentSource, AgentTurn, TurnSettings
 from .task_repository import TaskRepository
@@ -358,7 +358,7 @@ class ChatServer(ChatKitServer[Caller]):
         ``HISTORY_MAX_CHARS`` characters (the oldest dropped first), ending at the turn's own
         message, which is always kept, so a message that arrived later (another turn on the same
         thread) is never answered by this one. Without a message of its own: the newest items.
-        The page may have been read while the message was being stored (:mod:`.early_history`).
+        The page may have been read with the thread (:mod:`.early_history`).
         """
         if own_message is None:
             page = await self.store.load_thread_items(
@@ -378,10 +378,10 @@ class ChatServer(ChatKitServer[Caller]):
         earlier = within_chars(page.data, self.settings.history_max_chars - item_chars(own_message))
         return [*reversed(earlier), own_message]
 
-    def read_history_early(self, request: StreamingReq, caller: Caller) -> EarlyHistory | None:
-        """Start reading the history :meth:`history` will take, for a new message's turn, once
-        the turn is admitted."""
-        return start_early_history(self.postgres, request, caller, HISTORY_LIMIT - 1)
+    def read_history_early(self, request: StreamingReq, caller: Caller) -> NewestWanted | None:
+        """Have the history :meth:`history` will take read with the thread, for a new
+        message's turn (:mod:`.early_history`)."""
+        return want_early_history(request, caller, HISTORY_LIMIT - 1)
 
     def _remember_newest(
         self, thread: ThreadMetadata, newest: list[ThreadItem], has_more: bool, caller: Caller

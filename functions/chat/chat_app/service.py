@@ -39,12 +39,11 @@ from chatkit_backend.errors import BadRequest, NotFound, PayloadTooLarge
 from chatkit_backend.held_write import HELD_WRITE, HeldWrite
 from chatkit_backend.init_phase import complete_models
 from chatkit_backend.settings import Settings
-from chatkit_backend.store import ADMISSION, PostgresStore
+from chatkit_backend.store import ADMISSION, NewestWanted, PostgresStore
 from chatkit_backend.web import THREAD_ID_HEADER, validation_errors, validation_summary
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
-from .early_history import EarlyHistory
 from .sdk_events import ready_after_options, thread_events
 from .server import ChatServer
 from .simple_protocol import Framing, JsonEventFraming, SimpleChatRequest, SimpleView, TextFraming
@@ -167,7 +166,7 @@ class ChatService:
         """The request's event stream, started (see :class:`EventStream`).
 
         A turn's admission by the per-user limits runs while the SDK reads its thread (a new
-        message's history is read after it, :mod:`.early_history`); the store's writes and the
+        message's history with it, :mod:`.early_history`); the store's writes and the
         model call wait for it (:data:`~chatkit_backend.store.ADMISSION`), so a refused turn is a
         429 with nothing stored and no model call. A new message's insert runs while the model
         is called (:mod:`~chatkit_backend.held_write`); the response starts once it is stored.
@@ -176,7 +175,7 @@ class ChatService:
         """
         lease = self.limits.start(caller) if isinstance(request, TURNS) else None
         held = HeldWrite() if isinstance(request, ThreadsAddUserMessageReq) else None
-        early: EarlyHistory | None = None
+        early: NewestWanted | None = None
         stream: EventStream | None = None
         try:
             with _turn_context(lease, held):
@@ -196,7 +195,7 @@ class ChatService:
         return stream
 
     async def _finishing(
-        self, chunks: Chunks, lease: Lease | None, early: EarlyHistory | None
+        self, chunks: Chunks, lease: Lease | None, early: NewestWanted | None
     ) -> Chunks:
         try:
             async for chunk in chunks:
@@ -236,7 +235,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
 @contextmanager
 def _turn_context(lease: Lease | None, held: HeldWrite | None) -> Iterator[None]:
     """The turn's lease, admission and held write, for the tasks the turn starts meanwhile (the
-    early history read, the stream) to copy as they are created."""
+    stream) to copy as they are created."""
     lease_token = CURRENT_LEASE.set(lease)
     admission_token = ADMISSION.set(lease.admission if lease is not None else None)
     held_token = HELD_WRITE.set(held)

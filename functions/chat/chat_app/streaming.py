@@ -32,7 +32,7 @@ from agents.exceptions import (
     MaxTurnsExceeded,
     OutputGuardrailTripwireTriggered,
 )
-from agents.items import TResponseStreamEvent
+from agents.items import TResponseInputItem, TResponseStreamEvent
 from agents.retry import ModelRetryAdvice, ModelRetryAdviceRequest
 from chatkit.agents import AgentContext, stream_agent_response
 from chatkit.types import (
@@ -55,6 +55,7 @@ from chatkit_backend.held_write import release_held_write
 from chatkit_backend.observability import get_logger, get_metrics
 from chatkit_backend.store import PostgresStore
 from openai.types.responses import (
+    EasyInputMessageParam,
     ResponseCompletedEvent,
     ResponseOutputItemDoneEvent,
     ResponseTextDeltaEvent,
@@ -246,18 +247,41 @@ YIELD_EVERY_EVENTS = 4
 
 
 class _ReceivedText(Model):
-    """The turn's model, noting the text of the message it is streaming until that is done.
+    """The turn's model, noting the text of the message it is streaming until that is done, and
+    putting the thread's history in front of what the run asks.
 
     When a stream breaks, the Agents SDK drops the events it had queued for the consumer: words
     the model sent just before the cut would be lost. This is what arrived, from the model's
     side, so a failed turn can still send and store it.
+
+    The history is the same prefix at every model call of the run, which the run never changes;
+    given to the run as its input, it would be copied and walked again at the run's start and
+    at each model call. The run gets the turn's own newest item; every request here gets the
+    history before what the run sends.
     """
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, history: list[TResponseInputItem]) -> None:
         self._model = model
+        self._history = history
         self.unfinished = ""
 
+    def _with_history(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """A model call's arguments with the history before its ``input`` (the second)."""
+        if not self._history:
+            return args, kwargs
+        if len(args) < 2:
+            return args, {**kwargs, "input": self._prefixed(kwargs["input"])}
+        return (args[0], self._prefixed(args[1]), *args[2:]), kwargs
+
+    def _prefixed(self, run_input: str | list[TResponseInputItem]) -> list[TResponseInputItem]:
+        if isinstance(run_input, str):
+            return [*self._history, EasyInputMessageParam(role="user", content=run_input)]
+        return [*self._history, *run_input]
+
     async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        args, kwargs = self._with_history(args, kwargs)
         return await self._model.get_response(*args, **kwargs)
 
     async def stream_response(
@@ -267,6 +291,7 @@ class _ReceivedText(Model):
         events = 0
         # The turn's held message insert runs while the model is called, not before it.
         release_held_write()
+        args, kwargs = self._with_history(args, kwargs)
         async for event in self._model.stream_response(*args, **kwargs):
             if isinstance(event, ResponseTextDeltaEvent):
                 self.unfinished += event.delta
@@ -395,13 +420,16 @@ class AgentTurn:
                 )
             if self._stopped_by is not None:
                 return
-            self._received = _ReceivedText(agent.model) if isinstance(agent.model, Model) else None
-            if self._received is not None:
+            run_input = self._input_items
+            if isinstance(agent.model, Model) and run_input:
+                *history, newest = run_input
+                self._received = _ReceivedText(agent.model, history)
+                run_input = [newest]
                 # In place: the agent is this turn's own, and a clone would build it again.
                 agent.model = self._received
             self._result = result = Runner.run_streamed(
                 agent,
-                self._input_items,
+                run_input,
                 context=self._context,
                 max_turns=self._settings.max_turns,
                 hooks=self._tracker,

@@ -54,11 +54,13 @@ from .store_statements import (
     OWNER,
     PAGE_LIMIT,
     THREAD,
+    THREAD_ROW,
     dialect_insert,
     item_parameter,
     page_statement,
     store_statements,
     thread_parameter,
+    thread_with_newest_statement,
 )
 from .tables import ATTACHMENTS, ITEMS, THREADS, utcnow
 
@@ -101,6 +103,30 @@ def _forget_newest(thread_id: str) -> None:
     newest = _NEWEST.get()
     if newest is not None and newest.thread_id == thread_id:
         _NEWEST.set(None)
+
+
+@dataclass(frozen=True, slots=True)
+class NewestWanted:
+    """A turn's request to read its thread's newest items with the thread itself (the first
+    read of its turn), in one statement: :meth:`PostgresStore.load_thread` fills ``page``."""
+
+    user_id: str
+    thread_id: str
+    limit: int
+    page: asyncio.Future[Page[ThreadItem]]
+
+    def cancel(self) -> None:
+        """Drop the page if nobody took it (the turn was refused, failed, or ended)."""
+        self.page.cancel()
+
+    def matches(self, thread_id: str, context: Caller) -> bool:
+        return (
+            self.user_id == context.user_id and self.thread_id == thread_id and not self.page.done()
+        )
+
+
+WANTED_NEWEST: ContextVar[NewestWanted | None] = ContextVar("wanted_newest", default=None)
+"""The current turn's :class:`NewestWanted`, if any (set before its tasks are created)."""
 
 
 ADMISSION: ContextVar[asyncio.Future[None] | None] = ContextVar("turn_admission", default=None)
@@ -185,7 +211,18 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             await session.execute(self._statements.save_thread, parameters)
 
     async def load_thread(self, thread_id: str, context: Caller) -> ThreadMetadata:
-        """The thread's metadata (``ThreadMetadata``, items are paged separately)."""
+        """The thread's metadata (``ThreadMetadata``, items are paged separately); with the
+        newest items too when the turn wants them (:data:`WANTED_NEWEST`), in one statement."""
+        wanted = WANTED_NEWEST.get()
+        if wanted is not None and wanted.matches(thread_id, context):
+            WANTED_NEWEST.set(None)
+            try:
+                thread, page = await self._thread_with_newest(thread_id, wanted.limit, context)
+            except BaseException:
+                wanted.page.cancel()  # the turn fails with this error; nobody takes the page
+                raise
+            wanted.page.set_result(page)
+            return thread
         data = await self._data(
             self._statements.load_thread,
             f"Thread {thread_id} not found",
@@ -202,9 +239,10 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         cursor yields an empty page (``has_more`` False) rather than an error or the first page:
         the cursor names no position in this user's list, so there is nothing "after" it.
         """
-        rows, has_more = await self._page(
-            THREADS, {"user_id": context.user_id}, after, limit, order
-        )
+        limit = _page_size(limit)
+        rows = await self._page(THREADS, {"user_id": context.user_id}, after, limit, order)
+        has_more = len(rows) > limit
+        rows = rows[:limit]
         return Page(
             data=THREADS_ADAPTER.validate_json(_json_array(rows)),
             has_more=has_more,
@@ -333,15 +371,11 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         ):
             _NEWEST.set(None)
             return newest.page(limit)
-        rows, has_more = await self._page(
+        limit = _page_size(limit)
+        rows = await self._page(
             ITEMS, {"user_id": context.user_id, "thread_id": thread_id}, after, limit, order
         )
-        items = ITEMS_ADAPTER.validate_json(_json_array(rows))
-        return Page(
-            data=[self._shown_item(item, context) for item in items],
-            has_more=has_more,
-            after=rows[-1].id if has_more else None,
-        )
+        return self._items_page(rows, limit, context)
 
     @_after_admission
     async def delete_thread_item(self, thread_id: str, item_id: str, context: Caller) -> None:
@@ -538,6 +572,32 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
             **{item_parameter(name): value for name, value in values.items()},
         }
 
+    async def _thread_with_newest(
+        self, thread_id: str, limit: int, context: Caller
+    ) -> tuple[ThreadMetadata, Page[ThreadItem]]:
+        """:meth:`load_thread` and :meth:`load_thread_items` (newest first, no cursor) at once."""
+        limit = _page_size(limit)
+        parameters = {OWNER: context.user_id, THREAD: thread_id, PAGE_LIMIT: limit + 1}
+        async with self.database.autocommit() as session:
+            rows = (await session.execute(thread_with_newest_statement(), parameters)).all()
+        if not rows or rows[0].kind != THREAD_ROW:
+            raise NotFoundError(f"Thread {thread_id} not found")
+        thread = ThreadMetadata.model_validate_json(rows[0].data)
+        return thread, self._items_page(rows[1:], limit, context)
+
+    def _items_page(
+        self, rows: Sequence[Row[Any]], limit: int, context: Caller
+    ) -> Page[ThreadItem]:
+        """A page of items from up to ``limit + 1`` rows ``(id, data)`` (the extra one: more)."""
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        items = ITEMS_ADAPTER.validate_json(_json_array(rows))
+        return Page(
+            data=[self._shown_item(item, context) for item in items],
+            has_more=has_more,
+            after=rows[-1].id if has_more else None,
+        )
+
     async def _data(
         self, statement: Select[Any], missing: str, parameters: Mapping[str, Any] | None = None
     ) -> Any:
@@ -555,21 +615,24 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         after: str | None,
         limit: int,
         order: str,
-    ) -> tuple[Sequence[Row[Any]], bool]:
-        """Rows ``(id, data)`` of ``table`` within ``scope``, keyset-paged on ``(created_at, pk)``.
+    ) -> Sequence[Row[Any]]:
+        """Up to ``limit + 1`` rows ``(id, data)`` of ``table`` within ``scope``, keyset-paged on
+        ``(created_at, pk)``: the extra row only tells whether another page follows.
 
         The cursor row is joined in the same statement (scoped like the page itself), so an
-        unknown or foreign cursor matches nothing and the page is empty. ``limit`` is clamped to
-        ``1..MAX_PAGE_SIZE``: a page is never empty while rows remain (a client looping on
-        ``has_more`` always advances) and never larger than the bound.
+        unknown or foreign cursor matches nothing and the page is empty. ``limit`` is
+        :func:`_page_size`'s.
         """
-        limit = min(max(limit, 1), MAX_PAGE_SIZE)
         statement = page_statement(table, tuple(scope), _direction(order), after is not None)
-        # One row more than the page: it only tells whether another page follows.
         parameters = {**scope, CURSOR: after, PAGE_LIMIT: limit + 1}
         async with self.database.autocommit() as session:
-            rows = (await session.execute(statement, parameters)).all()
-        return rows[:limit], len(rows) > limit
+            return (await session.execute(statement, parameters)).all()
+
+
+def _page_size(limit: int) -> int:
+    """``limit`` within ``1..MAX_PAGE_SIZE``: a page is never empty while rows remain (a client
+    looping on ``has_more`` always advances) and never larger than the bound."""
+    return min(max(limit, 1), MAX_PAGE_SIZE)
 
 
 def _json_array(rows: Sequence[Row[Any]]) -> str:

@@ -26,8 +26,10 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    literal_column,
     select,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -223,3 +225,38 @@ def page_statement(
     return statement.order_by(
         *(column.asc() if order == "asc" else column.desc() for column in sort)
     ).limit(bindparam(PAGE_LIMIT))
+
+
+THREAD_ROW = 0
+ITEM_ROW = 1
+
+
+@functools.cache
+def thread_with_newest_statement() -> Any:
+    """The caller's thread (``OWNER``, ``THREAD``) and its newest ``page_limit`` items in one
+    statement: rows ``(kind, id, data)``, the thread's first (:data:`THREAD_ROW`; none when it is
+    missing or foreign), then its items newest first (:data:`ITEM_ROW`), ``data`` as JSON text.
+    The same on both dialects: a ``UNION ALL``, the items' page a subquery of its own."""
+    thread = select(
+        literal_column(str(THREAD_ROW)).label("kind"),
+        THREADS.c.id,
+        cast(THREADS.c.data, Text).label("data"),
+        THREADS.c.created_at,
+        THREADS.c.pk,
+    ).where(*_mine(THREADS))
+    newest = (
+        select(
+            literal_column(str(ITEM_ROW)).label("kind"),
+            ITEMS.c.id,
+            cast(ITEMS.c.data, Text).label("data"),
+            ITEMS.c.created_at,
+            ITEMS.c.pk,
+        )
+        .where(ITEMS.c.user_id == bindparam(OWNER), ITEMS.c.thread_id == bindparam(THREAD))
+        .order_by(ITEMS.c.created_at.desc(), ITEMS.c.pk.desc())
+        .limit(bindparam(PAGE_LIMIT))
+        .subquery("newest")
+    )
+    both = union_all(thread, select(newest))
+    rows = both.selected_columns
+    return both.order_by(rows.kind, rows.created_at.desc(), rows.pk.desc())

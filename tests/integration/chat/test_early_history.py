@@ -1,20 +1,25 @@
-"""A new message's history read early: the same page, for that user's thread only, once, and
-nothing left behind when nobody takes it or the read fails."""
+"""A new message's history read with its thread: one statement, the same thread and the same page
+as two reads would give, for that user's thread only, once, and nothing left behind when the
+thread is missing or nobody takes the page. Both databases."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from chat_app.early_history import EarlyHistory, start_early_history, take_early_history
+from chat_app.early_history import take_early_history, want_early_history
 from chat_app.service import CHATKIT_REQUEST
+from chatkit.store import NotFoundError
 from chatkit.types import StreamingReq
 from chatkit_backend.caller import Caller
 from chatkit_backend.db import Database
-from chatkit_backend.settings import Settings
-from chatkit_backend.store import ADMISSION, PostgresStore
+from chatkit_backend.store import NewestWanted, PostgresStore
+from sqlalchemy import event
 
 from tests.integration.core.store.store_samples import (
     assistant_message,
@@ -22,7 +27,7 @@ from tests.integration.core.store.store_samples import (
     user_message,
 )
 
-LIMIT = 59
+LIMIT = 3
 
 
 def add_message(thread_id: str, text: str = "next") -> StreamingReq:
@@ -56,25 +61,59 @@ async def loop_errors() -> list[dict[str, Any]]:
     return reported
 
 
-async def a_thread(store: PostgresStore, user: Caller) -> str:
+@contextmanager
+def statements(database: Database) -> Iterator[list[str]]:
+    """The SQL statements ``database`` runs in the block."""
+    seen: list[str] = []
+
+    def note(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", note)
+
+
+async def a_thread(store: PostgresStore, user: Caller, exchanges: int = 1) -> str:
     thread = await saved_thread(store, user)
-    for item in (user_message(thread.id, "one"), assistant_message(thread.id, "Re: one")):
-        await store.add_thread_item(thread.id, item, user)
+    for number in range(exchanges):
+        for item in (user_message(thread.id, f"q{number}"), assistant_message(thread.id, "a")):
+            await store.add_thread_item(thread.id, item, user)
     return thread.id
 
 
-async def test_the_early_page_is_the_threads_newest_items(
-    store: PostgresStore, alice: Caller
+async def in_a_turn(
+    store: PostgresStore, request: StreamingReq, user: Caller, thread_id: str
+) -> tuple[NewestWanted | None, Any]:
+    """Ask for the history as the chat service does, then read the thread as the SDK does, in
+    a copy of the context (the stream's task): the request and what the read returned."""
+    wanted = want_early_history(request, user, LIMIT)
+    context = contextvars.copy_context()
+    return wanted, await asyncio.get_running_loop().create_task(
+        store.load_thread(thread_id, user), context=context
+    )
+
+
+@pytest.mark.parametrize("exchanges", [1, 3])
+async def test_the_thread_and_its_newest_items_come_in_one_statement(
+    store: PostgresStore, any_database: Database, alice: Caller, exchanges: int
 ) -> None:
-    thread_id = await a_thread(store, alice)
-    direct = await store.load_thread_items(thread_id, None, LIMIT, "desc", alice)
+    thread_id = await a_thread(store, alice, exchanges)
+    direct_thread = await store.load_thread(thread_id, alice)
+    direct_page = await store.load_thread_items(thread_id, None, LIMIT, "desc", alice)
 
-    early = start_early_history(store, add_message(thread_id), alice, LIMIT)
-    assert early is not None
-    taken = take_early_history(thread_id, alice)
+    with statements(any_database) as seen:
+        wanted, thread = await in_a_turn(store, add_message(thread_id), alice, thread_id)
 
-    assert taken is early.read
-    assert (await taken) == direct
+    assert len(seen) == 1
+    assert thread == direct_thread
+    page = take_early_history(thread_id, alice)
+    assert page is not None
+    assert wanted is not None
+    assert (await page) == direct_page
+    assert direct_page.has_more is (exchanges * 2 > LIMIT)
     assert take_early_history(thread_id, alice) is None  # once
 
 
@@ -84,18 +123,17 @@ async def test_it_is_only_for_the_same_user_and_thread(
     thread_id = await a_thread(store, alice)
     other_id = await a_thread(store, alice)
 
-    bobs = start_early_history(store, add_message(thread_id), bob, LIMIT)
-    assert bobs is not None
+    wanted, _ = await in_a_turn(store, add_message(thread_id), alice, other_id)
+    assert wanted is not None
+    assert not wanted.page.done()  # another thread was read: not filled
     assert take_early_history(thread_id, alice) is None
-    assert take_early_history(other_id, bob) is None
-    assert (await bobs.read).data == []  # bob's read of alice's thread is his: empty
 
-    start_early_history(store, add_message(thread_id), alice, LIMIT)
-    assert take_early_history(other_id, alice) is None
+    with pytest.raises(NotFoundError):
+        await in_a_turn(store, add_message(thread_id), bob, thread_id)  # alice's thread
+    assert take_early_history(thread_id, bob) is None
 
 
-async def test_only_a_new_message_reads_early(store: PostgresStore, alice: Caller) -> None:
-    thread_id = await a_thread(store, alice)
+async def test_only_a_new_message_wants_it(store: PostgresStore, alice: Caller) -> None:
     create = CHATKIT_REQUEST.validate_python(
         {
             "type": "threads.create",
@@ -108,82 +146,31 @@ async def test_only_a_new_message_reads_early(store: PostgresStore, alice: Calle
             },
         }
     )
-    assert start_early_history(store, create, alice, LIMIT) is None  # type: ignore[arg-type]
-    assert take_early_history(thread_id, alice) is None
+    assert want_early_history(create, alice, LIMIT) is None  # type: ignore[arg-type]
 
 
-async def test_a_cancelled_read_leaves_nothing_behind(
+async def test_a_missing_thread_fails_the_read_and_leaves_nothing_behind(
     store: PostgresStore, alice: Caller, loop_errors: list[dict[str, Any]]
 ) -> None:
-    thread_id = await a_thread(store, alice)
-    early = start_early_history(store, add_message(thread_id), alice, LIMIT)
-    assert early is not None
-
-    early.cancel()
-    await asyncio.sleep(0.05)
-
-    assert early.read.cancelled()
-    assert loop_errors == []
-    later = await store.load_thread_items(thread_id, None, LIMIT, "desc", alice)
-    assert len(later.data) == 2  # the pool is fine after the cancelled read
-
-
-async def test_a_failed_read_nobody_took_is_not_an_unretrieved_error(
-    alice: Caller, loop_errors: list[dict[str, Any]]
-) -> None:
-    unreachable = "postgresql+psycopg://nobody@127.0.0.1:9/none"
-    store = PostgresStore(Database.from_url(unreachable, Settings(database_url=unreachable)))
-    early = start_early_history(store, add_message("thr_x"), alice, LIMIT)
-    assert early is not None
-
-    await asyncio.wait([early.read], timeout=30)
-    assert early.read.done()
-    assert not early.read.cancelled()
-    del early
-    take_early_history("thr_x", alice)  # the context's reference goes too: nobody took it
+    with pytest.raises(NotFoundError):
+        await in_a_turn(store, add_message("thr_missing"), alice, "thr_missing")
+    assert take_early_history("thr_missing", alice) is None
     gc.collect()
-
     assert loop_errors == []
 
 
-def started_after(
-    admission: asyncio.Future[None], store: PostgresStore, request: StreamingReq, user: Caller
-) -> EarlyHistory | None:
-    """The early read started as the chat service starts it: in the turn's admission context."""
-    token = ADMISSION.set(admission)
-    try:
-        return start_early_history(store, request, user, LIMIT)
-    finally:
-        ADMISSION.reset(token)
-
-
-async def test_the_read_waits_for_the_admission_and_a_refused_turn_reads_nothing(
-    store: PostgresStore, alice: Caller, monkeypatch: pytest.MonkeyPatch
+async def test_a_request_dropped_before_the_read_leaves_a_plain_read(
+    store: PostgresStore, alice: Caller
 ) -> None:
     thread_id = await a_thread(store, alice)
-    direct = await store.load_thread_items(thread_id, None, LIMIT, "desc", alice)
-    reads: list[str] = []
-    load = PostgresStore.load_thread_items
+    wanted = want_early_history(add_message(thread_id), alice, LIMIT)
+    assert wanted is not None
+    wanted.cancel()  # the turn ended before its thread was read
 
-    async def counted(self: PostgresStore, *args: Any, **kwargs: Any) -> Any:
-        reads.append(args[0])
-        return await load(self, *args, **kwargs)
+    context = contextvars.copy_context()
+    thread = await asyncio.get_running_loop().create_task(
+        store.load_thread(thread_id, alice), context=context
+    )
 
-    monkeypatch.setattr(PostgresStore, "load_thread_items", counted)
-    loop = asyncio.get_running_loop()
-    admission: asyncio.Future[None] = loop.create_future()
-    early = started_after(admission, store, add_message(thread_id), alice)
-    assert early is not None
-    await asyncio.sleep(0.01)  # room for a read that must wait
-    assert reads == []
-    admission.set_result(None)
-    assert (await early.read) == direct
-    assert reads == [thread_id]
-
-    refused: asyncio.Future[None] = loop.create_future()
-    early = started_after(refused, store, add_message(thread_id), alice)
-    assert early is not None
-    refused.set_exception(LookupError("refused"))
-    with pytest.raises(LookupError):
-        await early.read
-    assert reads == [thread_id]
+    assert thread.id == thread_id
+    assert take_early_history(thread_id, alice) is None
