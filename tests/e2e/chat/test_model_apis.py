@@ -93,3 +93,19 @@ async def test_a_stored_answer_goes_back_to_the_model_as_plain_text(
         ("assistant", "Re: hello"),
         ("user", "again"),
     ]
+
+
+async def test_every_model_call_of_a_turn_gets_the_whole_history(
+    api: Api, api_client: httpx.AsyncClient, fake: FakeOpenAI, alice: Caller
+) -> None:
+    """The run holds the turn's own message only; the history goes before every request."""
+    first = await send(api_client, alice, "chatkit", "hello")
+    fake.script(call("list_tasks", {}), text("Nothing ", "to do."))
+    second = await send(api_client, alice, "chatkit", "my tasks?", first.thread_id)
+    assert (second.answer, second.errors) == ("Nothing to do.", [])
+
+    calling, answering = (request.transcript() for request in fake.requests[-2:])
+    assert calling == [("user", "hello"), ("assistant", "Re: hello"), ("user", "my tasks?")]
+    assert answering[:3] == calling
+    assert [role for role, _ in answering[3:]] == ["call", "result"]
+    assert answering[3][1].startswith("list_tasks")
