@@ -15,6 +15,7 @@ the per-turn timeout belong to the caller that runs the agent.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 AGENT_NAME = "Assistant"
+
+AGENTS_KEPT = 64
+"""Agents :meth:`AgentFactory._agent` keeps for reuse (per user and picks), the least recently
+used dropped first."""
 
 WARM_UP_USER = "snapstart-warm-up"
 """The run-context user of :meth:`AgentFactory.warm_up` (it lists tools, it never calls one)."""
@@ -71,6 +76,9 @@ class AgentFactory:
             model, self._provider = choice.model, choice.provider
         self._model = model
         self._picked: dict[str, Model] = {}
+        self._built: OrderedDict[tuple[str | None, str | None, str | None], Agent[Any]] = (
+            OrderedDict()
+        )
         self._tasks = TaskRepository(database)
         self._todo: InProcessMCPServer | None = None
         self._remote = list(settings.mcp_servers)
@@ -145,6 +153,7 @@ class AgentFactory:
         choice = choose_model(self._settings)
         self._model, self._provider = choice.model, choice.provider
         self._picked.clear()
+        self._built.clear()
 
     @asynccontextmanager
     async def open(
@@ -172,7 +181,25 @@ class AgentFactory:
     def _agent(
         self, servers: list[MCPServer], caller: Caller | None, options: TurnOptions
     ) -> Agent[Any]:
-        """The turn's agent; a call to a client tool stops the run (the client answers it).
+        """The turn's agent, reused for the same user and picks while its servers are only the
+        per-process todo server (remote servers are per turn): building and validating an
+        ``Agent`` costs more than a lookup, and a run never changes its agent."""
+        if any(server is not self._todo for server in servers):
+            return self._build_agent(servers, caller, options)
+        key = (options.model, options.tool_choice, caller.user_id if caller else None)
+        agent = self._built.get(key)
+        if agent is None:
+            agent = self._build_agent(servers, caller, options)
+            self._built[key] = agent
+            if len(self._built) > AGENTS_KEPT:
+                self._built.popitem(last=False)
+        self._built.move_to_end(key)
+        return agent
+
+    def _build_agent(
+        self, servers: list[MCPServer], caller: Caller | None, options: TurnOptions
+    ) -> Agent[Any]:
+        """A turn's agent; a call to a client tool stops the run (the client answers it).
 
         A tool picked in the composer is forced on the turn's first model call (the SDK's
         ``reset_tool_choice`` lets the model answer freely after it)."""

@@ -86,8 +86,7 @@ class AgentSource(Protocol):
 
     def open(self, caller: Caller, options: TurnOptions | None = None) -> Any:
         """An async context manager yielding the ``Agent`` of this user's turn (with the model
-        and tool the user picked, when given), built for this turn alone: the turn wraps its
-        model in place."""
+        and tool the user picked, when given)."""
 
 
 @dataclass
@@ -421,12 +420,12 @@ class AgentTurn:
             if self._stopped_by is not None:
                 return
             run_input = self._input_items
+            model: Model | None = None
             if isinstance(agent.model, Model) and run_input:
                 *history, newest = run_input
-                self._received = _ReceivedText(agent.model, history)
+                # The run's model, not the agent's: the agent may serve other turns.
+                model = self._received = _ReceivedText(agent.model, history)
                 run_input = [newest]
-                # In place: the agent is this turn's own, and a clone would build it again.
-                agent.model = self._received
             self._result = result = Runner.run_streamed(
                 agent,
                 run_input,
@@ -434,7 +433,9 @@ class AgentTurn:
                 max_turns=self._settings.max_turns,
                 hooks=self._tracker,
                 run_config=RunConfig(
-                    workflow_name="Chat turn", tracing_disabled=self._agents.is_offline
+                    model=model,
+                    workflow_name="Chat turn",
+                    tracing_disabled=self._agents.is_offline,
                 ),
             )
             held = _FailureHeld(self._tracker.watch(result))

@@ -12,6 +12,7 @@ import pytest
 from agents import Agent, RunConfig, Runner
 from agents.testing import ModelCall, ScriptedModel, assistant_message, function_call
 from chat_app.agent import INSTRUCTIONS, AgentFactory
+from chat_app.inference import TurnOptions
 from chat_app.offline_intents import PREFIX
 from chat_app.task_repository import TaskRepository
 from chatkit_backend.caller import Caller
@@ -188,3 +189,24 @@ async def test_a_run_without_request_context_cannot_use_the_tools(
         await run_turn(agent, "add it", context)
     assert "No authenticated user" in tool_outputs(model.calls[1])["c1"]
     assert await titles(pg_database, alice.user_id) == []
+
+
+async def test_an_agent_is_reused_for_the_same_user_and_picks_only(
+    pg_database: Database, alice: Caller, bob: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factory = AgentFactory(offline_settings(), pg_database)
+
+    async def agent_of(user: Caller, options: TurnOptions | None = None) -> Agent[Any]:
+        async with factory.open(user, options) as agent:
+            return agent
+
+    first = await agent_of(alice)
+    assert await agent_of(alice) is first
+    bobs = await agent_of(bob)
+    assert bobs is not first
+    assert bobs.model_settings.extra_args != first.model_settings.extra_args  # safety ids
+    assert await agent_of(alice, TurnOptions(tool_choice="list_tasks")) is not first
+
+    monkeypatch.setattr("chat_app.agent.AGENTS_KEPT", 2)
+    await agent_of(Caller(user_id="carol"))  # alice's plain agent is the least recently used
+    assert await agent_of(alice) is not first
