@@ -35,12 +35,12 @@ async def ready_after_options(
     """``events`` with :data:`~chat_app.sse.READY` right after ``stream_options``, once the turn
     is admitted (:func:`~chatkit_backend.store.admitted`).
 
-    That is where the SDK's head ends (the thread and the user message stored) and before it
-    calls ``respond()``: every protocol's response starts there, what fails before it (a refused
-    turn among them, even one whose head wrote nothing) is answered as a JSON error, and the
-    model is never called for a turn that was not admitted. A new message's insert may still be
-    held then (:mod:`~chatkit_backend.held_write`); it starts at the model call at the latest,
-    or when the events end without one.
+    That is where the SDK's head ends (the thread read, the user message given to the store)
+    and before it calls ``respond()``: every protocol's response starts there, what fails before
+    it (a refused turn among them, even one whose head wrote nothing) is answered as a JSON
+    error, and the model is never called for a turn that was not admitted. A new message's
+    insert may still be held then (:mod:`~chatkit_backend.held_write`); it starts at the model
+    call at the latest, or when the events end without one.
     """
     try:
         async for event in events:

@@ -3,8 +3,9 @@
 :class:`EventStream` produces the body in a task of its own that only awaits the source (the
 SDK's event stream, with the agent turn inside it), never the socket; the response writes what
 has queued as one ``send`` (coalesced writes keep up with a fast model). The response starts only
-once the source passes :data:`READY` (the SDK's ``stream_options``, after the user message is
-stored): errors before it become JSON 4xx answers, and a hang-up cannot cut those writes. A
+once the source passes :data:`READY` (the SDK's ``stream_options``; a new message's turn also
+waits for its insert, :mod:`chat_app.service`): errors before it become JSON 4xx answers, and a
+hang-up cannot cut those writes. A
 hang-up is a :class:`~chat_app.cancellation.HangUp` signal, not a task cancellation (see there).
 """
 
