@@ -13,14 +13,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from agents import Model
@@ -218,19 +219,24 @@ async def client_of(server: ChatServerThread) -> AsyncIterator[httpx.AsyncClient
 # --- SSE --------------------------------------------------------------------------------------
 
 
-async def sse_messages(response: httpx.Response) -> AsyncIterator[dict[str, str]]:
-    """The SSE messages of a streaming response as ``{"event"?, "data"}`` (comments skipped)."""
+async def sse_messages(response: httpx.Response) -> AsyncGenerator[dict[str, str]]:
+    """The SSE messages of a streaming response as ``{"event"?, "data"}`` (comments skipped).
+
+    Its reading of the response is closed with it (``aclosing`` it when leaving early): left to
+    the garbage collector, httpx's stream iterator would be finalised during a later test."""
     data: list[str] = []
     event: str | None = None
-    async for line in response.aiter_lines():
-        if line == "":
-            if data:
-                yield {"data": "\n".join(data), **({"event": event} if event else {})}
-            data, event = [], None
-        elif line.startswith("data:"):
-            data.append(line[6:] if line.startswith("data: ") else line[5:])
-        elif line.startswith("event:"):
-            event = line[6:].strip()
+    reading = cast(AsyncGenerator[str], response.aiter_lines())  # an async generator in fact
+    async with contextlib.aclosing(reading) as lines:
+        async for line in lines:
+            if line == "":
+                if data:
+                    yield {"data": "\n".join(data), **({"event": event} if event else {})}
+                data, event = [], None
+            elif line.startswith("data:"):
+                data.append(line[6:] if line.startswith("data: ") else line[5:])
+            elif line.startswith("event:"):
+                event = line[6:].strip()
     if data:
         yield {"data": "\n".join(data), **({"event": event} if event else {})}
 

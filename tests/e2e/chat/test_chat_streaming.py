@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 from unittest.mock import ANY
 
@@ -253,10 +253,13 @@ async def test_disconnect_mid_stream_stores_the_partial_answer(
     model.enqueue(streamed_reply(["Partial ", "never sent"], gate=gate))
     thread_id = ""
 
-    async with client.stream(
-        "POST", "/chatkit", json=create("Tell me a long story"), headers=headers_for(alice)
-    ) as response:
-        async for message in sse_messages(response):
+    async with (
+        client.stream(
+            "POST", "/chatkit", json=create("Tell me a long story"), headers=headers_for(alice)
+        ) as response,
+        aclosing(sse_messages(response)) as messages,
+    ):
+        async for message in messages:
             event = EVENTS.validate_json(message["data"])
             if isinstance(event, ThreadCreatedEvent):
                 thread_id = event.thread.id
