@@ -83,7 +83,12 @@ def requested(model_input: Any) -> tuple[int, bool] | None:
     ``None`` when it is an ordinary message (the offline model answers it)."""
     for item in reversed(model_input):
         if isinstance(item, dict) and item.get("role") == "user":
-            text = "".join(part.get("text", "") for part in item.get("content", []))
+            content = item.get("content", [])
+            text = (
+                content
+                if isinstance(content, str)
+                else "".join(part.get("text", "") for part in content)
+            )
             if not text.startswith(REQUEST_PREFIX):
                 return None
             count, _, burst = text[len(REQUEST_PREFIX) :].partition(" ")
