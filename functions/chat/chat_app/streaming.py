@@ -426,6 +426,8 @@ class AgentTurn:
                 # The run's model, not the agent's: the agent may serve other turns.
                 model = self._received = _ReceivedText(agent.model, history)
                 run_input = [newest]
+            else:
+                release_held_write()  # no wrapper to start it at the model call
             self._result = result = Runner.run_streamed(
                 agent,
                 run_input,
