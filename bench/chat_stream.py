@@ -52,6 +52,8 @@ from typing import Any
 import httpx
 import jwt
 
+from bench.fake_model import content_text
+
 ROOT = Path(__file__).resolve().parents[1]
 for path in (
     ROOT / "functions" / "chat",
@@ -83,12 +85,7 @@ def requested(model_input: Any) -> tuple[int, bool] | None:
     ``None`` when it is an ordinary message (the offline model answers it)."""
     for item in reversed(model_input):
         if isinstance(item, dict) and item.get("role") == "user":
-            content = item.get("content", [])
-            text = (
-                content
-                if isinstance(content, str)
-                else "".join(part.get("text", "") for part in content)
-            )
+            text = content_text(item.get("content"))
             if not text.startswith(REQUEST_PREFIX):
                 return None
             count, _, burst = text[len(REQUEST_PREFIX) :].partition(" ")

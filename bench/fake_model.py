@@ -63,11 +63,15 @@ def last_user_text(messages: list[dict[str, Any]]) -> str:
         if message.get("role") == "tool":
             return ""  # after a tool result: a short answer
         if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            return "".join(part.get("text", "") for part in content or [])
+            return content_text(message.get("content"))
     return ""
+
+
+def content_text(content: Any) -> str:
+    """A message's text: its content when a string, else its parts' text joined."""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content or [])
 
 
 async def answer(body: dict[str, Any], arrival: float) -> AsyncIterator[bytes]:

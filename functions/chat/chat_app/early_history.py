@@ -11,13 +11,10 @@ thread only, once; the store's ``load_thread`` fills it, and :meth:`ChatServer.h
 from __future__ import annotations
 
 import asyncio
-from contextvars import ContextVar
 
 from chatkit.types import Page, StreamingReq, ThreadItem, ThreadsAddUserMessageReq
 from chatkit_backend.caller import Caller
 from chatkit_backend.store import WANTED_NEWEST, NewestWanted
-
-_EARLY: ContextVar[NewestWanted | None] = ContextVar("early_history", default=None)
 
 
 def want_early_history(request: StreamingReq, caller: Caller, limit: int) -> NewestWanted | None:
@@ -28,17 +25,16 @@ def want_early_history(request: StreamingReq, caller: Caller, limit: int) -> New
     page: asyncio.Future[Page[ThreadItem]] = asyncio.get_running_loop().create_future()
     wanted = NewestWanted(caller.user_id, request.params.thread_id, limit, page)
     WANTED_NEWEST.set(wanted)
-    _EARLY.set(wanted)
     return wanted
 
 
 def take_early_history(thread_id: str, caller: Caller) -> asyncio.Future[Page[ThreadItem]] | None:
     """The page read with this user's thread in this request, once; else ``None`` (no such
     request, or the thread was read without it)."""
-    early = _EARLY.get()
+    early = WANTED_NEWEST.get()
     if early is None or early.user_id != caller.user_id or early.thread_id != thread_id:
         return None
-    _EARLY.set(None)
+    WANTED_NEWEST.set(None)
     if not early.page.done() or early.page.cancelled():
         return None
     return early.page

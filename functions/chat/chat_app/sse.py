@@ -5,8 +5,8 @@ SDK's event stream, with the agent turn inside it), never the socket; the respon
 has queued as one ``send`` (coalesced writes keep up with a fast model). The response starts only
 once the source passes :data:`READY` (the SDK's ``stream_options``; a new message's turn also
 waits for its insert, :mod:`chat_app.service`): errors before it become JSON 4xx answers, and a
-hang-up cannot cut those writes. A
-hang-up is a :class:`~chat_app.cancellation.HangUp` signal, not a task cancellation (see there).
+hang-up cannot cut those writes. A hang-up is a :class:`~chat_app.cancellation.HangUp` signal,
+not a task cancellation (see there).
 """
 
 from __future__ import annotations

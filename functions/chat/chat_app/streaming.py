@@ -264,34 +264,32 @@ class _ReceivedText(Model):
         self._history = history
         self.unfinished = ""
 
-    def _with_history(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """A model call's arguments with the history before its ``input`` (the second)."""
+    def _prefixed(self, run_input: str | list[TResponseInputItem]) -> Any:
+        """What the run sends, with the history before it."""
         if not self._history:
-            return args, kwargs
-        if len(args) < 2:
-            return args, {**kwargs, "input": self._prefixed(kwargs["input"])}
-        return (args[0], self._prefixed(args[1]), *args[2:]), kwargs
-
-    def _prefixed(self, run_input: str | list[TResponseInputItem]) -> list[TResponseInputItem]:
+            return run_input
         if isinstance(run_input, str):
             return [*self._history, EasyInputMessageParam(role="user", content=run_input)]
         return [*self._history, *run_input]
 
-    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        args, kwargs = self._with_history(args, kwargs)
-        return await self._model.get_response(*args, **kwargs)
+    async def get_response(
+        self, system_instructions: str | None, input: Any, *args: Any, **kwargs: Any
+    ) -> ModelResponse:
+        return await self._model.get_response(
+            system_instructions, self._prefixed(input), *args, **kwargs
+        )
 
     async def stream_response(
-        self, *args: Any, **kwargs: Any
+        self, system_instructions: str | None, input: Any, *args: Any, **kwargs: Any
     ) -> AsyncIterator[TResponseStreamEvent]:
         self.unfinished = ""
         events = 0
         # The turn's held message insert runs while the model is called, not before it.
         release_held_write()
-        args, kwargs = self._with_history(args, kwargs)
-        async for event in self._model.stream_response(*args, **kwargs):
+        request = self._prefixed(input)
+        async for event in self._model.stream_response(
+            system_instructions, request, *args, **kwargs
+        ):
             if isinstance(event, ResponseTextDeltaEvent):
                 self.unfinished += event.delta
             elif isinstance(event, ResponseOutputItemDoneEvent | ResponseCompletedEvent):

@@ -215,7 +215,6 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         newest items too when the turn wants them (:data:`WANTED_NEWEST`), in one statement."""
         wanted = WANTED_NEWEST.get()
         if wanted is not None and wanted.matches(thread_id, context):
-            WANTED_NEWEST.set(None)
             try:
                 thread, page = await self._thread_with_newest(thread_id, wanted.limit, context)
             except BaseException:
@@ -239,10 +238,9 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         cursor yields an empty page (``has_more`` False) rather than an error or the first page:
         the cursor names no position in this user's list, so there is nothing "after" it.
         """
-        limit = _page_size(limit)
-        rows = await self._page(THREADS, {"user_id": context.user_id}, after, limit, order)
-        has_more = len(rows) > limit
-        rows = rows[:limit]
+        rows, has_more = await self._page(
+            THREADS, {"user_id": context.user_id}, after, limit, order
+        )
         return Page(
             data=THREADS_ADAPTER.validate_json(_json_array(rows)),
             has_more=has_more,
@@ -371,11 +369,10 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         ):
             _NEWEST.set(None)
             return newest.page(limit)
-        limit = _page_size(limit)
-        rows = await self._page(
+        rows, has_more = await self._page(
             ITEMS, {"user_id": context.user_id, "thread_id": thread_id}, after, limit, order
         )
-        return self._items_page(rows, limit, context)
+        return self._items_page(rows, has_more, context)
 
     @_after_admission
     async def delete_thread_item(self, thread_id: str, item_id: str, context: Caller) -> None:
@@ -583,14 +580,12 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         if not rows or rows[0].kind != THREAD_ROW:
             raise NotFoundError(f"Thread {thread_id} not found")
         thread = ThreadMetadata.model_validate_json(rows[0].data)
-        return thread, self._items_page(rows[1:], limit, context)
+        return thread, self._items_page(*_split(rows[1:], limit), context)
 
     def _items_page(
-        self, rows: Sequence[Row[Any]], limit: int, context: Caller
+        self, rows: Sequence[Row[Any]], has_more: bool, context: Caller
     ) -> Page[ThreadItem]:
-        """A page of items from up to ``limit + 1`` rows ``(id, data)`` (the extra one: more)."""
-        has_more = len(rows) > limit
-        rows = rows[:limit]
+        """A page of items from its rows ``(id, data)``."""
         items = ITEMS_ADAPTER.validate_json(_json_array(rows))
         return Page(
             data=[self._shown_item(item, context) for item in items],
@@ -615,24 +610,32 @@ class PostgresStore(Store[Caller], AttachmentStore[Caller]):
         after: str | None,
         limit: int,
         order: str,
-    ) -> Sequence[Row[Any]]:
-        """Up to ``limit + 1`` rows ``(id, data)`` of ``table`` within ``scope``, keyset-paged on
-        ``(created_at, pk)``: the extra row only tells whether another page follows.
+    ) -> tuple[Sequence[Row[Any]], bool]:
+        """Rows ``(id, data)`` of ``table`` within ``scope``, keyset-paged on ``(created_at, pk)``,
+        and whether another page follows.
 
         The cursor row is joined in the same statement (scoped like the page itself), so an
-        unknown or foreign cursor matches nothing and the page is empty. ``limit`` is
-        :func:`_page_size`'s.
+        unknown or foreign cursor matches nothing and the page is empty. ``limit`` is clamped
+        (:func:`_page_size`).
         """
+        limit = _page_size(limit)
         statement = page_statement(table, tuple(scope), _direction(order), after is not None)
         parameters = {**scope, CURSOR: after, PAGE_LIMIT: limit + 1}
         async with self.database.autocommit() as session:
-            return (await session.execute(statement, parameters)).all()
+            rows = (await session.execute(statement, parameters)).all()
+        return _split(rows, limit)
 
 
 def _page_size(limit: int) -> int:
     """``limit`` within ``1..MAX_PAGE_SIZE``: a page is never empty while rows remain (a client
     looping on ``has_more`` always advances) and never larger than the bound."""
     return min(max(limit, 1), MAX_PAGE_SIZE)
+
+
+def _split(rows: Sequence[Row[Any]], limit: int) -> tuple[Sequence[Row[Any]], bool]:
+    """A page read one row past ``limit``: its rows, and whether another page follows (the
+    extra row only tells that)."""
+    return rows[:limit], len(rows) > limit
 
 
 def _json_array(rows: Sequence[Row[Any]]) -> str:

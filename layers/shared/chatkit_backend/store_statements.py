@@ -206,8 +206,7 @@ def page_statement(
     the same statement, scoped like the page, so an unknown or foreign cursor matches nothing),
     at most ``page_limit`` rows. ``data`` comes as JSON text: pydantic validates a page from
     JSON text in one pass, where decoding each row to Python objects first costs as much again."""
-    data = cast(table.c.data, Text).label("data")
-    statement: Select[Any] = select(table.c.id, data).where(
+    statement: Select[Any] = select(table.c.id, _json_text(table)).where(
         *(table.c[name] == bindparam(name) for name in scope)
     )
     if with_cursor:
@@ -237,21 +236,9 @@ def thread_with_newest_statement() -> Any:
     statement: rows ``(kind, id, data)``, the thread's first (:data:`THREAD_ROW`; none when it is
     missing or foreign), then its items newest first (:data:`ITEM_ROW`), ``data`` as JSON text.
     The same on both dialects: a ``UNION ALL``, the items' page a subquery of its own."""
-    thread = select(
-        literal_column(str(THREAD_ROW)).label("kind"),
-        THREADS.c.id,
-        cast(THREADS.c.data, Text).label("data"),
-        THREADS.c.created_at,
-        THREADS.c.pk,
-    ).where(*_mine(THREADS))
+    thread = _kind_rows(THREADS, THREAD_ROW).where(*_mine(THREADS))
     newest = (
-        select(
-            literal_column(str(ITEM_ROW)).label("kind"),
-            ITEMS.c.id,
-            cast(ITEMS.c.data, Text).label("data"),
-            ITEMS.c.created_at,
-            ITEMS.c.pk,
-        )
+        _kind_rows(ITEMS, ITEM_ROW)
         .where(ITEMS.c.user_id == bindparam(OWNER), ITEMS.c.thread_id == bindparam(THREAD))
         .order_by(ITEMS.c.created_at.desc(), ITEMS.c.pk.desc())
         .limit(bindparam(PAGE_LIMIT))
@@ -260,3 +247,14 @@ def thread_with_newest_statement() -> Any:
     both = union_all(thread, select(newest))
     rows = both.selected_columns
     return both.order_by(rows.kind, rows.created_at.desc(), rows.pk.desc())
+
+
+def _kind_rows(table: Table, kind: int) -> Select[Any]:
+    """Rows ``(kind, id, data, created_at, pk)`` of ``table``, ``kind`` a constant."""
+    kind_column: Any = literal_column(str(kind)).label("kind")
+    return select(kind_column, table.c.id, _json_text(table), table.c.created_at, table.c.pk)
+
+
+def _json_text(table: Table) -> Any:
+    """``table``'s ``data`` as JSON text, named ``data``."""
+    return cast(table.c.data, Text).label("data")
