@@ -52,8 +52,6 @@ from typing import Any
 import httpx
 import jwt
 
-from bench.fake_model import content_text
-
 ROOT = Path(__file__).resolve().parents[1]
 for path in (
     ROOT / "functions" / "chat",
@@ -85,7 +83,12 @@ def requested(model_input: Any) -> tuple[int, bool] | None:
     ``None`` when it is an ordinary message (the offline model answers it)."""
     for item in reversed(model_input):
         if isinstance(item, dict) and item.get("role") == "user":
-            text = content_text(item.get("content"))
+            content = item.get("content")
+            text = (
+                content
+                if isinstance(content, str)
+                else "".join(part.get("text", "") for part in content or [])
+            )
             if not text.startswith(REQUEST_PREFIX):
                 return None
             count, _, burst = text[len(REQUEST_PREFIX) :].partition(" ")
